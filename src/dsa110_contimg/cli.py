@@ -1,0 +1,137 @@
+"""The ``dsa110`` command line.
+
+Every command reads the same settings (``--config FILE``, ``DSA110_*``
+variables). Errors of this project (:class:`~dsa110_contimg.errors.DSA110Error`)
+are printed as one line and mapped to their exit codes; nothing else is
+caught, so a real bug still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from dsa110_contimg import __version__
+from dsa110_contimg.config import Settings, load_settings
+from dsa110_contimg.errors import DSA110Error
+
+log = logging.getLogger("dsa110_contimg")
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the project's own errors into a message and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except DSA110Error as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        obj["settings"] = load_settings(obj.get("config_file"))
+        logging.basicConfig(
+            level=obj["settings"].log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    return obj["settings"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    envvar="DSA110_CONFIG",
+    help="TOML file of settings (overridden by DSA110_* variables).",
+)
+@click.version_option(__version__, prog_name="dsa110")
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None) -> None:
+    """DSA-110 continuum imaging and variability pipeline."""
+    ctx.ensure_object(dict)["config_file"] = config_file
+
+
+# --------------------------------------------------------------------------
+# config
+# --------------------------------------------------------------------------
+@main.group()
+def config() -> None:
+    """Inspect the resolved settings."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML.")
+@click.pass_context
+@handle_errors
+def config_show(ctx: click.Context, as_json: bool) -> None:
+    """Print the resolved settings, secrets masked."""
+    values = _settings(ctx).masked()
+    if as_json:
+        click.echo(json.dumps(values, indent=2))
+        return
+    import tomli_w
+
+    click.echo(tomli_w.dumps({k: v for k, v in values.items() if v is not None}), nl=False)
+
+
+# --------------------------------------------------------------------------
+# db
+# --------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Create, migrate and inspect the products database."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.pass_context
+@handle_errors
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Create the products DB or migrate it to the newest schema."""
+    from dsa110_contimg.config import mask_url_password
+    from dsa110_contimg.products import upgrade
+
+    settings = _settings(ctx)
+    settings.ensure_folders()
+    rev = upgrade(settings.db_url, revision)
+    click.echo(f"products DB {mask_url_password(settings.db_url)} at revision {rev}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_context
+@handle_errors
+def db_downgrade(ctx: click.Context, revision: str) -> None:
+    """Migrate the products DB down to REVISION (`base` removes every table)."""
+    from dsa110_contimg.products import downgrade
+
+    rev = downgrade(_settings(ctx).db_url, revision)
+    click.echo(f"products DB at revision {rev or 'base'}")
+
+
+@db.command("current")
+@click.pass_context
+@handle_errors
+def db_current(ctx: click.Context) -> None:
+    """Print the DB's revision and the code's newest one."""
+    from dsa110_contimg.products import current_revision, head_revision
+
+    current = current_revision(_settings(ctx).db_url)
+    click.echo(f"database: {current or 'none'}\ncode head: {head_revision()}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

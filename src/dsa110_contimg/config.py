@@ -1,0 +1,245 @@
+"""Settings: one object, read from ``DSA110_*`` variables and an optional TOML file.
+
+Precedence, highest first: keyword arguments to :func:`load_settings`, the
+environment (``DSA110_DATA_ROOT``, ``DSA110_DB_URL``, ...), the TOML file
+(``--config`` on the command line or ``DSA110_CONFIG``), the defaults here.
+
+Folders under the data root may be given relative (to the data root) or
+absolute. List-valued settings (``allowed_ips``, ``api_keys``,
+``trusted_proxies``) accept comma-separated strings in the environment.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from dsa110_contimg.errors import ConfigError
+
+#: Networks always allowed to read the API: loopback and the private ranges.
+DEFAULT_ALLOWED_NETWORKS: tuple[str, ...] = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
+
+#: Folders under the data root, by setting name.
+DATA_FOLDERS: tuple[str, ...] = (
+    "incoming_dir",
+    "ms_dir",
+    "caltables_dir",
+    "images_dir",
+    "mosaics_dir",
+    "logs_dir",
+    "quarantine_dir",
+    "state_dir",
+)
+
+_toml_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "dsa110_toml_file", default=None
+)
+
+Networks = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
+Secrets = Annotated[list[SecretStr], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Resolved settings of one pipeline or API process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DSA110_",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_root: Path = Field(
+        default=Path("data"), description="Root folder of all pipeline data and state."
+    )
+    incoming_dir: Path = Field(default=Path("incoming"), description="Where UVH5 files arrive.")
+    ms_dir: Path = Path("ms")
+    caltables_dir: Path = Path("caltables")
+    images_dir: Path = Path("images")
+    mosaics_dir: Path = Path("mosaics")
+    logs_dir: Path = Path("logs")
+    quarantine_dir: Path = Path("quarantine")
+    state_dir: Path = Path("state")
+
+    db_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the products DB; default SQLite in state_dir.",
+    )
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+
+    workers: int = Field(default=2, ge=1, le=512, description="Local worker processes.")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    allowed_ips: Networks = Field(
+        default_factory=list,
+        description="Extra networks allowed to use the API, besides loopback and private ranges.",
+    )
+    trusted_proxies: Networks = Field(
+        default_factory=lambda: [
+            ipaddress.ip_network("127.0.0.1/32"),
+            ipaddress.ip_network("::1/128"),
+        ],
+        description="Peers whose X-Forwarded-For header is believed.",
+    )
+    api_keys: Secrets = Field(default_factory=list, description="Keys allowed to write.")
+    redis_url: SecretStr | None = Field(default=None, description="Redis for cache and events.")
+
+    log_level: str = "INFO"
+
+    @field_validator("allowed_ips", "trusted_proxies", "api_keys", mode="before")
+    @classmethod
+    def _lists_from_commas(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("allowed_ips", "trusted_proxies", mode="before")
+    @classmethod
+    def _strict_networks(cls, value: Any) -> Any:
+        # ip_network(strict=False) accepts "10.1.2.3/8" as a typo-friendly form.
+        if isinstance(value, list):
+            return [ipaddress.ip_network(str(v), strict=False) for v in value]
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_empty_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for key in value:
+            if len(key.get_secret_value()) < 16:
+                raise ValueError("API keys must be at least 16 characters long")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _resolve_paths(self) -> Settings:
+        root = self.data_root.expanduser().resolve()
+        object.__setattr__(self, "data_root", root)
+        for name in DATA_FOLDERS:
+            folder = getattr(self, name).expanduser()
+            object.__setattr__(self, name, folder if folder.is_absolute() else root / folder)
+        if self.db_url is None:
+            object.__setattr__(self, "db_url", f"sqlite:///{self.state_dir / 'products.sqlite3'}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _toml_file.get()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    # -- derived values -------------------------------------------------
+    @property
+    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """Every network allowed to use the API: the defaults plus ``allowed_ips``."""
+        defaults = [ipaddress.ip_network(n) for n in DEFAULT_ALLOWED_NETWORKS]
+        return defaults + [n for n in self.allowed_ips if n not in defaults]
+
+    def data_folders(self) -> dict[str, Path]:
+        """Absolute path of each folder under the data root, by setting name."""
+        return {name: getattr(self, name) for name in DATA_FOLDERS}
+
+    def ensure_folders(self) -> None:
+        """Create the data root and every folder under it."""
+        for folder in self.data_folders().values():
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def masked(self) -> dict[str, Any]:
+        """Settings as plain values with every secret replaced by ``***``."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "db_url":
+                value = mask_url_password(value)
+            elif name == "redis_url":
+                value = None if value is None else mask_url_password(value.get_secret_value())
+            elif name == "api_keys":
+                value = ["***"] * len(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, list):
+                value = [str(v) for v in value]
+            out[name] = value
+        return out
+
+
+def mask_url_password(url: str) -> str:
+    """Replace the password of a database or Redis URL by ``***``."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL SQLAlchemy knows: hide all of it after the scheme
+        scheme, sep, _ = url.partition("://")
+        return f"{scheme}{sep}***" if sep else "***"
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Read settings from overrides, the environment and an optional TOML file.
+
+    Parameters
+    ----------
+    config_file
+        TOML file of settings (keys as the field names). Defaults to the
+        ``DSA110_CONFIG`` variable, if set.
+    **overrides
+        Values that win over every other source.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or unreadable, or a value is invalid.
+    """
+    path = config_file or os.environ.get("DSA110_CONFIG")
+    toml_path = Path(path).expanduser() if path else None
+    if toml_path is not None and not toml_path.is_file():
+        raise ConfigError(f"config file {toml_path} does not exist")
+    token = _toml_file.set(toml_path)
+    try:
+        return Settings(**overrides)
+    except Exception as exc:  # pydantic ValidationError or a TOML syntax error
+        where = f" (from {toml_path})" if toml_path else ""
+        raise ConfigError(f"invalid settings{where}: {exc}") from exc
+    finally:
+        _toml_file.reset(token)

@@ -1,0 +1,190 @@
+"""The DSA-110 primary beam: an Airy pattern of a uniformly lit 4.65 m dish.
+
+Power response ``A(theta) = (2 J1(x) / x)**2`` with
+``x = pi D sin(theta) / lambda``. Its half-power full width is about
+2.71 deg at 1405 MHz (2.90 deg at 1311 MHz, 2.54 deg at 1499 MHz).
+
+The dishes never track (meridian drift scan), so the pointing centre is the
+meridian at the strip's declination at each instant; callers supply it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import j1, jn_zeros
+
+from .constants import DISH_DIAMETER_M
+
+SPEED_OF_LIGHT_M_S = 299_792_458.0
+"""Speed of light in vacuum, m/s (exact by the SI definition)."""
+
+AIRY_FIRST_NULL_X = float(jn_zeros(1, 1)[0])
+"""First zero of J1 (3.8317...): the Airy pattern's first null in ``x``."""
+
+_BISECTION_STEPS = 60  # halves [0, first null] to ~3e-18 in x
+
+
+def _airy_x(theta_rad: ArrayLike, freq_hz: ArrayLike, diameter_m: float) -> np.ndarray:
+    """Dimensionless Airy argument ``pi D sin(theta) / lambda``."""
+    wavelength_m = SPEED_OF_LIGHT_M_S / np.asarray(freq_hz, float)
+    return np.pi * diameter_m * np.sin(np.asarray(theta_rad, float)) / wavelength_m
+
+
+def _airy_power_of_x(x: np.ndarray) -> np.ndarray:
+    """``(2 J1(x) / x)**2``, equal to 1 at ``x = 0``."""
+    x = np.asarray(x, float)
+    nonzero = x != 0.0
+    safe_x = np.where(nonzero, x, 1.0)
+    return np.where(nonzero, (2.0 * j1(safe_x) / safe_x) ** 2, 1.0)
+
+
+def _airy_x_for_level(level: ArrayLike) -> np.ndarray:
+    """Main-lobe ``x`` at which the Airy power equals ``level`` (vectorised bisection)."""
+    level = np.asarray(level, float)
+    if np.any((level < 0.0) | (level > 1.0)) or np.any(np.isnan(level)):
+        raise ValueError(f"beam level must lie in [0, 1], got {level}")
+    low = np.zeros_like(level)
+    high = np.full_like(level, AIRY_FIRST_NULL_X)
+    for _ in range(_BISECTION_STEPS):  # the power falls monotonically on [0, first null]
+        mid = 0.5 * (low + high)
+        above = _airy_power_of_x(mid) > level
+        low = np.where(above, mid, low)
+        high = np.where(above, high, mid)
+    return 0.5 * (low + high)
+
+
+def airy_power(
+    theta_rad: ArrayLike, freq_hz: ArrayLike, diameter_m: float = DISH_DIAMETER_M
+) -> np.ndarray:
+    """Return the Airy primary-beam power at an angle from the pointing centre.
+
+    Parameters
+    ----------
+    theta_rad : float or array_like
+        Angular distance from the pointing centre, radians.
+    freq_hz : float or array_like
+        Observing frequency, Hz; broadcast against ``theta_rad``.
+    diameter_m : float
+        Dish diameter, metres (default 4.65).
+
+    Returns
+    -------
+    numpy.ndarray
+        Power relative to the beam centre (1 at ``theta = 0``), shape of
+        ``theta_rad`` and ``freq_hz`` broadcast together.
+    """
+    return _airy_power_of_x(_airy_x(theta_rad, freq_hz, diameter_m))
+
+
+def beam_offset_for_level(
+    level: ArrayLike, freq_hz: ArrayLike, diameter_m: float = DISH_DIAMETER_M
+) -> np.ndarray:
+    """Return the angle, within the main lobe, where the beam power falls to ``level``.
+
+    Useful to blank mosaic tiles (e.g. ``level=0.2``) or size image cut-outs.
+
+    Parameters
+    ----------
+    level : float or array_like
+        Power relative to the beam centre, in [0, 1]: 1 gives 0, 0.5 the
+        half width at half maximum, 0 the first null.
+    freq_hz : float or array_like
+        Observing frequency, Hz; broadcast against ``level``.
+    diameter_m : float
+        Dish diameter, metres (default 4.65).
+
+    Returns
+    -------
+    numpy.ndarray
+        Angular distance from the pointing centre, radians; pi/2 where the
+        main lobe would reach beyond the horizon.
+
+    Raises
+    ------
+    ValueError
+        If a level lies outside [0, 1].
+    """
+    wavelength_m = SPEED_OF_LIGHT_M_S / np.asarray(freq_hz, float)
+    sin_theta = _airy_x_for_level(level) * wavelength_m / (np.pi * diameter_m)
+    return np.arcsin(np.minimum(sin_theta, 1.0))
+
+
+def beam_fwhm_deg(freq_hz: ArrayLike, diameter_m: float = DISH_DIAMETER_M) -> np.ndarray:
+    """Return the full width at half power of the primary beam.
+
+    Parameters
+    ----------
+    freq_hz : float or array_like
+        Observing frequency, Hz.
+    diameter_m : float
+        Dish diameter, metres (default 4.65).
+
+    Returns
+    -------
+    numpy.ndarray
+        Full width at half maximum, degrees (about 2.71 at 1405 MHz).
+    """
+    return np.degrees(2.0 * beam_offset_for_level(0.5, freq_hz, diameter_m))
+
+
+def angular_separation(
+    lon1_rad: ArrayLike, lat1_rad: ArrayLike, lon2_rad: ArrayLike, lat2_rad: ArrayLike
+) -> np.ndarray:
+    """Great-circle distance between two directions (Vincenty's formula).
+
+    Accurate at all separations, including very small and near-antipodal
+    ones.
+
+    Parameters
+    ----------
+    lon1_rad, lat1_rad : float or array_like
+        First direction (e.g. RA, Dec), radians.
+    lon2_rad, lat2_rad : float or array_like
+        Second direction, radians; everything broadcasts together.
+
+    Returns
+    -------
+    numpy.ndarray
+        Separation in [0, pi], radians.
+    """
+    dlon = np.asarray(lon2_rad, float) - np.asarray(lon1_rad, float)
+    sin1, cos1 = np.sin(lat1_rad), np.cos(lat1_rad)
+    sin2, cos2 = np.sin(lat2_rad), np.cos(lat2_rad)
+    num1 = cos2 * np.sin(dlon)
+    num2 = cos1 * sin2 - sin1 * cos2 * np.cos(dlon)
+    denominator = sin1 * sin2 + cos1 * cos2 * np.cos(dlon)
+    return np.arctan2(np.hypot(num1, num2), denominator)
+
+
+def primary_beam(
+    ra_rad: ArrayLike,
+    dec_rad: ArrayLike,
+    pointing_ra_rad: ArrayLike,
+    pointing_dec_rad: ArrayLike,
+    freq_hz: ArrayLike,
+    diameter_m: float = DISH_DIAMETER_M,
+) -> np.ndarray:
+    """Return the primary-beam power towards sky positions.
+
+    Parameters
+    ----------
+    ra_rad, dec_rad : float or array_like
+        Directions of interest, radians.
+    pointing_ra_rad, pointing_dec_rad : float or array_like
+        Pointing centre, radians (for a drift scan: the meridian's RA, i.e.
+        the local sidereal time, at the strip's declination).
+    freq_hz : float or array_like
+        Observing frequency, Hz. All inputs broadcast together under numpy's
+        rules; e.g. give positions shape (N, 1) and frequencies (F,) for an
+        (N, F) result.
+    diameter_m : float
+        Dish diameter, metres (default 4.65).
+
+    Returns
+    -------
+    numpy.ndarray
+        Power relative to the beam centre, in [0, 1].
+    """
+    offset_rad = angular_separation(pointing_ra_rad, pointing_dec_rad, ra_rad, dec_rad)
+    return airy_power(offset_rad, freq_hz, diameter_m)
