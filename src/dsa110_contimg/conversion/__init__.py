@@ -1,0 +1,1 @@
+"""Conversion of UVH5 subband groups into Measurement Sets."""
