@@ -1,0 +1,34 @@
+"""Bit flags of a photometric measurement (``Photometry.flags`` in the products DB).
+
+A measurement with ``flags == 0`` is clean. Bits, combinable:
+
+=====  ===============  ===========================================================
+value  name             meaning
+=====  ===============  ===========================================================
+1      NEAR_EDGE        the ~3 x BMAJ cutout runs off the image
+2      BLANKED          pixels of the cutout are NaN (blanked, e.g. below the
+                        primary-beam limit); the fit used the rest
+4      BLENDED          another position lies within 1.5 BMAJ: fitted jointly
+8      UPPER_LIMIT      SNR below the detection threshold; value and error kept
+16     NO_DATA          position off the image or no usable pixel: flux is NaN
+32     BAD_NOISE        no positive finite rms at the position: flux is NaN
+64     UNSTABLE_BLEND   blended with a position closer than ~0.5 BMIN: the joint
+                        fit cannot separate them (their sum is still right)
+=====  ===============  ===========================================================
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class PhotFlag(enum.IntFlag):
+    """Bit mask of a forced or blind measurement; see the module table."""
+
+    NEAR_EDGE = 1
+    BLANKED = 2
+    BLENDED = 4
+    UPPER_LIMIT = 8
+    NO_DATA = 16
+    BAD_NOISE = 32
+    UNSTABLE_BLEND = 64

@@ -1,0 +1,188 @@
+"""Forced photometry on synthetic images with known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.wcs import WCS
+from synthetic import add_sources, add_sources_sky, correlated_noise, make_wcs
+
+from dsa110_contimg.photometry.beam import Beam
+from dsa110_contimg.photometry.flags import PhotFlag
+from dsa110_contimg.photometry.forced import forced_photometry
+
+BEAM = Beam(30 / 3600, 18 / 3600, 30.0)  # 5 x 3 pixels at 6 arcsec
+RMS = 2e-3
+
+
+def _field(n_img: int, n_src: int, seed: int, margin: int = 40):
+    rng = np.random.default_rng(seed)
+    wcs = make_wcs(n_img)
+    xy = rng.uniform(margin, n_img - margin, (n_src, 2))
+    ra, dec = wcs.wcs_pix2world(xy[:, 0], xy[:, 1], 0)
+    flux = rng.uniform(0.02, 0.3, n_src)  # SNR ~ 7-100 against sqrt(2) x rms
+    image = np.zeros((n_img, n_img))
+    add_sources(image, wcs, BEAM, ra, dec, flux)
+    return rng, wcs, ra, dec, flux, image
+
+
+@pytest.mark.parametrize("noise_scale, acf", [(1.0, np.sqrt(2)), (1 / np.sqrt(2), 1.0)])
+def test_pulls_isolated_sources(noise_scale: float, acf: float) -> None:
+    """Flux pulls ~ N(0, 1) with noise correlated by the beam (two correlation lengths)."""
+    pulls = []
+    for seed in range(3):
+        rng, wcs, ra, dec, flux, image = _field(700, 400, seed)
+        image += correlated_noise(image.shape, wcs, BEAM, RMS, rng, scale=noise_scale)
+        res = forced_photometry(
+            image, wcs, BEAM, ra, dec, rms_map=np.full(image.shape, RMS), noise_acf_scale=acf
+        )
+        alone = (res.flags & PhotFlag.BLENDED) == 0
+        pulls.append(((res.flux_jy - flux) / res.flux_err_jy)[alone])
+    pull = np.concatenate(pulls)
+    assert pull.size > 900
+    # tolerances: ~4 standard errors of the mean (1/sqrt(N)) and of the std (1/sqrt(2N))
+    assert abs(pull.mean()) < 4 / np.sqrt(pull.size)
+    assert abs(pull.std() - 1) < max(0.08, 4 / np.sqrt(2 * pull.size))
+
+
+def test_noise_free_exact_and_blends_resolved() -> None:
+    _, wcs, ra, dec, flux, image = _field(600, 300, 7)
+    res = forced_photometry(image, wcs, BEAM, ra, dec, rms_map=np.full(image.shape, RMS))
+    assert np.max(np.abs(res.flux_jy / flux - 1)) < 1e-3
+    assert ((res.flags & PhotFlag.BLENDED) != 0).sum() > 10  # the field does contain blends
+    # chi2 is ~0 where no unmodelled neighbour (beyond the joint-fit radius)
+    # reaches into the cutout: nearest other source > 4 BMAJ = 20 px away
+    x, y = res.x_pix, res.y_pix
+    dist = np.hypot(x[:, None] - x, y[:, None] - y) + np.eye(len(x)) * 1e9
+    isolated = (dist.min(1) > 20) | ((res.flags & PhotFlag.BLENDED) != 0) & (dist.min(1) > 0)
+    assert np.all(res.chi2[dist.min(1) > 20] < 1e-4)
+    assert isolated.sum() > 100
+
+
+def _rotated_wcs(n: int, angle_deg: float) -> WCS:
+    wcs = make_wcs(n, dec0=60.0)
+    a = np.radians(angle_deg)
+    wcs.wcs.pc = [[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]
+    return wcs
+
+
+@pytest.mark.parametrize("rotation", [0.0, 25.0])
+def test_position_angle_orientation(rotation: float) -> None:
+    """Sources drawn in the sky frame with an elliptical beam: right PA gives the flux."""
+    wcs = _rotated_wcs(160, rotation)
+    beam = Beam(40 / 3600, 15 / 3600, 60.0)
+    ra, dec = wcs.wcs_pix2world([50, 110, 80], [60, 100, 30], 0)
+    flux = np.array([0.1, 0.05, 0.2])
+    image = np.zeros((160, 160))
+    add_sources_sky(image, wcs, beam, ra, dec, flux)
+    rms = np.full(image.shape, RMS)
+    good = forced_photometry(image, wcs, beam, ra, dec, rms_map=rms)
+    assert good.flux_jy == pytest.approx(flux, rel=2e-3)
+    for wrong_pa in (-60.0, 150.0):  # mirrored and perpendicular orientations
+        bad = forced_photometry(
+            image, wcs, Beam(40 / 3600, 15 / 3600, wrong_pa), ra, dec, rms_map=rms
+        )
+        assert np.all(bad.flux_jy < 0.8 * flux)
+        assert np.all(bad.chi2 > 100 * good.chi2 + 1)
+
+
+def test_close_pair_joint_fit() -> None:
+    """Pairs 1 BMAJ apart: fitted jointly, unbiased, errors honest."""
+    rng = np.random.default_rng(11)
+    wcs = make_wcs(800)
+    centres = rng.uniform(60, 740, (150, 2))
+    # keep pair centres apart from each other
+    keep = [0]
+    for i in range(1, len(centres)):
+        if np.min(np.hypot(*(centres[keep] - centres[i]).T)) > 30:
+            keep.append(i)
+    centres = centres[keep]
+    sep = 5.0  # pixels = 30 arcsec = 1 BMAJ, along a random direction
+    angle = rng.uniform(0, np.pi, len(centres))
+    offset = 0.5 * sep * np.c_[np.cos(angle), np.sin(angle)]
+    xy = np.concatenate([centres - offset, centres + offset])
+    ra, dec = wcs.wcs_pix2world(xy[:, 0], xy[:, 1], 0)
+    flux = rng.uniform(0.05, 0.3, len(xy))
+    image = np.zeros((800, 800))
+    add_sources(image, wcs, BEAM, ra, dec, flux)
+    rms = np.full(image.shape, RMS)
+    exact = forced_photometry(image, wcs, BEAM, ra, dec, rms_map=rms)
+    assert np.all((exact.flags & PhotFlag.BLENDED) != 0)
+    assert exact.flux_jy == pytest.approx(flux, rel=1e-3)
+    noisy = image + correlated_noise(image.shape, wcs, BEAM, RMS, rng, scale=1 / np.sqrt(2))
+    res = forced_photometry(noisy, wcs, BEAM, ra, dec, rms_map=rms)
+    pull = (res.flux_jy - flux) / res.flux_err_jy
+    assert abs(pull.mean()) < 0.3
+    assert 0.75 < pull.std() < 1.3
+
+
+def test_unseparable_pair_flagged_and_sum_kept() -> None:
+    wcs = make_wcs(200)
+    ra, dec = wcs.wcs_pix2world([100.0, 100.4], [100.0, 100.0], 0)
+    image = np.zeros((200, 200))
+    add_sources(image, wcs, BEAM, ra, dec, np.array([0.1, 0.1]))
+    res = forced_photometry(image, wcs, BEAM, ra, dec, rms_map=np.full(image.shape, RMS))
+    assert np.all(res.flags & PhotFlag.UNSTABLE_BLEND)
+    assert res.flux_jy.sum() == pytest.approx(0.2, rel=1e-3)
+
+
+def test_edges_and_blanked_pixels() -> None:
+    wcs = make_wcs(200)
+    x = np.array([1.0, 100.0, 120.0, -30.0, 60.0])
+    y = np.array([100.0, 100.0, 60.0, 50.0, 150.0])
+    ra, dec = wcs.wcs_pix2world(x, y, 0)
+    flux = np.full(5, 0.1)
+    image = np.zeros((200, 200))
+    add_sources(image, wcs, BEAM, ra, dec, flux)
+    image[98:103, 100:103] = np.nan  # half of source 1's core blanked
+    image[140:160, 50:70] = np.nan  # all of source 4 blanked
+    res = forced_photometry(image, wcs, BEAM, ra, dec, rms_map=np.full(image.shape, RMS))
+    flags = [PhotFlag(int(f)) for f in res.flags]
+    assert flags[0] & PhotFlag.NEAR_EDGE and not flags[0] & PhotFlag.NO_DATA
+    assert flags[1] & PhotFlag.BLANKED
+    assert flags[2] == 0
+    assert flags[3] & PhotFlag.NO_DATA and np.isnan(res.flux_jy[3])
+    assert flags[4] & PhotFlag.NO_DATA and np.isnan(res.flux_jy[4])
+    assert res.flux_jy[:3] == pytest.approx(0.1, rel=1e-3)
+    assert res.flux_err_jy[1] > res.flux_err_jy[2]  # fewer pixels, larger error
+
+
+def test_upper_limits_keep_values() -> None:
+    rng = np.random.default_rng(5)
+    wcs = make_wcs(500)
+    xy = np.stack(np.meshgrid(np.arange(40, 460, 20.0), np.arange(40, 460, 20.0)), -1).reshape(
+        -1, 2
+    )
+    ra, dec = wcs.wcs_pix2world(xy[:, 0], xy[:, 1], 0)
+    image = correlated_noise((500, 500), wcs, BEAM, RMS, rng, scale=1 / np.sqrt(2))
+    res = forced_photometry(image, wcs, BEAM, ra, dec, rms_map=np.full(image.shape, RMS))
+    limits = res.is_upper_limit
+    assert limits.mean() > 0.99  # no source there: (almost) all upper limits at 5 sigma
+    assert np.all(np.isfinite(res.flux_jy[limits]))
+    pull = res.flux_jy / res.flux_err_jy
+    assert abs(pull.mean()) < 0.15 and 0.85 < pull.std() < 1.15
+
+
+def test_matches_naive_per_source_sums() -> None:
+    """The vectorised sums equal a direct loop over pixels (independent pixels, varying rms)."""
+    rng, wcs, ra, dec, flux, image = _field(300, 5, 3, margin=60)
+    image += rng.normal(0, RMS, image.shape)
+    rms = np.full(image.shape, RMS) * (1 + 0.5 * rng.random(image.shape))
+    res = forced_photometry(
+        image, wcs, BEAM, ra, dec, rms_map=rms, noise_acf_scale=None, joint_beams=0, blend_beams=0
+    )
+    x, y = wcs.wcs_world2pix(ra, dec, 0)
+    from dsa110_contimg.photometry.beam import pixel_covariance, sky_to_pixel_jacobian
+
+    inv = np.linalg.inv(pixel_covariance(BEAM, sky_to_pixel_jacobian(wcs, ra, dec)))
+    for i in range(len(ra)):
+        num = den = 0.0  # cutout half-width ceil(1.5 BMAJ) = 8 px
+        for py in range(int(round(y[i])) - 8, int(round(y[i])) + 9):
+            for px in range(int(round(x[i])) - 8, int(round(x[i])) + 9):
+                d = np.array([px - x[i], py - y[i]])
+                k = np.exp(-0.5 * d @ inv[i] @ d)
+                sigma = rms[int(round(y[i])), int(round(x[i]))]  # rms at the position
+                num += image[py, px] * k / sigma**2
+                den += k * k / sigma**2
+        assert res.flux_jy[i] == pytest.approx(num / den, rel=1e-10)
+        assert res.flux_err_jy[i] == pytest.approx(den**-0.5, rel=1e-10)
