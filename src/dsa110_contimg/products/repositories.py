@@ -1,0 +1,1316 @@
+"""Reading and writing the products database: the one place both the pipeline and the API use.
+
+The pipeline registers its products and reports its jobs through the write
+functions here; each write also publishes an :class:`~.models.Event` in the
+same transaction, so live subscribers (the API's WebSocket, its cache) learn
+about it from any process. The API reads through the query functions, which
+return ORM objects or plain dictionaries and know nothing of HTTP.
+
+Every function takes an open :class:`~sqlalchemy.orm.Session`; the caller owns
+the transaction (see :func:`dsa110_contimg.products.db.session_scope`).
+
+Conventions: science times are MJD (UTC), event times timezone-aware UTC,
+angles degrees, fluxes janskys. List queries return a :class:`Page`; their
+``sort`` is a column name from the resource's ``SORTABLE`` table, prefixed by
+``-`` for descending order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dsa110_contimg.errors import DSA110Error
+from dsa110_contimg.products.models import (
+    BatchItem,
+    CalApplication,
+    CalTable,
+    CalTableStatus,
+    Candidate,
+    CandidateStatus,
+    Event,
+    GroupState,
+    Image,
+    Job,
+    JobStatus,
+    MeasurementSet,
+    Mosaic,
+    MosaicTile,
+    ObservationGroup,
+    Photometry,
+    RawFile,
+    Source,
+    VariabilityMetrics,
+    utcnow,
+)
+
+#: Largest page any list query returns.
+MAX_LIMIT = 1000
+#: Most items one batch request may hold.
+MAX_BATCH_ITEMS = 5000
+#: Most sources a cone search may match before it must be narrowed.
+MAX_CONE_MATCHES = 20000
+#: How far (deg) a calibration table's declination may be from an MS's pointing to match it.
+CAL_DEC_TOLERANCE_DEG = 1.5
+
+
+class NotFoundError(DSA110Error):
+    """A product, job or other record that was asked for is not registered."""
+
+    exit_code = 7
+
+
+class ConflictError(DSA110Error):
+    """The request contradicts the record's state (e.g. cancelling a finished job)."""
+
+    exit_code = 8
+
+
+class InvalidQueryError(DSA110Error):
+    """A query that cannot be answered as asked (e.g. a cone matching too many sources)."""
+
+    exit_code = 9
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """One page of a list query.
+
+    Attributes
+    ----------
+    items
+        The rows of this page (ORM objects or dictionaries).
+    total
+        How many rows match the filters, over all pages.
+    limit, offset
+        The page size and the index of its first row.
+    """
+
+    items: list[Any]
+    total: int
+    limit: int
+    offset: int
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+def columns_of(obj: Any) -> dict[str, Any]:
+    """The column values of an ORM object as a dictionary (no relationships)."""
+    return {c.key: getattr(obj, c.key) for c in sa.inspect(obj).mapper.column_attrs}
+
+
+def _order(sortable: Mapping[str, Any], sort: str, tiebreak: Any) -> list[Any]:
+    desc = sort.startswith("-")
+    name = sort.lstrip("-")
+    if name not in sortable:
+        raise InvalidQueryError(
+            f"cannot sort by {name!r}", hint=f"use one of {', '.join(sorted(sortable))}"
+        )
+    column = sortable[name]
+    return [column.desc() if desc else column.asc(), tiebreak.desc() if desc else tiebreak.asc()]
+
+
+def _check_page(limit: int, offset: int) -> None:
+    if not 0 <= limit <= MAX_LIMIT or offset < 0:
+        raise InvalidQueryError(f"limit must be 0..{MAX_LIMIT} and offset >= 0")
+
+
+def paginate(
+    session: Session,
+    stmt: sa.Select[Any],
+    *,
+    sortable: Mapping[str, Any],
+    sort: str,
+    tiebreak: Any,
+    limit: int,
+    offset: int,
+    scalars: bool = True,
+) -> Page:
+    """Count the rows of ``stmt`` and return one sorted page of them."""
+    _check_page(limit, offset)
+    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+    page = stmt.order_by(*_order(sortable, sort, tiebreak)).limit(limit).offset(offset)
+    rows = session.scalars(page).all() if scalars else session.execute(page).all()
+    return Page(items=list(rows), total=int(total or 0), limit=limit, offset=offset)
+
+
+def _between(stmt: sa.Select[Any], column: Any, low: float | None, high: float | None) -> Any:
+    if low is not None:
+        stmt = stmt.where(column >= low)
+    if high is not None:
+        stmt = stmt.where(column <= high)
+    return stmt
+
+
+def _set_fields(obj: Any, fields: Mapping[str, Any]) -> None:
+    known = {c.key for c in sa.inspect(type(obj)).column_attrs}
+    unknown = set(fields) - known
+    if unknown:
+        raise TypeError(f"{type(obj).__name__} has no column(s) {sorted(unknown)}")
+    for key, value in fields.items():
+        setattr(obj, key, value)
+
+
+def new_run_id(job_type: str) -> str:
+    """A unique, sortable run id such as ``image-20261128T120000-1a2b3c4d``."""
+    stamp = utcnow().strftime("%Y%m%dT%H%M%S")
+    return f"{job_type}-{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+# --------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------
+def publish_event(
+    session: Session, topic: str, kind: str, payload: Mapping[str, Any] | None = None
+) -> Event:
+    """Record an event for live subscribers; it becomes visible when the transaction commits.
+
+    Parameters
+    ----------
+    topic
+        What the event is about, e.g. ``job:<run_id>``, ``image``, ``candidate``.
+    kind
+        What happened, e.g. ``started``, ``progress``, ``finished``, ``new``.
+    payload
+        JSON-serialisable details.
+    """
+    event = Event(topic=topic, kind=kind, payload=dict(payload or {}))
+    session.add(event)
+    session.flush()
+    return event
+
+
+def latest_event_id(session: Session) -> int:
+    """The id of the newest event, 0 if there is none."""
+    return int(session.scalar(sa.select(sa.func.max(Event.id))) or 0)
+
+
+def events_after(session: Session, after_id: int, *, limit: int = 500) -> list[Event]:
+    """Events newer than ``after_id``, oldest first."""
+    stmt = sa.select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def publish_heartbeat(session: Session, host: str, **info: Any) -> Event:
+    """Record that a worker on ``host`` is alive (topic ``worker``)."""
+    return publish_event(session, "worker", "heartbeat", {"host": host, **info})
+
+
+def last_heartbeat(session: Session) -> Event | None:
+    """The newest worker heartbeat, if any."""
+    stmt = sa.select(Event).where(Event.topic == "worker").order_by(Event.id.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+def prune_events(session: Session, older_than: dt.datetime) -> int:
+    """Delete events created before ``older_than``; return how many."""
+    result = session.execute(sa.delete(Event).where(Event.created_at < older_than))
+    return int(result.rowcount or 0)
+
+
+# --------------------------------------------------------------------------
+# Registering products (the pipeline's side)
+# --------------------------------------------------------------------------
+def register_group(
+    session: Session,
+    *,
+    group_id: str,
+    start_time: dt.datetime,
+    start_mjd: float,
+    **fields: Any,
+) -> ObservationGroup:
+    """Create or update an observation group (the 16 subbands of one chunk)."""
+    group = session.get(ObservationGroup, group_id)
+    if group is None:
+        group = ObservationGroup(id=group_id, start_time=start_time, start_mjd=start_mjd)
+        session.add(group)
+    _set_fields(group, fields)
+    session.flush()
+    publish_event(session, "group", "updated", {"group_id": group_id, "state": str(group.state)})
+    return group
+
+
+def register_raw_file(
+    session: Session, *, path: str, subband: int, size_bytes: int, mtime: float, **fields: Any
+) -> RawFile:
+    """Record a UVH5 subband file seen in the incoming folder."""
+    raw = RawFile(path=path, subband=subband, size_bytes=size_bytes, mtime=mtime)
+    _set_fields(raw, fields)
+    session.add(raw)
+    session.flush()
+    return raw
+
+
+def register_ms(
+    session: Session,
+    *,
+    path: str,
+    mjd_start: float,
+    mjd_mid: float,
+    mjd_end: float,
+    **fields: Any,
+) -> MeasurementSet:
+    """Create or update the record of a Measurement Set (keyed by its path)."""
+    ms = session.scalars(sa.select(MeasurementSet).where(MeasurementSet.path == path)).first()
+    if ms is None:
+        ms = MeasurementSet(path=path, mjd_start=mjd_start, mjd_mid=mjd_mid, mjd_end=mjd_end)
+        session.add(ms)
+    else:
+        ms.mjd_start, ms.mjd_mid, ms.mjd_end = mjd_start, mjd_mid, mjd_end
+    _set_fields(ms, fields)
+    session.flush()
+    publish_event(session, "ms", "registered", {"id": ms.id, "path": path, "stage": str(ms.stage)})
+    return ms
+
+
+def register_cal_table(
+    session: Session,
+    *,
+    path: str,
+    table_type: str,
+    set_name: str,
+    valid_start_mjd: float,
+    valid_end_mjd: float,
+    source_ms_path: str | None = None,
+    **fields: Any,
+) -> CalTable:
+    """Register a calibration table, linked to the MS it was solved on when that is known."""
+    table = CalTable(
+        path=path,
+        table_type=table_type,
+        set_name=set_name,
+        valid_start_mjd=valid_start_mjd,
+        valid_end_mjd=valid_end_mjd,
+        source_ms_path=source_ms_path,
+    )
+    if source_ms_path is not None:
+        table.source_ms_id = session.scalar(
+            sa.select(MeasurementSet.id).where(MeasurementSet.path == source_ms_path)
+        )
+    _set_fields(table, fields)
+    session.add(table)
+    session.flush()
+    publish_event(session, "cal", "new", {"id": table.id, "path": path, "type": table_type})
+    return table
+
+
+def record_cal_application(
+    session: Session, *, ms_path: str, cal_path: str, job_run_id: str | None = None
+) -> CalApplication:
+    """Record that the table at ``cal_path`` was applied to the MS at ``ms_path``."""
+    ms = get_ms(session, ms_path)
+    table = get_cal_table(session, cal_path)
+    job_id = get_job(session, job_run_id).id if job_run_id else None
+    application = CalApplication(ms_id=ms.id, cal_table_id=table.id, job_id=job_id)
+    ms.cal_applied = True
+    session.add(application)
+    session.flush()
+    return application
+
+
+def register_image(
+    session: Session,
+    *,
+    path: str,
+    mjd_obs: float,
+    ra_deg: float,
+    dec_deg: float,
+    size_x: int,
+    size_y: int,
+    cell_arcsec: float,
+    image_type: str = "image",
+    ms_path: str | None = None,
+    **fields: Any,
+) -> Image:
+    """Register a FITS image with its beam and QA, and announce it (topic ``image``)."""
+    ms_id = get_ms(session, ms_path).id if ms_path else None
+    image = Image(
+        path=path,
+        ms_id=ms_id,
+        image_type=image_type,
+        mjd_obs=mjd_obs,
+        ra_deg=ra_deg,
+        dec_deg=dec_deg,
+        size_x=size_x,
+        size_y=size_y,
+        cell_arcsec=cell_arcsec,
+    )
+    _set_fields(image, fields)
+    session.add(image)
+    session.flush()
+    payload = {"id": image.id, "path": path, "mjd_obs": mjd_obs, "noise_jy": image.noise_jy}
+    publish_event(session, "image", "new", payload)
+    return image
+
+
+def register_source(
+    session: Session, *, name: str, ra_deg: float, dec_deg: float, **fields: Any
+) -> Source:
+    """Return the source called ``name``, creating it at (ra, dec) if it is new."""
+    source = session.scalars(sa.select(Source).where(Source.name == name)).first()
+    if source is None:
+        source = Source(name=name, ra_deg=ra_deg, dec_deg=dec_deg)
+        _set_fields(source, fields)
+        session.add(source)
+        session.flush()
+        publish_event(session, "source", "new", {"id": source.id, "name": name})
+    return source
+
+
+def add_photometry(session: Session, image_id: int, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Insert the forced measurements made on one image; return how many.
+
+    Parameters
+    ----------
+    image_id
+        The image measured.
+    rows
+        One mapping per source with ``source_id``, ``mjd``, ``flux_jy``,
+        ``flux_err_jy`` and optionally the other :class:`~.models.Photometry`
+        columns.
+    """
+    records = [{**row, "image_id": image_id} for row in rows]
+    if not records:
+        return 0
+    now = utcnow()
+    for record in records:
+        record.setdefault("created_at", now)
+        record.setdefault("is_upper_limit", False)
+        record.setdefault("flags", 0)
+    session.execute(sa.insert(Photometry), records)
+    publish_event(session, "photometry", "new", {"image_id": image_id, "count": len(records)})
+    return len(records)
+
+
+def upsert_variability(session: Session, source_id: int, **metrics: Any) -> VariabilityMetrics:
+    """Create or replace the variability metrics of a source."""
+    row = session.get(VariabilityMetrics, source_id)
+    if row is None:
+        row = VariabilityMetrics(source_id=source_id)
+        session.add(row)
+    _set_fields(row, metrics)
+    session.flush()
+    return row
+
+
+def register_candidate(
+    session: Session, *, source_id: int, kind: str, score: float, **fields: Any
+) -> Candidate:
+    """Create or update the candidate of one kind for a source (topic ``candidate``)."""
+    stmt = sa.select(Candidate).where(Candidate.source_id == source_id, Candidate.kind == kind)
+    candidate = session.scalars(stmt).first()
+    is_new = candidate is None
+    if candidate is None:
+        candidate = Candidate(source_id=source_id, kind=kind, score=score)
+        session.add(candidate)
+    candidate.score = score
+    _set_fields(candidate, fields)
+    session.flush()
+    payload = {"id": candidate.id, "source_id": source_id, "kind": str(kind), "score": score}
+    publish_event(session, "candidate", "new" if is_new else "updated", payload)
+    return candidate
+
+
+def set_candidate_status(
+    session: Session, candidate_id: int, status: CandidateStatus | str, note: str | None = None
+) -> Candidate:
+    """A human's verdict on a candidate: ``confirmed``, ``dismissed`` or back to ``new``."""
+    candidate = get_candidate(session, candidate_id)
+    candidate.status = CandidateStatus(status)
+    if note is not None:
+        candidate.note = note
+    session.flush()
+    payload = {"id": candidate.id, "status": str(candidate.status)}
+    publish_event(session, "candidate", "status", payload)
+    return candidate
+
+
+def register_mosaic(
+    session: Session,
+    *,
+    name: str,
+    path: str,
+    tiles: Sequence[tuple[int, float | None]] = (),
+    **fields: Any,
+) -> Mosaic:
+    """Register a mosaic and the images (with weights) it was made of."""
+    mosaic = Mosaic(name=name, path=path)
+    _set_fields(mosaic, fields)
+    mosaic.tiles = [MosaicTile(image_id=i, weight=w) for i, w in tiles]
+    session.add(mosaic)
+    session.flush()
+    publish_event(session, "mosaic", "new", {"id": mosaic.id, "name": name})
+    return mosaic
+
+
+# --------------------------------------------------------------------------
+# Jobs and batches (the pipeline reports, the API requests)
+# --------------------------------------------------------------------------
+def _job_event(session: Session, job: Job, kind: str, **extra: Any) -> None:
+    payload = {"run_id": job.run_id, "job_type": job.job_type, "status": str(job.status)}
+    publish_event(session, f"job:{job.run_id}", kind, {**payload, **extra})
+
+
+def create_job(
+    session: Session,
+    *,
+    job_type: str,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+    **fields: Any,
+) -> Job:
+    """Create a pending job; its events go to topic ``job:<run_id>``."""
+    job = Job(run_id=run_id or new_run_id(job_type), job_type=job_type)
+    if parent_run_id is not None:
+        job.parent_id = get_job(session, parent_run_id).id
+    _set_fields(job, fields)
+    session.add(job)
+    session.flush()
+    _job_event(session, job, "created")
+    return job
+
+
+def start_job(session: Session, run_id: str, *, host: str | None = None) -> Job:
+    """Mark a job running now."""
+    job = get_job(session, run_id)
+    job.status, job.started_at, job.progress = JobStatus.RUNNING, utcnow(), 0.0
+    job.host = host or job.host
+    session.flush()
+    _job_event(session, job, "started")
+    return job
+
+
+def update_job_progress(
+    session: Session, run_id: str, progress: float, message: str | None = None
+) -> Job:
+    """Record a running job's progress (0..1) and announce it."""
+    if not 0.0 <= progress <= 1.0:
+        raise ValueError(f"progress must be within 0..1, not {progress}")
+    job = get_job(session, run_id)
+    job.progress = progress
+    session.flush()
+    _job_event(session, job, "progress", progress=progress, message=message)
+    return job
+
+
+def finish_job(
+    session: Session,
+    run_id: str,
+    *,
+    status: JobStatus | str = JobStatus.SUCCEEDED,
+    outputs: Mapping[str, Any] | None = None,
+    error: str | None = None,
+) -> Job:
+    """Mark a job finished (succeeded, failed or cancelled) with its outputs or error."""
+    job = get_job(session, run_id)
+    job.status = JobStatus(status)
+    job.finished_at = utcnow()
+    if job.started_at is not None:
+        job.duration_s = (job.finished_at - job.started_at).total_seconds()
+    if job.status is JobStatus.SUCCEEDED:
+        job.progress = 1.0
+    if outputs is not None:
+        job.outputs = dict(outputs)
+    job.error = error
+    session.flush()
+    _job_event(session, job, "finished", error=error)
+    return job
+
+
+def create_batch(
+    session: Session,
+    operation: str,
+    items: Sequence[tuple[str, str]],
+    *,
+    params: Mapping[str, Any] | None = None,
+    requested_by: str | None = None,
+) -> Job:
+    """Create a batch job (``job_type='batch'``) with one pending item per target.
+
+    Parameters
+    ----------
+    operation
+        What the pipeline should do to each item: ``reprocess``, ``rerun``,
+        ``cancel``, ``reimage``.
+    items
+        ``(item_type, item_key)`` pairs, e.g. ``("group", "2026-11-28T12:00:00")``.
+    params
+        Extra parameters recorded with the batch.
+    requested_by
+        Who asked (an API key's fingerprint, a user name).
+    """
+    if not items:
+        raise InvalidQueryError("a batch needs at least one item")
+    if len(items) > MAX_BATCH_ITEMS:
+        raise InvalidQueryError(f"a batch holds at most {MAX_BATCH_ITEMS} items, not {len(items)}")
+    job = Job(
+        run_id=new_run_id(f"batch-{operation}"),
+        job_type="batch",
+        params={"operation": operation, **dict(params or {})},
+        requested_by=requested_by,
+    )
+    job.items = [
+        BatchItem(position=i, item_type=kind, item_key=key) for i, (kind, key) in enumerate(items)
+    ]
+    session.add(job)
+    session.flush()
+    _job_event(session, job, "created", operation=operation, n_items=len(items))
+    return job
+
+
+def groups_in_range(session: Session, mjd_start: float, mjd_end: float) -> list[str]:
+    """Ids of the groups starting within [mjd_start, mjd_end], oldest first."""
+    stmt = (
+        sa.select(ObservationGroup.id)
+        .where(ObservationGroup.start_mjd.between(mjd_start, mjd_end))
+        .order_by(ObservationGroup.start_mjd)
+        .limit(MAX_BATCH_ITEMS + 1)
+    )
+    return list(session.scalars(stmt))
+
+
+def require_groups(session: Session, group_ids: Sequence[str]) -> None:
+    """Raise :class:`NotFoundError` unless every group id is registered."""
+    found = set(
+        session.scalars(sa.select(ObservationGroup.id).where(ObservationGroup.id.in_(group_ids)))
+    )
+    missing = [g for g in group_ids if g not in found]
+    if missing:
+        raise NotFoundError(f"unknown group(s): {', '.join(missing[:10])}")
+
+
+def require_jobs(session: Session, run_ids: Sequence[str]) -> list[Job]:
+    """The jobs with these run ids; :class:`NotFoundError` if any is unknown."""
+    jobs = {j.run_id: j for j in session.scalars(sa.select(Job).where(Job.run_id.in_(run_ids)))}
+    missing = [r for r in run_ids if r not in jobs]
+    if missing:
+        raise NotFoundError(f"unknown job(s): {', '.join(missing[:10])}")
+    return [jobs[r] for r in run_ids]
+
+
+def require_ms_paths(session: Session, paths: Sequence[str]) -> None:
+    """Raise :class:`NotFoundError` unless every MS path is registered."""
+    found = set(
+        session.scalars(sa.select(MeasurementSet.path).where(MeasurementSet.path.in_(paths)))
+    )
+    missing = [p for p in paths if p not in found]
+    if missing:
+        raise NotFoundError(f"unregistered MS path(s): {', '.join(missing[:10])}")
+
+
+def request_cancel(session: Session, run_ids: Sequence[str], *, requested_by: str | None) -> Job:
+    """Create a cancel batch; jobs still pending are cancelled at once.
+
+    Running jobs are left to the pipeline, which stops them when it executes
+    the batch. Jobs already finished are a :class:`ConflictError`.
+    """
+    jobs = require_jobs(session, run_ids)
+    finished = [j.run_id for j in jobs if j.status not in (JobStatus.PENDING, JobStatus.RUNNING)]
+    if finished:
+        raise ConflictError(f"job(s) already finished: {', '.join(finished[:10])}")
+    batch = create_batch(
+        session, "cancel", [("job", j.run_id) for j in jobs], requested_by=requested_by
+    )
+    for job, item in zip(jobs, batch.items, strict=True):
+        if job.status is JobStatus.PENDING:
+            finish_job(
+                session, job.run_id, status=JobStatus.CANCELLED, error="cancelled on request"
+            )
+            item.status = JobStatus.SUCCEEDED
+    session.flush()
+    return batch
+
+
+# --------------------------------------------------------------------------
+# Reading single records
+# --------------------------------------------------------------------------
+def _one(session: Session, stmt: sa.Select[Any], what: str) -> Any:
+    row = session.scalars(stmt).first()
+    if row is None:
+        raise NotFoundError(f"{what} is not registered")
+    return row
+
+
+def get_group(session: Session, group_id: str) -> ObservationGroup:
+    """The group with this id, or :class:`NotFoundError`."""
+    return _one(
+        session, sa.select(ObservationGroup).where(ObservationGroup.id == group_id), "group"
+    )
+
+
+def get_ms(session: Session, path: str) -> MeasurementSet:
+    """The MS registered at ``path``, or :class:`NotFoundError`."""
+    stmt = sa.select(MeasurementSet).where(MeasurementSet.path == path)
+    return _one(session, stmt, f"MS {path!r}")
+
+
+def get_cal_table(session: Session, path: str) -> CalTable:
+    """The calibration table registered at ``path``, or :class:`NotFoundError`."""
+    return _one(session, sa.select(CalTable).where(CalTable.path == path), f"cal table {path!r}")
+
+
+def get_image(session: Session, image_id: int) -> Image:
+    """The image with this id, or :class:`NotFoundError`."""
+    return _one(session, sa.select(Image).where(Image.id == image_id), f"image {image_id}")
+
+
+def get_source(session: Session, source_id: int) -> Source:
+    """The source with this id, or :class:`NotFoundError`."""
+    return _one(session, sa.select(Source).where(Source.id == source_id), f"source {source_id}")
+
+
+def get_variability(session: Session, source_id: int) -> VariabilityMetrics:
+    """The variability metrics of a source, or :class:`NotFoundError`."""
+    get_source(session, source_id)
+    stmt = sa.select(VariabilityMetrics).where(VariabilityMetrics.source_id == source_id)
+    return _one(session, stmt, f"variability of source {source_id}")
+
+
+def get_candidate(session: Session, candidate_id: int) -> Candidate:
+    """The candidate with this id, or :class:`NotFoundError`."""
+    stmt = sa.select(Candidate).where(Candidate.id == candidate_id)
+    return _one(session, stmt, f"candidate {candidate_id}")
+
+
+def get_job(session: Session, run_id: str) -> Job:
+    """The job with this run id, or :class:`NotFoundError`."""
+    return _one(session, sa.select(Job).where(Job.run_id == run_id), f"job {run_id!r}")
+
+
+def get_mosaic(session: Session, mosaic_id: int) -> Mosaic:
+    """The mosaic with this id, or :class:`NotFoundError`."""
+    return _one(session, sa.select(Mosaic).where(Mosaic.id == mosaic_id), f"mosaic {mosaic_id}")
+
+
+def ms_of_group(session: Session, group_id: str) -> list[MeasurementSet]:
+    """The Measurement Sets made from a group."""
+    stmt = sa.select(MeasurementSet).where(MeasurementSet.group_id == group_id)
+    return list(session.scalars(stmt.order_by(MeasurementSet.id)))
+
+
+def files_of_group(session: Session, group_id: str) -> list[RawFile]:
+    """The raw subband files of a group, by subband."""
+    stmt = sa.select(RawFile).where(RawFile.group_id == group_id).order_by(RawFile.subband)
+    return list(session.scalars(stmt))
+
+
+def images_of_ms(session: Session, ms_id: int) -> list[Image]:
+    """The images made from one MS."""
+    stmt = sa.select(Image).where(Image.ms_id == ms_id).order_by(Image.id)
+    return list(session.scalars(stmt))
+
+
+def cal_applied_to(session: Session, ms_id: int) -> list[CalTable]:
+    """The calibration tables applied to one MS."""
+    stmt = (
+        sa.select(CalTable)
+        .join(CalApplication, CalApplication.cal_table_id == CalTable.id)
+        .where(CalApplication.ms_id == ms_id)
+        .order_by(CalTable.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def calibrator_matches(session: Session, ms: MeasurementSet) -> list[CalTable]:
+    """Valid calibration tables whose validity covers the MS and whose declination matches."""
+    stmt = sa.select(CalTable).where(
+        CalTable.status == CalTableStatus.VALID,
+        CalTable.valid_start_mjd <= ms.mjd_mid,
+        CalTable.valid_end_mjd >= ms.mjd_mid,
+    )
+    dec = ms.pointing_dec_deg
+    if dec is not None:
+        stmt = stmt.where(
+            sa.or_(
+                CalTable.dec_deg.is_(None),
+                CalTable.dec_deg.between(dec - CAL_DEC_TOLERANCE_DEG, dec + CAL_DEC_TOLERANCE_DEG),
+            )
+        )
+    return list(session.scalars(stmt.order_by(CalTable.valid_start_mjd.desc(), CalTable.id)))
+
+
+def job_children(session: Session, job_id: int) -> list[Job]:
+    """The jobs started as parts of a job."""
+    return list(session.scalars(sa.select(Job).where(Job.parent_id == job_id).order_by(Job.id)))
+
+
+def job_items(session: Session, job_id: int) -> list[BatchItem]:
+    """The items of a batch job, in order."""
+    stmt = sa.select(BatchItem).where(BatchItem.batch_id == job_id).order_by(BatchItem.position)
+    return list(session.scalars(stmt))
+
+
+def mosaic_tiles(session: Session, mosaic_id: int) -> list[MosaicTile]:
+    """The tiles of a mosaic."""
+    stmt = sa.select(MosaicTile).where(MosaicTile.mosaic_id == mosaic_id)
+    return list(session.scalars(stmt.order_by(MosaicTile.image_id)))
+
+
+# --------------------------------------------------------------------------
+# Lists
+# --------------------------------------------------------------------------
+SORTABLE: dict[str, dict[str, Any]] = {
+    "groups": {
+        "start_mjd": ObservationGroup.start_mjd,
+        "state": ObservationGroup.state,
+        "files_present": ObservationGroup.files_present,
+    },
+    "ms": {
+        "id": MeasurementSet.id,
+        "mjd_mid": MeasurementSet.mjd_mid,
+        "stage": MeasurementSet.stage,
+        "path": MeasurementSet.path,
+        "size_bytes": MeasurementSet.size_bytes,
+    },
+    "cal": {
+        "id": CalTable.id,
+        "valid_start_mjd": CalTable.valid_start_mjd,
+        "table_type": CalTable.table_type,
+        "created_at": CalTable.created_at,
+    },
+    "images": {
+        "id": Image.id,
+        "mjd_obs": Image.mjd_obs,
+        "noise_jy": Image.noise_jy,
+        "dynamic_range": Image.dynamic_range,
+        "dec_deg": Image.dec_deg,
+    },
+    "sources": {
+        "id": Source.id,
+        "name": Source.name,
+        "ra_deg": Source.ra_deg,
+        "dec_deg": Source.dec_deg,
+        "catalog_flux_jy": Source.catalog_flux_jy,
+        "eta": VariabilityMetrics.eta,
+        "v": VariabilityMetrics.v,
+        "n_epochs": VariabilityMetrics.n_epochs,
+    },
+    "photometry": {
+        "id": Photometry.id,
+        "mjd": Photometry.mjd,
+        "flux_jy": Photometry.flux_jy,
+        "snr": Photometry.snr,
+        "source_id": Photometry.source_id,
+    },
+    "candidates": {
+        "id": Candidate.id,
+        "score": Candidate.score,
+        "created_at": Candidate.created_at,
+        "status": Candidate.status,
+    },
+    "jobs": {
+        "id": Job.id,
+        "created_at": Job.created_at,
+        "started_at": Job.started_at,
+        "duration_s": Job.duration_s,
+        "status": Job.status,
+    },
+    "mosaics": {"id": Mosaic.id, "mjd_start": Mosaic.mjd_start, "noise_jy": Mosaic.noise_jy},
+}
+
+#: Default sort of each list: newest science first.
+DEFAULT_SORT = {
+    "groups": "-start_mjd",
+    "ms": "-mjd_mid",
+    "cal": "-valid_start_mjd",
+    "images": "-mjd_obs",
+    "sources": "id",
+    "photometry": "mjd",
+    "candidates": "-score",
+    "jobs": "-created_at",
+    "mosaics": "-mjd_start",
+}
+
+
+def _page_of(
+    session: Session,
+    resource: str,
+    stmt: sa.Select[Any],
+    tiebreak: Any,
+    sort: str | None,
+    limit: int,
+    offset: int,
+) -> Page:
+    return paginate(
+        session,
+        stmt,
+        sortable=SORTABLE[resource],
+        sort=sort or DEFAULT_SORT[resource],
+        tiebreak=tiebreak,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def list_groups(
+    session: Session,
+    *,
+    state: str | None = None,
+    mjd_min: float | None = None,
+    mjd_max: float | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Observation groups, filtered by state and start time."""
+    stmt = _between(sa.select(ObservationGroup), ObservationGroup.start_mjd, mjd_min, mjd_max)
+    if state is not None:
+        stmt = stmt.where(ObservationGroup.state == GroupState(state))
+    return _page_of(session, "groups", stmt, ObservationGroup.id, sort, limit, offset)
+
+
+def list_ms(
+    session: Session,
+    *,
+    stage: str | None = None,
+    status: str | None = None,
+    group_id: str | None = None,
+    cal_applied: bool | None = None,
+    mjd_min: float | None = None,
+    mjd_max: float | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Measurement Sets, filtered by stage, status, group, calibration and time."""
+    stmt = _between(sa.select(MeasurementSet), MeasurementSet.mjd_mid, mjd_min, mjd_max)
+    for column, value in (
+        (MeasurementSet.stage, stage),
+        (MeasurementSet.status, status),
+        (MeasurementSet.group_id, group_id),
+        (MeasurementSet.cal_applied, cal_applied),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return _page_of(session, "ms", stmt, MeasurementSet.id, sort, limit, offset)
+
+
+def list_cal_tables(
+    session: Session,
+    *,
+    table_type: str | None = None,
+    status: str | None = None,
+    set_name: str | None = None,
+    valid_at_mjd: float | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Calibration tables, filtered by type, status, set and validity at a time."""
+    stmt = sa.select(CalTable)
+    for column, value in (
+        (CalTable.table_type, table_type),
+        (CalTable.status, status),
+        (CalTable.set_name, set_name),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if valid_at_mjd is not None:
+        stmt = stmt.where(
+            CalTable.valid_start_mjd <= valid_at_mjd, CalTable.valid_end_mjd >= valid_at_mjd
+        )
+    return _page_of(session, "cal", stmt, CalTable.id, sort, limit, offset)
+
+
+def list_images(
+    session: Session,
+    *,
+    ms_path: str | None = None,
+    image_type: str | None = None,
+    status: str | None = None,
+    qa_grade: str | None = None,
+    pbcor: bool | None = None,
+    mjd_min: float | None = None,
+    mjd_max: float | None = None,
+    noise_max_jy: float | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Images, filtered by MS, type, status, QA grade, time and noise."""
+    stmt = images_query(
+        ms_path=ms_path,
+        image_type=image_type,
+        status=status,
+        qa_grade=qa_grade,
+        pbcor=pbcor,
+        mjd_min=mjd_min,
+        mjd_max=mjd_max,
+        noise_max_jy=noise_max_jy,
+    )
+    return _page_of(session, "images", stmt, Image.id, sort, limit, offset)
+
+
+def images_query(
+    *,
+    ms_path: str | None = None,
+    image_type: str | None = None,
+    status: str | None = None,
+    qa_grade: str | None = None,
+    pbcor: bool | None = None,
+    mjd_min: float | None = None,
+    mjd_max: float | None = None,
+    noise_max_jy: float | None = None,
+) -> sa.Select[Any]:
+    """The filtered ``select`` behind :func:`list_images` (also used by exports)."""
+    stmt = _between(sa.select(Image), Image.mjd_obs, mjd_min, mjd_max)
+    stmt = _between(stmt, Image.noise_jy, None, noise_max_jy)
+    if ms_path is not None:
+        stmt = stmt.join(MeasurementSet, MeasurementSet.id == Image.ms_id).where(
+            MeasurementSet.path == ms_path
+        )
+    for column, value in (
+        (Image.image_type, image_type),
+        (Image.status, status),
+        (Image.qa_grade, qa_grade),
+        (Image.pbcor, pbcor),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
+def angular_separation_deg(
+    ra1: np.ndarray, dec1: np.ndarray, ra2: float, dec2: float
+) -> np.ndarray:
+    """Great-circle distance (deg) by the Vincenty formula, stable at all separations."""
+    r1, d1, r2, d2 = map(np.radians, (ra1, dec1, ra2, dec2))
+    dra = r1 - r2
+    num = np.hypot(
+        np.cos(d1) * np.sin(dra), np.cos(d2) * np.sin(d1) - np.sin(d2) * np.cos(d1) * np.cos(dra)
+    )
+    den = np.sin(d2) * np.sin(d1) + np.cos(d2) * np.cos(d1) * np.cos(dra)
+    return np.degrees(np.arctan2(num, den))
+
+
+def cone_source_ids(
+    session: Session, ra_deg: float, dec_deg: float, radius_deg: float
+) -> list[int]:
+    """Ids of the sources within ``radius_deg`` of (ra, dec).
+
+    A declination band (indexed) narrows the candidates; the exact distance
+    decides.
+    """
+    dec_lo, dec_hi = max(-90.0, dec_deg - radius_deg), min(90.0, dec_deg + radius_deg)
+    stmt = sa.select(Source.id, Source.ra_deg, Source.dec_deg).where(
+        Source.dec_deg.between(dec_lo, dec_hi)
+    )
+    rows = session.execute(stmt).all()
+    if not rows:
+        return []
+    ids, ras, decs = (np.asarray(col) for col in zip(*rows, strict=True))
+    inside = angular_separation_deg(ras, decs, ra_deg, dec_deg) <= radius_deg
+    matched = ids[inside]
+    if matched.size > MAX_CONE_MATCHES:
+        raise InvalidQueryError(
+            f"the cone holds {matched.size} sources (more than {MAX_CONE_MATCHES})",
+            hint="use a smaller radius",
+        )
+    return [int(i) for i in matched]
+
+
+def sources_query(
+    session: Session,
+    *,
+    cone: tuple[float, float, float] | None = None,
+    name: str | None = None,
+    catalog: str | None = None,
+    is_reference: bool | None = None,
+    eta_min: float | None = None,
+    v_min: float | None = None,
+    n_epochs_min: int | None = None,
+    candidates_only: bool = False,
+) -> sa.Select[Any]:
+    """The filtered ``select`` of (source, metrics) behind :func:`list_sources`."""
+    stmt = sa.select(Source, VariabilityMetrics).outerjoin(
+        VariabilityMetrics, VariabilityMetrics.source_id == Source.id
+    )
+    if cone is not None:
+        stmt = stmt.where(Source.id.in_(cone_source_ids(session, *cone)))
+    if name:
+        stmt = stmt.where(Source.name.contains(name, autoescape=True))
+    if catalog is not None:
+        stmt = stmt.where(Source.catalog == catalog)
+    if is_reference is not None:
+        stmt = stmt.where(Source.is_reference == is_reference)
+    for column, low in (
+        (VariabilityMetrics.eta, eta_min),
+        (VariabilityMetrics.v, v_min),
+        (VariabilityMetrics.n_epochs, n_epochs_min),
+    ):
+        if low is not None:
+            stmt = stmt.where(column >= low)
+    if candidates_only:
+        stmt = stmt.where(sa.exists().where(Candidate.source_id == Source.id))
+    return stmt
+
+
+def list_sources(
+    session: Session,
+    *,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    **filters: Any,
+) -> Page:
+    """Sources with their variability metrics (as dictionaries), by cone and variability.
+
+    Parameters
+    ----------
+    **filters
+        Those of :func:`sources_query`: ``cone`` as ``(ra_deg, dec_deg,
+        radius_deg)``; ``name`` (a substring); ``catalog``; ``is_reference``;
+        lower bounds ``eta_min``, ``v_min``, ``n_epochs_min`` (sources without
+        metrics fail them); ``candidates_only``.
+    """
+    page = paginate(
+        session,
+        sources_query(session, **filters),
+        sortable=SORTABLE["sources"],
+        sort=sort or DEFAULT_SORT["sources"],
+        tiebreak=Source.id,
+        limit=limit,
+        offset=offset,
+        scalars=False,
+    )
+    items = [
+        {**columns_of(src), "variability": columns_of(vm) if vm is not None else None}
+        for src, vm in page.items
+    ]
+    return dataclasses.replace(page, items=items)
+
+
+def list_photometry(
+    session: Session,
+    *,
+    source_id: int | None = None,
+    image_id: int | None = None,
+    mjd_min: float | None = None,
+    mjd_max: float | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Photometry rows, by source, image and time."""
+    stmt = photometry_query(
+        source_id=source_id, image_id=image_id, mjd_min=mjd_min, mjd_max=mjd_max
+    )
+    return _page_of(session, "photometry", stmt, Photometry.id, sort, limit, offset)
+
+
+def photometry_query(
+    *,
+    source_id: int | None = None,
+    image_id: int | None = None,
+    mjd_min: float | None = None,
+    mjd_max: float | None = None,
+) -> sa.Select[Any]:
+    """The filtered ``select`` behind :func:`list_photometry` (also used by exports)."""
+    stmt = _between(sa.select(Photometry), Photometry.mjd, mjd_min, mjd_max)
+    if source_id is not None:
+        stmt = stmt.where(Photometry.source_id == source_id)
+    if image_id is not None:
+        stmt = stmt.where(Photometry.image_id == image_id)
+    return stmt
+
+
+#: Columns of a light-curve point, in order.
+LIGHT_CURVE_COLUMNS = (
+    "mjd",
+    "flux_jy",
+    "flux_err_jy",
+    "norm_flux_jy",
+    "norm_flux_err_jy",
+    "snr",
+    "local_rms_jy",
+    "is_upper_limit",
+    "flags",
+    "image_id",
+)
+
+
+def light_curve(
+    session: Session,
+    source_id: int,
+    *,
+    mjd_min: float | None = None,
+    mjd_max: float | None = None,
+) -> list[dict[str, Any]]:
+    """The measurements of one source in time order, raw and normalised.
+
+    Raises
+    ------
+    NotFoundError
+        If the source is not registered.
+    """
+    if session.scalar(sa.select(Source.id).where(Source.id == source_id)) is None:
+        raise NotFoundError(f"source {source_id} is not registered")
+    cols = [getattr(Photometry, c) for c in LIGHT_CURVE_COLUMNS]
+    stmt = _between(
+        sa.select(*cols).where(Photometry.source_id == source_id), Photometry.mjd, mjd_min, mjd_max
+    )
+    rows = session.execute(stmt.order_by(Photometry.mjd)).all()
+    return [dict(zip(LIGHT_CURVE_COLUMNS, row, strict=True)) for row in rows]
+
+
+def list_candidates(
+    session: Session,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    score_min: float | None = None,
+    source_id: int | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Variability, ESE and new-source candidates, by kind, status and score."""
+    stmt = candidates_query(kind=kind, status=status, score_min=score_min, source_id=source_id)
+    return _page_of(session, "candidates", stmt, Candidate.id, sort, limit, offset)
+
+
+def candidates_query(
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    score_min: float | None = None,
+    source_id: int | None = None,
+) -> sa.Select[Any]:
+    """The filtered ``select`` behind :func:`list_candidates` (also used by exports)."""
+    stmt = _between(sa.select(Candidate), Candidate.score, score_min, None)
+    for column, value in (
+        (Candidate.kind, kind),
+        (Candidate.status, status),
+        (Candidate.source_id, source_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return stmt
+
+
+def list_jobs(
+    session: Session,
+    *,
+    status: str | None = None,
+    job_type: str | None = None,
+    group_id: str | None = None,
+    parent_run_id: str | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Jobs, by status, type, group and parent."""
+    stmt = jobs_query(
+        status=status, job_type=job_type, group_id=group_id, parent_run_id=parent_run_id
+    )
+    return _page_of(session, "jobs", stmt, Job.id, sort, limit, offset)
+
+
+def jobs_query(
+    *,
+    status: str | None = None,
+    job_type: str | None = None,
+    group_id: str | None = None,
+    parent_run_id: str | None = None,
+) -> sa.Select[Any]:
+    """The filtered ``select`` behind :func:`list_jobs` (also used by exports)."""
+    stmt = sa.select(Job)
+    for column, value in ((Job.status, status), (Job.job_type, job_type), (Job.group_id, group_id)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if parent_run_id is not None:
+        parent = sa.select(Job.id).where(Job.run_id == parent_run_id).scalar_subquery()
+        stmt = stmt.where(Job.parent_id == parent)
+    return stmt
+
+
+def list_mosaics(
+    session: Session,
+    *,
+    mjd_min: float | None = None,
+    mjd_max: float | None = None,
+    sort: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Page:
+    """Mosaics, by time."""
+    stmt = _between(sa.select(Mosaic), Mosaic.mjd_start, mjd_min, mjd_max)
+    return _page_of(session, "mosaics", stmt, Mosaic.id, sort, limit, offset)
+
+
+# --------------------------------------------------------------------------
+# Counts and exports
+# --------------------------------------------------------------------------
+def _counts_by(session: Session, column: Any) -> dict[str, int]:
+    rows = session.execute(sa.select(column, sa.func.count()).group_by(column)).all()
+    return {str(key): int(n) for key, n in rows}
+
+
+def _count(session: Session, model: Any) -> int:
+    return int(session.scalar(sa.select(sa.func.count()).select_from(model)) or 0)
+
+
+def stats(session: Session) -> dict[str, Any]:
+    """Counts by stage and status, and the newest products."""
+    newest_images = session.scalars(sa.select(Image).order_by(Image.id.desc()).limit(5)).all()
+    newest_ms = session.scalars(
+        sa.select(MeasurementSet).order_by(MeasurementSet.id.desc()).limit(5)
+    ).all()
+    return {
+        "groups_by_state": _counts_by(session, ObservationGroup.state),
+        "ms_by_stage": _counts_by(session, MeasurementSet.stage),
+        "jobs_by_status": _counts_by(session, Job.status),
+        "candidates_by_status": _counts_by(session, Candidate.status),
+        "cal_tables_by_status": _counts_by(session, CalTable.status),
+        "images": _count(session, Image),
+        "sources": _count(session, Source),
+        "photometry_rows": _count(session, Photometry),
+        "mosaics": _count(session, Mosaic),
+        "recent_images": list(newest_images),
+        "recent_ms": list(newest_ms),
+    }
+
+
+def science_gauges(session: Session) -> dict[str, Any]:
+    """Live numbers for monitoring: counts, newest image noise, newest valid calibration.
+
+    Returns
+    -------
+    dict
+        ``ms_by_stage``, ``jobs_by_status`` (dicts), ``images``, ``sources``,
+        ``photometry_rows`` (ints), ``newest_image_noise_jy`` (float or None)
+        and ``newest_valid_cal_created_at`` (UTC datetime or None).
+    """
+    noise = session.scalar(sa.select(Image.noise_jy).order_by(Image.mjd_obs.desc()).limit(1))
+    cal_time = session.scalar(
+        sa.select(sa.func.max(CalTable.created_at)).where(CalTable.status == CalTableStatus.VALID)
+    )
+    if isinstance(cal_time, dt.datetime) and cal_time.tzinfo is None:
+        cal_time = cal_time.replace(tzinfo=dt.UTC)  # aggregates bypass the column type
+    elif isinstance(cal_time, str):
+        cal_time = dt.datetime.fromisoformat(cal_time).replace(tzinfo=dt.UTC)
+    return {
+        "ms_by_stage": _counts_by(session, MeasurementSet.stage),
+        "jobs_by_status": _counts_by(session, Job.status),
+        "images": _count(session, Image),
+        "sources": _count(session, Source),
+        "photometry_rows": _count(session, Photometry),
+        "newest_image_noise_jy": noise,
+        "newest_valid_cal_created_at": cal_time,
+    }
+
+
+def iter_rows(
+    session: Session, stmt: sa.Select[Any], *, chunk: int = 2000
+) -> Iterator[Sequence[Mapping[str, Any]]]:
+    """Stream the rows of a Core ``select`` in chunks of mappings (for exports)."""
+    result = session.execute(stmt.execution_options(yield_per=chunk))
+    yield from result.mappings().partitions(chunk)

@@ -1,0 +1,180 @@
+"""The repositories: registering products and jobs, events, lists, light curves, counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from dsa110_contimg.products import make_engine, make_session_factory, session_scope, upgrade
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import CandidateStatus, JobStatus
+
+T0 = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def _image(s: Session, path: str = "/data/images/a.fits", mjd: float = 61007.5) -> int:
+    repo.register_group(s, group_id="g1", start_time=T0, start_mjd=61007.5)
+    repo.register_ms(
+        s, path="/data/ms/a.ms", group_id="g1", mjd_start=mjd, mjd_mid=mjd, mjd_end=mjd
+    )
+    image = repo.register_image(
+        s,
+        path=path,
+        ms_path="/data/ms/a.ms",
+        mjd_obs=mjd,
+        ra_deg=210.0,
+        dec_deg=54.6,
+        size_x=10,
+        size_y=10,
+        cell_arcsec=6.0,
+        noise_jy=1e-3,
+    )
+    return image.id
+
+
+def test_register_image_publishes_an_event_in_the_same_transaction(factory) -> None:
+    with session_scope(factory) as s:
+        before = repo.latest_event_id(s)
+        image_id = _image(s)
+    with session_scope(factory) as s:
+        events = repo.events_after(s, before)
+        assert [e.topic for e in events if e.topic == "image"] == ["image"]
+        assert events[-1].payload["id"] == image_id
+        assert repo.get_image(s, image_id).ms.path == "/data/ms/a.ms"
+
+
+def test_a_failed_registration_leaves_neither_product_nor_event(factory) -> None:
+    with pytest.raises(repo.NotFoundError):
+        with session_scope(factory) as s:
+            repo.register_image(
+                s, path="/x.fits", ms_path="/missing.ms", mjd_obs=1.0, ra_deg=0, dec_deg=0,
+                size_x=1, size_y=1, cell_arcsec=1.0,
+            )  # fmt: skip
+    with session_scope(factory) as s:
+        assert repo.latest_event_id(s) == 0
+        assert repo.list_images(s).total == 0
+
+
+def test_unknown_fields_are_refused(factory) -> None:
+    with pytest.raises(TypeError, match="no column"):
+        with session_scope(factory) as s:
+            repo.register_source(s, name="x", ra_deg=1.0, dec_deg=1.0, colour="red")
+
+
+def test_light_curve_and_time_filter(factory) -> None:
+    with session_scope(factory) as s:
+        src = repo.register_source(s, name="J1", ra_deg=210.0, dec_deg=54.6)
+        for k in range(4):
+            image_id = _image(s, path=f"/data/images/{k}.fits", mjd=61007.0 + k) if k == 0 else (
+                repo.register_image(
+                    s, path=f"/data/images/{k}.fits", mjd_obs=61007.0 + k, ra_deg=210.0,
+                    dec_deg=54.6, size_x=10, size_y=10, cell_arcsec=6.0,
+                ).id
+            )  # fmt: skip
+            repo.add_photometry(
+                s, image_id, [{"source_id": src.id, "mjd": 61007.0 + k, "flux_jy": 1.0 + k,
+                               "flux_err_jy": 0.1, "norm_flux_jy": 1.0}],
+            )  # fmt: skip
+    with session_scope(factory) as s:
+        points = repo.light_curve(s, src.id)
+        assert [p["mjd"] for p in points] == [61007.0, 61008.0, 61009.0, 61010.0]
+        assert [p["flux_jy"] for p in points] == [1.0, 2.0, 3.0, 4.0]
+        assert len(repo.light_curve(s, src.id, mjd_min=61008.5, mjd_max=61009.5)) == 1
+        with pytest.raises(repo.NotFoundError):
+            repo.light_curve(s, 999)
+
+
+def test_lists_paginate_filter_and_sort(factory) -> None:
+    with session_scope(factory) as s:
+        for k in range(7):
+            repo.register_source(s, name=f"S{k}", ra_deg=10.0 * k, dec_deg=float(k))
+    with session_scope(factory) as s:
+        page = repo.list_sources(s, limit=3, offset=2, sort="-dec_deg")
+        assert (page.total, page.limit, page.offset) == (7, 3, 2)
+        assert [item["name"] for item in page.items] == ["S4", "S3", "S2"]
+        assert repo.list_sources(s, name="S6").total == 1
+        with pytest.raises(repo.InvalidQueryError):
+            repo.list_sources(s, sort="colour")
+        with pytest.raises(repo.InvalidQueryError):
+            repo.list_sources(s, limit=repo.MAX_LIMIT + 1)
+
+
+def test_cone_search_is_exact_across_ra_zero(factory) -> None:
+    with session_scope(factory) as s:
+        repo.register_source(s, name="east", ra_deg=0.5, dec_deg=0.0)
+        repo.register_source(s, name="west", ra_deg=359.5, dec_deg=0.0)
+        repo.register_source(s, name="far", ra_deg=2.0, dec_deg=0.0)
+    with session_scope(factory) as s:
+        names = {i["name"] for i in repo.list_sources(s, cone=(0.0, 0.0, 1.0)).items}
+        assert names == {"east", "west"}
+
+
+def test_job_lifecycle_events(factory) -> None:
+    with session_scope(factory) as s:
+        job = repo.create_job(s, job_type="image")
+        repo.start_job(s, job.run_id, host="n1")
+        repo.update_job_progress(s, job.run_id, 0.5, "half")
+        repo.finish_job(s, job.run_id, outputs={"image": "/x.fits"})
+    with session_scope(factory) as s:
+        events = [e for e in repo.events_after(s, 0) if e.topic == f"job:{job.run_id}"]
+        assert [e.kind for e in events] == ["created", "started", "progress", "finished"]
+        done = repo.get_job(s, job.run_id)
+        assert done.status is JobStatus.SUCCEEDED and done.progress == 1.0
+        assert done.duration_s is not None and done.duration_s >= 0
+        with pytest.raises(ValueError):
+            repo.update_job_progress(s, job.run_id, 1.5)
+
+
+def test_cancel_batch_cancels_pending_and_refuses_finished(factory) -> None:
+    with session_scope(factory) as s:
+        pending = repo.create_job(s, job_type="convert")
+        running = repo.create_job(s, job_type="image")
+        repo.start_job(s, running.run_id)
+        done = repo.create_job(s, job_type="flag")
+        repo.finish_job(s, done.run_id)
+    with session_scope(factory) as s:
+        batch = repo.request_cancel(s, [pending.run_id, running.run_id], requested_by="t")
+        assert batch.job_type == "batch" and len(batch.items) == 2
+    with session_scope(factory) as s:
+        assert repo.get_job(s, pending.run_id).status is JobStatus.CANCELLED
+        assert repo.get_job(s, running.run_id).status is JobStatus.RUNNING
+        with pytest.raises(repo.ConflictError):
+            repo.request_cancel(s, [done.run_id], requested_by="t")
+
+
+def test_candidate_status_and_stats(factory) -> None:
+    with session_scope(factory) as s:
+        src = repo.register_source(s, name="J1", ra_deg=1.0, dec_deg=1.0)
+        cand = repo.register_candidate(s, source_id=src.id, kind="ese", score=4.0)
+        again = repo.register_candidate(s, source_id=src.id, kind="ese", score=6.0)
+        assert again.id == cand.id and again.score == 6.0
+        repo.set_candidate_status(s, cand.id, "confirmed", note="seen twice")
+    with session_scope(factory) as s:
+        assert repo.get_candidate(s, cand.id).status is CandidateStatus.CONFIRMED
+        counts = repo.stats(s)
+        assert counts["sources"] == 1 and counts["candidates_by_status"] == {"confirmed": 1}
+
+
+def test_science_gauges(factory) -> None:
+    with session_scope(factory) as s:
+        _image(s)
+        repo.register_cal_table(
+            s, path="/c.bcal", table_type="bandpass", set_name="x",
+            valid_start_mjd=1.0, valid_end_mjd=2.0, source_ms_path="/data/ms/a.ms",
+        )  # fmt: skip
+    with session_scope(factory) as s:
+        gauges = repo.science_gauges(s)
+        assert gauges["images"] == 1 and gauges["newest_image_noise_jy"] == 1e-3
+        assert gauges["ms_by_stage"] == {"converted": 1}
+        assert gauges["newest_valid_cal_created_at"].tzinfo is not None
