@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-apt_packages=(python3-venv postgresql)
+apt_packages=(python3-venv postgresql redis-server)
 if [[ "${1:-}" == "--test" ]]; then
     extras="[test]"
 fi

@@ -1,0 +1,148 @@
+"""The application factory: ``create_app(settings)`` wires routers, middleware and state."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from dsa110_contimg import __version__
+from dsa110_contimg.api.caching import make_cache
+from dsa110_contimg.api.errors import install_error_handlers
+from dsa110_contimg.api.events import EventHub
+from dsa110_contimg.api.graphql import graphql_router
+from dsa110_contimg.api.metrics import MetricsMiddleware, make_registry
+from dsa110_contimg.api.routes import (
+    batch,
+    cal,
+    candidates,
+    exports,
+    groups,
+    images,
+    jobs,
+    live,
+    mosaics,
+    ms,
+    qa,
+    sources,
+    system,
+)
+from dsa110_contimg.api.security import (
+    AllowListMiddleware,
+    BodySizeLimitMiddleware,
+    KeyRing,
+    SecurityHeadersMiddleware,
+)
+from dsa110_contimg.api.state import ApiOptions, AppState
+from dsa110_contimg.config import Settings, load_settings
+from dsa110_contimg.products.db import make_engine, make_session_factory
+
+DESCRIPTION = """\
+Products, jobs and live events of the DSA-110 continuum imaging pipeline.
+
+Lists return `{items, total, limit, offset}`; errors `{error: {code, message, details}}`.
+Science times are MJD (UTC), event times ISO 8601 UTC. Paths in URLs are URL-encoded
+file paths of registered products. Writes need an `X-API-Key` header.
+"""
+
+# Static routes first: no parameterised path may shadow a fixed one.
+ROUTERS = (
+    system.router,
+    exports.router,
+    batch.router,
+    groups.router,
+    ms.router,
+    cal.router,
+    images.router,
+    sources.router,
+    candidates.router,
+    jobs.router,
+    jobs.logs_router,
+    qa.router,
+    mosaics.router,
+    live.router,
+)
+
+
+def create_app(settings: Settings | None = None, options: ApiOptions | None = None) -> FastAPI:
+    """Build the API for ``settings`` (default: read from the environment).
+
+    Parameters
+    ----------
+    settings
+        Database, allow-list, trusted proxies, API keys, Redis.
+    options
+        Cache, polling and request-size tunables (see :class:`ApiOptions`).
+    """
+    settings = settings or load_settings()
+    options = options or ApiOptions()
+    engine = make_engine(settings.db_url, pool_size=settings.db_pool_size)  # type: ignore[arg-type]
+    sessions = make_session_factory(engine)
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    cache = make_cache(
+        redis_url,
+        sessions,
+        ttl_s=options.cache_ttl_s,
+        max_entries=options.cache_max_entries,
+        check_s=options.generation_check_s,
+    )
+    hub = EventHub(sessions, options.event_poll_s, on_advance=cache.generation.advance)
+    registry, http_metrics = make_registry(sessions)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="DSA-110 continuum imaging pipeline API",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/api/docs",
+        redoc_url="/api/redoc",
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.api = AppState(
+        settings=settings,
+        options=options,
+        engine=engine,
+        sessions=sessions,
+        cache=cache,
+        hub=hub,
+        keys=KeyRing(settings.api_keys),
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.include_router(graphql_router())
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    # Added innermost first: the last one added sees the request first.
+    if options.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(options.cors_origins), allow_methods=["GET"]
+        )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=options.max_body_bytes)
+    app.add_middleware(
+        AllowListMiddleware, allowed=settings.allowed_networks, trusted=settings.trusted_proxies
+    )
+    app.add_middleware(MetricsMiddleware, metrics=http_metrics)
+    app.add_middleware(SecurityHeadersMiddleware)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for ``uvicorn --factory`` (settings from ``DSA110_*`` and ``DSA110_CONFIG``)."""
+    return create_app(load_settings())

@@ -1,0 +1,179 @@
+"""A TTL cache of read responses, in-process or in Redis, invalidated by new products.
+
+Every write through :mod:`dsa110_contimg.products.repositories` publishes an
+event, so the newest event id is a generation number for the whole database:
+it is part of every cache key, and a new product (from any process) makes all
+older entries unreachable. The newest id is re-read at most every
+``generation_check_s`` seconds.
+
+With ``redis_url`` set the entries live in Redis, shared by every API worker;
+if Redis stops answering, the cache falls back to the in-process store and
+tries Redis again after a pause, so reads never fail because of the cache.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import redis
+from sqlalchemy.orm import Session, sessionmaker
+
+from dsa110_contimg.products import repositories as repo
+
+log = logging.getLogger(__name__)
+
+#: How long to leave Redis alone after it failed (s).
+REDIS_RETRY_S = 5.0
+
+
+class Store(Protocol):
+    """Where cached bytes live."""
+
+    def get(self, key: str) -> bytes | None: ...
+    def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
+
+
+class LocalStore:
+    """A thread-safe, size-bounded in-process store with per-entry expiry."""
+
+    def __init__(self, max_entries: int = 2048):
+        self.max_entries = max_entries
+        self._data: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None:
+                return None
+            if entry[0] < time.monotonic():
+                del self._data[key]
+                return None
+            self._data.move_to_end(key)
+            return entry[1]
+
+    def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        with self._lock:
+            self._data[key] = (time.monotonic() + ttl_s, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
+
+
+class RedisStore:
+    """Entries in Redis (shared by API workers), with a local fallback when Redis is away."""
+
+    def __init__(self, url: str, fallback: LocalStore, prefix: str = "dsa110:cache:"):
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.fallback, self.prefix = fallback, prefix
+        self._down_until = 0.0
+
+    @property
+    def available(self) -> bool:
+        """False while Redis is considered down (after a failure, for a pause)."""
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        if self.available:
+            log.warning("Redis cache unavailable, using the in-process cache: %s", exc)
+        self._down_until = time.monotonic() + REDIS_RETRY_S
+
+    def get(self, key: str) -> bytes | None:
+        if self.available:
+            try:
+                return self.client.get(self.prefix + key)  # type: ignore[return-value]
+            except redis.RedisError as exc:
+                self._failed(exc)
+        return self.fallback.get(key)
+
+    def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        if self.available:
+            try:
+                self.client.set(self.prefix + key, value, px=max(1, int(ttl_s * 1000)))
+                return
+            except redis.RedisError as exc:
+                self._failed(exc)
+        self.fallback.set(key, value, ttl_s)
+
+    def ping(self) -> bool:
+        """Whether Redis answers now."""
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+
+class Generation:
+    """The newest event id, re-read from the database at most every ``check_s`` seconds."""
+
+    def __init__(self, sessions: sessionmaker[Session], check_s: float):
+        self.sessions, self.check_s = sessions, check_s
+        self._value, self._read_at = -1, float("-inf")
+        self._lock = threading.Lock()
+
+    def advance(self, event_id: int) -> None:
+        """Learn of a newer event (from the event hub) without a query."""
+        with self._lock:
+            self._value = max(self._value, event_id)
+
+    def current(self) -> int:
+        """The generation to key cache entries with."""
+        now = time.monotonic()
+        if now - self._read_at >= self.check_s:
+            with self.sessions() as session:
+                latest = repo.latest_event_id(session)
+            with self._lock:
+                self._value, self._read_at = max(self._value, latest), now
+        return self._value
+
+
+class ResponseCache:
+    """Cached response bodies keyed by request and database generation.
+
+    Attributes
+    ----------
+    hits, misses
+        Counts since start, for tests and metrics.
+    """
+
+    def __init__(self, store: Store, generation: Generation, ttl_s: float):
+        self.store, self.generation, self.ttl_s = store, generation, ttl_s
+        self.hits = self.misses = 0
+
+    @property
+    def backend(self) -> str:
+        """``redis`` or ``local``: where entries currently go."""
+        if isinstance(self.store, RedisStore) and self.store.available:
+            return "redis"
+        return "local"
+
+    def get_or_build(self, key: str, build: Callable[[], bytes]) -> bytes:
+        """The cached bytes for ``key`` in the current generation, building them on a miss."""
+        full_key = f"{self.generation.current()}:{key}"
+        value = self.store.get(full_key)
+        if value is not None:
+            self.hits += 1
+            return value
+        self.misses += 1
+        value = build()
+        self.store.set(full_key, value, self.ttl_s)
+        return value
+
+
+def make_cache(
+    redis_url: str | None,
+    sessions: sessionmaker[Session],
+    *,
+    ttl_s: float,
+    max_entries: int,
+    check_s: float,
+) -> ResponseCache:
+    """The response cache: Redis-backed when ``redis_url`` is given, else in-process."""
+    local = LocalStore(max_entries)
+    store: Store = RedisStore(redis_url, local) if redis_url else local
+    return ResponseCache(store, Generation(sessions, check_s), ttl_s)

@@ -1,0 +1,120 @@
+"""Dependencies injected into routes: the app state, DB sessions, paging, write access, caching."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request, Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from dsa110_contimg.api.errors import ApiError
+from dsa110_contimg.api.state import AppState
+from dsa110_contimg.products import repositories as repo
+
+#: Largest offset accepted: deeper paging should narrow the filters instead.
+MAX_OFFSET = 10_000_000
+#: Bounds of an MJD in queries (1858-11-17 .. 2132-08-31).
+MJD_MIN, MJD_MAX = 0.0, 100_000.0
+
+
+def get_state(request: Request) -> AppState:
+    """The running API's state."""
+    return request.app.state.api
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: State) -> Iterator[Session]:
+    """A session for one request (its connection comes from the pooled engine)."""
+    with state.sessions() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_session)]
+
+
+class Paging(BaseModel):
+    """Page size and position of a list."""
+
+    limit: int
+    offset: int
+
+
+def paging(
+    limit: Annotated[int, Query(ge=1, le=repo.MAX_LIMIT, description="Page size")] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")] = 0,
+) -> Paging:
+    """The ``limit`` and ``offset`` query parameters."""
+    return Paging(limit=limit, offset=offset)
+
+
+Page = Annotated[Paging, Depends(paging)]
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A write key")
+
+
+def require_write(state: State, key: Annotated[str | None, Depends(_api_key)]) -> str:
+    """Allow a write only with a configured API key; return who asked (a key fingerprint).
+
+    Raises
+    ------
+    ApiError
+        401 without a key, 403 with a wrong one or when no keys are configured.
+    """
+    if not state.keys.enabled:
+        raise ApiError(403, "writes_disabled", "no API keys are configured; writes are refused")
+    if not key:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "an X-API-Key header is required",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    who = state.keys.check(key)
+    if who is None:
+        raise ApiError(403, "forbidden", "the API key is not valid")
+    return who
+
+
+Writer = Annotated[str, Depends(require_write)]
+
+
+def _cache_key(request: Request) -> str:
+    query = sorted(request.query_params.multi_items())
+    return request.url.path + "?" + "&".join(f"{k}={v}" for k, v in query)
+
+
+def cached_json(
+    request: Request, state: AppState, model: type[BaseModel], build: Callable[[], Any]
+) -> Response:
+    """The JSON of ``model`` validated from ``build()``, served from the cache when fresh.
+
+    Parameters
+    ----------
+    model
+        The response schema; ``build()``'s result is validated against it
+        (attributes of ORM objects are read).
+    build
+        Produces the data on a miss (runs the repository queries).
+    """
+
+    def render() -> bytes:
+        return model.model_validate(build(), from_attributes=True).model_dump_json().encode()
+
+    body = state.cache.get_or_build(_cache_key(request), render)
+    return Response(content=body, media_type="application/json")
+
+
+def product_path(path: str) -> str:
+    """The registered (absolute) path a URL names.
+
+    Clients should URL-encode the whole path (``/api/ms/%2Fdata%2Fms%2Fx.ms``);
+    the unencoded form (``/api/ms/data/ms/x.ms``) loses its leading slash in
+    the URL, which is restored here. The path is only ever looked up in the
+    database, never opened.
+    """
+    return path if path.startswith("/") else "/" + path

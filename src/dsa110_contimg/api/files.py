@@ -1,0 +1,76 @@
+"""Serving product files: only paths the database registered, only under the data folders.
+
+A URL never names a file directly: routes look the product up in the
+database and serve the path recorded there, after checking it lies within
+the configured data folders (so a corrupt row cannot expose other files).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from dsa110_contimg.api.errors import ApiError
+from dsa110_contimg.config import Settings
+
+#: Longest side of a rendered thumbnail (pixels).
+THUMBNAIL_PX = 256
+#: Longest side of a rendered preview (pixels).
+PREVIEW_PX = 1024
+
+
+def product_file(settings: Settings, recorded: str | None, what: str) -> Path:
+    """The on-disk file of a registered product, checked.
+
+    Raises
+    ------
+    ApiError
+        404 if there is no recorded file, it lies outside the data folders, or
+        it is missing on disk.
+    """
+    if not recorded:
+        raise ApiError(404, "file_not_recorded", f"no file is recorded for {what}")
+    path = Path(recorded).resolve()
+    roots = {settings.data_root.resolve(), *(p.resolve() for p in settings.data_folders().values())}
+    if not any(path.is_relative_to(root) for root in roots):
+        raise ApiError(404, "file_outside_data", f"the file of {what} is outside the data folders")
+    if not path.is_file():
+        raise ApiError(404, "file_missing", f"the file of {what} is missing on disk")
+    return path
+
+
+def _plane(data: np.ndarray) -> np.ndarray:
+    # FITS cubes carry degenerate Stokes/frequency axes in front.
+    while data.ndim > 2:
+        data = data[0]
+    return np.asarray(data, dtype=np.float32)
+
+
+def render_png(fits_path: Path, max_px: int) -> bytes:
+    """A PNG of a FITS image's first plane: 1-99.5 percentile stretch, north up.
+
+    Parameters
+    ----------
+    fits_path
+        The FITS image.
+    max_px
+        The longest side of the PNG; larger images are block-decimated.
+    """
+    from astropy.io import fits
+    from matplotlib import image as mpimg
+
+    with fits.open(fits_path, memmap=True) as hdul:
+        plane = _plane(hdul[0].data)
+    step = max(1, int(np.ceil(max(plane.shape) / max_px)))
+    plane = plane[::step, ::step]
+    finite = np.isfinite(plane)
+    if finite.any():
+        low, high = np.percentile(plane[finite], [1.0, 99.5])
+    else:
+        low, high = 0.0, 1.0
+    scaled = np.clip((np.nan_to_num(plane, nan=low) - low) / max(high - low, 1e-30), 0, 1)
+    buffer = io.BytesIO()
+    mpimg.imsave(buffer, scaled, cmap="inferno", origin="lower", format="png")
+    return buffer.getvalue()

@@ -1,0 +1,137 @@
+"""Prometheus metrics: HTTP traffic per route template and live scientific gauges.
+
+Each app has its own registry (several apps may live in one process, e.g. in
+tests). The scientific gauges are read from the products DB when Prometheus
+scrapes, at most every ``GAUGE_TTL_S`` seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import JobStatus, MSStage, utcnow
+
+#: How long scraped gauge values are reused (s).
+GAUGE_TTL_S = 5.0
+_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class HttpMetrics:
+    """Request counts and latencies, labelled by method, route template and status."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.requests = Counter(
+            "dsa110_http_requests",
+            "HTTP requests handled",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "dsa110_http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+
+
+class MetricsMiddleware:
+    """Time every HTTP request and count it under its route template (never the raw path)."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
+
+
+class ScienceCollector(Collector):
+    """Gauges of the pipeline's products, read from the DB at scrape time."""
+
+    def __init__(self, sessions: sessionmaker[Session]):
+        self.sessions = sessions
+        self._values: dict[str, Any] | None = None
+        self._read_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict[str, Any] | None:
+        with self._lock:
+            if time.monotonic() - self._read_at >= GAUGE_TTL_S:
+                try:
+                    with self.sessions() as session:
+                        self._values = repo.science_gauges(session)
+                except Exception:
+                    self._values = None
+                self._read_at = time.monotonic()
+            return self._values
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        values = self._read()
+        yield GaugeMetricFamily(
+            "dsa110_db_up", "Whether the products DB answered", value=float(values is not None)
+        )
+        if values is None:
+            return
+        ms = GaugeMetricFamily("dsa110_ms", "Measurement Sets by stage", labels=["stage"])
+        for stage in MSStage:
+            ms.add_metric([stage.value], values["ms_by_stage"].get(stage.value, 0))
+        yield ms
+        jobs = GaugeMetricFamily("dsa110_jobs", "Jobs by status", labels=["status"])
+        for status in JobStatus:
+            jobs.add_metric([status.value], values["jobs_by_status"].get(status.value, 0))
+        yield jobs
+        for name, key, text in (
+            ("dsa110_images", "images", "Images registered"),
+            ("dsa110_sources", "sources", "Sources registered"),
+            ("dsa110_photometry_rows", "photometry_rows", "Photometry measurements"),
+        ):
+            yield GaugeMetricFamily(name, text, value=values[key])
+        noise = values["newest_image_noise_jy"]
+        if noise is not None:
+            yield GaugeMetricFamily(
+                "dsa110_newest_image_noise_jy", "Noise of the newest image (Jy)", value=noise
+            )
+        cal_time = values["newest_valid_cal_created_at"]
+        if cal_time is not None:
+            age = (utcnow() - cal_time).total_seconds()
+            yield GaugeMetricFamily(
+                "dsa110_calibration_age_seconds",
+                "Age of the newest valid calibration table",
+                value=age,
+            )
+
+
+def make_registry(sessions: sessionmaker[Session]) -> tuple[CollectorRegistry, HttpMetrics]:
+    """A registry with the HTTP metrics and the scientific gauges."""
+    registry = CollectorRegistry()
+    http = HttpMetrics(registry)
+    registry.register(ScienceCollector(sessions))
+    return registry, http

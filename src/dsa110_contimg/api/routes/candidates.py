@@ -1,0 +1,77 @@
+"""Variability, ESE and new-source candidates, and a human's verdict on them (a write)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from dsa110_contimg.api.deps import DbSession, Page, State, Writer, cached_json
+from dsa110_contimg.api.errors import ERROR_RESPONSES, WRITE_RESPONSES
+from dsa110_contimg.api.schemas import PageOf, orm_schema, sort_param
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import Candidate, CandidateKind, CandidateStatus
+
+router = APIRouter(prefix="/api/candidates", tags=["candidates"], responses=ERROR_RESPONSES)
+
+CandidateOut = orm_schema(Candidate, "Candidate")
+CandidatePage = PageOf[CandidateOut]
+CandidateId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Candidate id")]
+
+
+class CandidateUpdate(BaseModel):
+    """A verdict on a candidate."""
+
+    status: CandidateStatus
+    note: str | None = Field(None, max_length=4000)
+
+
+@router.get("", response_model=CandidatePage, summary="List candidates")
+def list_candidates(
+    request: Request,
+    state: State,
+    session: DbSession,
+    page: Page,
+    sort: sort_param("candidates") = None,
+    kind: CandidateKind | None = None,
+    status: CandidateStatus | None = None,
+    score_min: Annotated[float | None, Query(ge=-1e12, le=1e12, allow_inf_nan=False)] = None,
+    source_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+):
+    return cached_json(
+        request,
+        state,
+        CandidatePage,
+        lambda: repo.list_candidates(
+            session,
+            kind=kind,
+            status=status,
+            score_min=score_min,
+            source_id=source_id,
+            sort=sort,
+            limit=page.limit,
+            offset=page.offset,
+        ),
+    )
+
+
+@router.get("/{candidate_id}", response_model=CandidateOut, summary="One candidate")
+def get_candidate(request: Request, state: State, session: DbSession, candidate_id: CandidateId):
+    return cached_json(
+        request, state, CandidateOut, lambda: repo.get_candidate(session, candidate_id)
+    )
+
+
+@router.patch(
+    "/{candidate_id}",
+    response_model=CandidateOut,
+    responses=WRITE_RESPONSES,
+    summary="Confirm or dismiss a candidate (needs an API key)",
+)
+def update_candidate(
+    session: DbSession, who: Writer, candidate_id: CandidateId, body: CandidateUpdate
+):
+    candidate = repo.set_candidate_status(session, candidate_id, body.status, body.note)
+    session.commit()
+    return candidate

@@ -1,0 +1,72 @@
+"""Observation groups: the 16 subband files of one chunk and what was made of them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
+from dsa110_contimg.api.errors import ERROR_RESPONSES
+from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import GroupState, MeasurementSet, ObservationGroup, RawFile
+
+router = APIRouter(prefix="/api/groups", tags=["groups"], responses=ERROR_RESPONSES)
+
+GroupOut = orm_schema(ObservationGroup, "Group")
+RawFileOut = orm_schema(RawFile, "RawFile")
+GroupMSOut = orm_schema(MeasurementSet, "GroupMS")
+GroupPage = PageOf[GroupOut]
+
+
+class GroupDetail(GroupOut):  # type: ignore[misc,valid-type]
+    """A group with its subband files and the Measurement Sets made from it."""
+
+    files: list[RawFileOut]  # type: ignore[valid-type]
+    measurement_sets: list[GroupMSOut]  # type: ignore[valid-type]
+
+
+@router.get("", response_model=GroupPage, summary="List observation groups")
+def list_groups(
+    request: Request,
+    state: State,
+    session: DbSession,
+    page: Page,
+    sort: sort_param("groups") = None,
+    group_state: Annotated[GroupState | None, Query(alias="state")] = None,
+    mjd_min: mjd_query("Earliest start (MJD)") = None,
+    mjd_max: mjd_query("Latest start (MJD)") = None,
+):
+    return cached_json(
+        request,
+        state,
+        GroupPage,
+        lambda: repo.list_groups(
+            session,
+            state=group_state,
+            mjd_min=mjd_min,
+            mjd_max=mjd_max,
+            sort=sort,
+            limit=page.limit,
+            offset=page.offset,
+        ),
+    )
+
+
+@router.get("/{group_id}", response_model=GroupDetail, summary="One group with files and MS")
+def get_group(
+    request: Request,
+    state: State,
+    session: DbSession,
+    group_id: Annotated[str, Path(max_length=32)],
+):
+    def build() -> dict:
+        group = repo.get_group(session, group_id)
+        return {
+            **repo.columns_of(group),
+            "files": repo.files_of_group(session, group_id),
+            "measurement_sets": repo.ms_of_group(session, group_id),
+        }
+
+    return cached_json(request, state, GroupDetail, build)

@@ -1,0 +1,134 @@
+"""Images: list, detail, FITS download, PNG preview and thumbnail, measurements."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import FileResponse, Response
+
+from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
+from dsa110_contimg.api.errors import ERROR_RESPONSES
+from dsa110_contimg.api.files import PREVIEW_PX, THUMBNAIL_PX, product_file, render_png
+from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import Image, Photometry, ProductStatus, QAGrade
+
+router = APIRouter(prefix="/api/images", tags=["images"], responses=ERROR_RESPONSES)
+
+ImageOut = orm_schema(Image, "Image")
+PhotometryOut = orm_schema(Photometry, "Photometry")
+ImagePage = PageOf[ImageOut]
+PhotometryPage = PageOf[PhotometryOut]
+ImageId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Image id")]
+
+_PNG = {200: {"content": {"image/png": {}}, "description": "PNG image"}}
+_FITS = {200: {"content": {"application/fits": {}}, "description": "FITS file"}}
+
+
+class ImageDetail(ImageOut):  # type: ignore[misc,valid-type]
+    """An image with the path of the MS it was made from."""
+
+    ms_path: str | None = None
+
+
+@router.get("", response_model=ImagePage, summary="List images")
+def list_images(
+    request: Request,
+    state: State,
+    session: DbSession,
+    page: Page,
+    sort: sort_param("images") = None,
+    ms_path: Annotated[str | None, Query(max_length=1024)] = None,
+    image_type: Annotated[str | None, Query(max_length=32)] = None,
+    status: ProductStatus | None = None,
+    qa_grade: QAGrade | None = None,
+    pbcor: bool | None = None,
+    mjd_min: mjd_query("Earliest observation (MJD)") = None,
+    mjd_max: mjd_query("Latest observation (MJD)") = None,
+    noise_max_jy: Annotated[float | None, Query(gt=0, le=1e6, allow_inf_nan=False)] = None,
+):
+    return cached_json(
+        request,
+        state,
+        ImagePage,
+        lambda: repo.list_images(
+            session,
+            ms_path=ms_path,
+            image_type=image_type,
+            status=status,
+            qa_grade=qa_grade,
+            pbcor=pbcor,
+            mjd_min=mjd_min,
+            mjd_max=mjd_max,
+            noise_max_jy=noise_max_jy,
+            sort=sort,
+            limit=page.limit,
+            offset=page.offset,
+        ),
+    )
+
+
+@router.get("/{image_id}", response_model=ImageDetail, summary="One image")
+def get_image(request: Request, state: State, session: DbSession, image_id: ImageId):
+    def build() -> dict[str, Any]:
+        image = repo.get_image(session, image_id)
+        return {**repo.columns_of(image), "ms_path": image.ms.path if image.ms else None}
+
+    return cached_json(request, state, ImageDetail, build)
+
+
+@router.get(
+    "/{image_id}/fits", response_class=FileResponse, responses=_FITS, summary="Download FITS"
+)
+def image_fits(state: State, session: DbSession, image_id: ImageId):
+    image = repo.get_image(session, image_id)
+    path = product_file(state.settings, image.path, f"image {image_id}")
+    return FileResponse(path, media_type="application/fits", filename=path.name)
+
+
+def _png(state: Any, session: Any, image_id: int, recorded: str, max_px: int) -> Response:
+    image = repo.get_image(session, image_id)
+    stored = getattr(image, recorded)
+    if stored:
+        path = product_file(state.settings, stored, f"the {recorded} of image {image_id}")
+        return FileResponse(path, media_type="image/png")
+    fits_path = product_file(state.settings, image.path, f"image {image_id}")
+    body = state.cache.get_or_build(
+        f"png:{image_id}:{max_px}", lambda: render_png(fits_path, max_px)
+    )
+    return Response(body, media_type="image/png")
+
+
+@router.get(
+    "/{image_id}/preview.png", response_class=Response, responses=_PNG, summary="PNG preview"
+)
+def image_preview(state: State, session: DbSession, image_id: ImageId):
+    return _png(state, session, image_id, "preview_path", PREVIEW_PX)
+
+
+@router.get(
+    "/{image_id}/thumbnail.png", response_class=Response, responses=_PNG, summary="PNG thumbnail"
+)
+def image_thumbnail(state: State, session: DbSession, image_id: ImageId):
+    return _png(state, session, image_id, "thumbnail_path", THUMBNAIL_PX)
+
+
+@router.get(
+    "/{image_id}/photometry", response_model=PhotometryPage, summary="Measurements on an image"
+)
+def image_photometry(
+    request: Request,
+    state: State,
+    session: DbSession,
+    image_id: ImageId,
+    page: Page,
+    sort: sort_param("photometry") = None,
+):
+    def build() -> repo.Page:
+        repo.get_image(session, image_id)
+        return repo.list_photometry(
+            session, image_id=image_id, sort=sort, limit=page.limit, offset=page.offset
+        )
+
+    return cached_json(request, state, PhotometryPage, build)

@@ -1,0 +1,107 @@
+"""The live-events WebSocket ``/api/ws``: subscribe to topics, receive events as they happen.
+
+Connect with ``?topics=job:*,image`` (comma-separated patterns) and optionally
+``since=<event id>`` to first replay what was missed. While connected, send
+``{"action": "subscribe" | "unsubscribe", "topics": [...]}`` to change the
+subscription. Every message is JSON; events look like
+``{"type": "event", "id", "topic", "kind", "payload", "created_at"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from dsa110_contimg.api.events import Subscription
+
+router = APIRouter(tags=["live"])
+
+#: Most topic patterns one connection may hold.
+MAX_TOPICS = 64
+
+
+def _topics(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        return None
+    topics = [t.strip() for t in value if t.strip()]
+    if len(topics) > MAX_TOPICS or any(len(t) > 128 for t in topics):
+        return None
+    return topics
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"code": code, "message": message, "details": None}}
+
+
+def _parse(text: str) -> tuple[str | None, list[str] | None]:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None, None
+    if not isinstance(message, dict):
+        return None, None
+    return message.get("action"), _topics(message.get("topics"))
+
+
+async def _receive_commands(ws: WebSocket, sub: Subscription) -> None:
+    while True:
+        action, topics = _parse(await ws.receive_text())
+        if action not in ("subscribe", "unsubscribe") or topics is None:
+            usage = 'expected {"action": "subscribe"|"unsubscribe", "topics": [...]}'
+            await ws.send_json(_error("invalid_message", usage))
+            continue
+        if action == "subscribe":
+            if len(sub.patterns | set(topics)) > MAX_TOPICS:
+                await ws.send_json(_error("too_many_topics", f"at most {MAX_TOPICS} topics"))
+                continue
+            sub.patterns.update(topics)
+        else:
+            sub.patterns.difference_update(topics)
+        await ws.send_json({"type": "subscribed", "topics": sorted(sub.patterns)})
+
+
+async def _forward_events(ws: WebSocket, sub: Subscription) -> None:
+    while True:
+        message = await sub.queue.get()
+        if message is None or sub.overflowed:
+            await ws.close(code=1013 if sub.overflowed else 1001)
+            return
+        await ws.send_json(message)
+
+
+@router.websocket("/api/ws")
+async def live_events(websocket: WebSocket) -> None:
+    """Stream events of the subscribed topics (``*``, ``job:*``, ``job:<run_id>``, ``image``...)."""
+    hub = websocket.app.state.api.hub
+    topics = _topics(websocket.query_params.get("topics", ""))
+    since = websocket.query_params.get("since")
+    if topics is None or (since is not None and not since.isdigit()):
+        await websocket.close(code=1008, reason="invalid topics or since")
+        return
+    await websocket.accept()
+    sub = Subscription(topics)
+    hub.subscriptions.add(sub)
+    try:
+        if since is not None:
+            await hub.replay(int(since), sub)
+        await websocket.send_json(
+            {"type": "subscribed", "topics": sorted(sub.patterns), "last_event_id": hub.last_id}
+        )
+        tasks = [
+            asyncio.create_task(_receive_commands(websocket, sub)),
+            asyncio.create_task(_forward_events(websocket, sub)),
+        ]
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in (*done, *pending):
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+    finally:
+        hub.subscriptions.discard(sub)

@@ -1,0 +1,74 @@
+"""Mosaics: co-added images with their tiles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import FileResponse
+
+from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
+from dsa110_contimg.api.errors import ERROR_RESPONSES
+from dsa110_contimg.api.files import product_file
+from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import Mosaic, MosaicTile
+
+router = APIRouter(prefix="/api/mosaics", tags=["mosaics"], responses=ERROR_RESPONSES)
+
+MosaicOut = orm_schema(Mosaic, "Mosaic")
+TileOut = orm_schema(MosaicTile, "MosaicTile")
+MosaicPage = PageOf[MosaicOut]
+MosaicId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Mosaic id")]
+
+
+class MosaicDetail(MosaicOut):  # type: ignore[misc,valid-type]
+    """A mosaic with its tiles (image ids and weights)."""
+
+    tiles: list[TileOut]  # type: ignore[valid-type]
+
+
+@router.get("", response_model=MosaicPage, summary="List mosaics")
+def list_mosaics(
+    request: Request,
+    state: State,
+    session: DbSession,
+    page: Page,
+    sort: sort_param("mosaics") = None,
+    mjd_min: mjd_query("Earliest start (MJD)") = None,
+    mjd_max: mjd_query("Latest start (MJD)") = None,
+):
+    return cached_json(
+        request,
+        state,
+        MosaicPage,
+        lambda: repo.list_mosaics(
+            session,
+            mjd_min=mjd_min,
+            mjd_max=mjd_max,
+            sort=sort,
+            limit=page.limit,
+            offset=page.offset,
+        ),
+    )
+
+
+@router.get("/{mosaic_id}", response_model=MosaicDetail, summary="One mosaic")
+def get_mosaic(request: Request, state: State, session: DbSession, mosaic_id: MosaicId):
+    def build() -> dict[str, Any]:
+        mosaic = repo.get_mosaic(session, mosaic_id)
+        return {**repo.columns_of(mosaic), "tiles": repo.mosaic_tiles(session, mosaic_id)}
+
+    return cached_json(request, state, MosaicDetail, build)
+
+
+@router.get(
+    "/{mosaic_id}/fits",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/fits": {}}, "description": "FITS file"}},
+    summary="Download a mosaic's FITS",
+)
+def mosaic_fits(state: State, session: DbSession, mosaic_id: MosaicId):
+    mosaic = repo.get_mosaic(session, mosaic_id)
+    path = product_file(state.settings, mosaic.path, f"mosaic {mosaic_id}")
+    return FileResponse(path, media_type="application/fits", filename=path.name)

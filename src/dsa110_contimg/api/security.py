@@ -1,0 +1,217 @@
+"""Access control: the IP allow-list, API keys for writes, headers and body limits.
+
+The allow-list is enforced by :class:`AllowListMiddleware` for HTTP and
+WebSocket alike, before any route runs. The client address is the peer's,
+unless the peer is a trusted proxy: then ``X-Forwarded-For`` is read from the
+right, skipping trusted hops, and the first untrusted address is the client
+(the left-most entries are whatever the client chose to send, so they are
+never believed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dsa110_contimg.api.errors import error_response
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: Paths open to every address: the liveness probe.
+ALWAYS_OPEN = frozenset({"/api/health"})
+
+
+def parse_ip(text: str) -> Address | None:
+    """An IP address from a header or peer string, or None if it is not one."""
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # "[::1]:8000"
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # "1.2.3.4:5678"
+        text = text.split(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+def in_networks(address: Address | None, networks: Iterable[Network]) -> bool:
+    """Whether ``address`` lies in any of ``networks`` (None never does)."""
+    return address is not None and any(address in net for net in networks)
+
+
+def client_address(
+    peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]
+) -> Address | None:
+    """The address to judge a request by.
+
+    Parameters
+    ----------
+    peer
+        The TCP peer's address.
+    forwarded_for
+        The values of every ``X-Forwarded-For`` header, in order.
+    trusted
+        Networks of trusted reverse proxies.
+
+    Returns
+    -------
+    The right-most untrusted hop when the peer is a trusted proxy (an
+    unparsable hop yields None: refused), else the peer itself.
+    """
+    current = parse_ip(peer) if peer else None
+    if not in_networks(current, trusted):
+        return current
+    hops = [h for value in forwarded_for for h in value.split(",") if h.strip()]
+    for hop in reversed(hops):
+        current = parse_ip(hop)
+        if not in_networks(current, trusted):
+            return current
+    return current
+
+
+class AllowListMiddleware:
+    """Refuse HTTP requests (403) and WebSocket handshakes from addresses not allowed."""
+
+    def __init__(self, app: ASGIApp, allowed: Sequence[Network], trusted: Sequence[Network]):
+        self.app, self.allowed, self.trusted = app, list(allowed), list(trusted)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in ALWAYS_OPEN:
+            await self.app(scope, receive, send)
+            return
+        peer = scope.get("client")
+        forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        address = client_address(peer[0] if peer else None, forwarded, self.trusted)
+        if in_networks(address, self.allowed):
+            scope.setdefault("state", {})["client_ip"] = str(address)
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": "address not allowed"})
+            return
+        response = error_response(403, "forbidden", f"address {address} is not allowed")
+        await response(scope, receive, send)
+
+
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"interest-cohort=()"),
+)
+# The documentation pages load Swagger UI / GraphiQL scripts from a CDN.
+_STRICT_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_DOCS_PATHS = ("/api/docs", "/api/redoc", "/api/graphql")
+
+
+class SecurityHeadersMiddleware:
+    """Add the standard protective headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        strict = not scope["path"].startswith(_DOCS_PATHS)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend(SECURITY_HEADERS)
+                if strict:
+                    headers.append(_STRICT_CSP)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimitMiddleware:
+    """Refuse request bodies larger than ``max_bytes`` (413), declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = error_response(413, "payload_too_large", f"body over {self.max_bytes} bytes")
+        for key, value in scope["headers"]:
+            if key == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                await too_large(scope, receive, send)
+                return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await too_large(scope, receive, send)
+
+
+class KeyRing:
+    """The API keys allowed to write, kept only as SHA-256 digests.
+
+    Parameters
+    ----------
+    keys
+        The configured keys (``settings.api_keys``); none means writes are refused.
+    """
+
+    def __init__(self, keys: Iterable[SecretStr]):
+        self._digests = [self.digest(k.get_secret_value()) for k in keys]
+
+    @staticmethod
+    def digest(key: str) -> bytes:
+        """The SHA-256 digest of a key."""
+        return hashlib.sha256(key.encode("utf-8")).digest()
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any key is configured (else every write is refused)."""
+        return bool(self._digests)
+
+    def check(self, presented: str) -> str | None:
+        """The fingerprint of the matching key (for ``requested_by``), or None.
+
+        Every configured digest is compared in constant time, so the timing
+        tells nothing about which key nearly matched.
+        """
+        given = self.digest(presented)
+        match = None
+        for digest in self._digests:
+            if hmac.compare_digest(given, digest):
+                match = digest
+        return None if match is None else f"key:{match.hex()[:12]}"
