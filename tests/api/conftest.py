@@ -44,22 +44,12 @@ def read_client(template_seed: Seed) -> Iterator[TestClient]:
 
 @pytest.fixture
 def writable_seed(template_seed: Seed, tmp_path: Path) -> Seed:
-    """A private copy of the seeded DB (and its files) for tests that write."""
+    """A private copy of the seeded DB for tests that write."""
     root = tmp_path / "data"
     shutil.copytree(template_seed.root, root)
     url = f"sqlite:///{root / 'state' / 'products.sqlite3'}"
-    replaced = {str(template_seed.root): str(root)}
-
-    def move(path: str) -> str:
-        return path.replace(str(template_seed.root), replaced[str(template_seed.root)])
-
-    return dataclasses.replace(
-        template_seed,
-        root=root,
-        url=url,
-        ms_paths=[move(p) for p in template_seed.ms_paths],
-        cal_paths=[move(p) for p in template_seed.cal_paths],
-    )
+    # The registered paths stay those of the template (the rows are copied as they are).
+    return dataclasses.replace(template_seed, url=url)
 
 
 @pytest.fixture

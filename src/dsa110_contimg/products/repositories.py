@@ -115,7 +115,9 @@ def _order(sortable: Mapping[str, Any], sort: str, tiebreak: Any) -> list[Any]:
             f"cannot sort by {name!r}", hint=f"use one of {', '.join(sorted(sortable))}"
         )
     column = sortable[name]
-    return [column.desc() if desc else column.asc(), tiebreak.desc() if desc else tiebreak.asc()]
+    # Rows without a value (e.g. metrics not computed yet) go last, on every backend.
+    first = (column.desc() if desc else column.asc()).nulls_last()
+    return [first, tiebreak.desc() if desc else tiebreak.asc()]
 
 
 def _check_page(limit: int, offset: int) -> None:

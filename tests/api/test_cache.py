@@ -1,0 +1,79 @@
+"""Caching of reads: hits, invalidation by new products from another process, Redis and its loss."""
+
+from __future__ import annotations
+
+from api_support import FAST, LOCAL, Seed, make_settings
+from fastapi.testclient import TestClient
+
+from dsa110_contimg.api import create_app
+from dsa110_contimg.products import make_engine, make_session_factory, session_scope
+from dsa110_contimg.products import repositories as repo
+
+
+def add_image(url: str, k: int) -> None:
+    """Register an image as the pipeline would (its own engine, i.e. another 'process')."""
+    engine = make_engine(url)
+    with session_scope(make_session_factory(engine)) as s:
+        repo.register_image(
+            s, path=f"/data/images/new{k}.fits", mjd_obs=61009.0 + k, ra_deg=1.0, dec_deg=2.0,
+            size_x=8, size_y=8, cell_arcsec=6.0,
+        )  # fmt: skip
+    engine.dispose()
+
+
+def check_cache_cycle(client: TestClient, seed: Seed) -> None:
+    cache = client.app.state.api.cache
+    first = client.get("/api/images").json()
+    hits = cache.hits
+    assert client.get("/api/images").json() == first
+    assert cache.hits == hits + 1
+    add_image(seed.url, 0)
+    assert client.get("/api/images").json()["total"] == first["total"] + 1
+
+
+def test_in_process_cache_hits_and_invalidation(client: TestClient, writable_seed: Seed) -> None:
+    assert client.app.state.api.cache.backend == "local"
+    check_cache_cycle(client, writable_seed)
+
+
+def test_query_order_does_not_split_the_cache(client: TestClient) -> None:
+    cache = client.app.state.api.cache
+    client.get("/api/images?limit=2&offset=1")
+    hits = cache.hits
+    client.get("/api/images?offset=1&limit=2")
+    assert cache.hits == hits + 1
+
+
+def test_redis_cache_hits_invalidation_and_fallback(writable_seed: Seed, redis_server) -> None:
+    settings = make_settings(writable_seed.root, writable_seed.url, redis_url=redis_server["url"])
+    with TestClient(create_app(settings, FAST), client=LOCAL) as client:
+        cache = client.app.state.api.cache
+        assert cache.backend == "redis"
+        check_cache_cycle(client, writable_seed)
+        keys = cache.store.client.keys("dsa110:cache:*")
+        assert keys, "entries live in Redis"
+        assert client.get("/api/health/detailed").json()["cache"]["ok"] is True
+
+        redis_server["stop"]()
+        # Redis is gone: reads still answer (from the DB, then the local fallback)
+        fresh = client.get("/api/images")
+        assert fresh.status_code == 200
+        assert cache.backend == "local"
+        hits = cache.hits
+        assert client.get("/api/images").json() == fresh.json()
+        assert cache.hits == hits + 1
+        add_image(writable_seed.url, 1)
+        assert client.get("/api/images").json()["total"] == fresh.json()["total"] + 1
+        assert client.get("/api/health/detailed").json()["cache"]["ok"] is False
+
+
+def test_a_second_api_process_shares_redis_entries(writable_seed: Seed, redis_server) -> None:
+    settings = make_settings(writable_seed.root, writable_seed.url, redis_url=redis_server["url"])
+    with (
+        TestClient(create_app(settings, FAST), client=LOCAL) as one,
+        TestClient(create_app(settings, FAST), client=LOCAL) as two,
+    ):
+        one.get("/api/sources")
+        two_cache = two.app.state.api.cache
+        assert two.get("/api/sources").status_code == 200
+        assert (two_cache.hits, two_cache.misses) == (1, 0)
