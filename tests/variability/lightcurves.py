@@ -17,11 +17,11 @@ def steady(rng: np.random.Generator, n: int, snr=(10.0, 300.0)):
 
 
 def flaring(rng: np.random.Generator, n: int):
-    """Steady at SNR 30 plus a flare of 35-80% (10-24 sigma) lasting 1-3 epochs."""
+    """Steady at SNR 30 plus a flare of 50-90% (15-27 sigma) lasting 1-3 epochs."""
     truth, err, flux = steady(rng, n, snr=(30.0, 30.0))
     for i in range(n):
         start, length = rng.integers(0, N_EPOCHS - 3), rng.integers(1, 4)
-        flux[i, start : start + length] += truth[i] * rng.uniform(0.35, 0.8)
+        flux[i, start : start + length] += truth[i] * rng.uniform(0.5, 0.9)
     return truth, err, flux
 
 
