@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
-from scipy import ndimage
+from scipy import signal
 
 from dsa110_contimg.photometry.beam import Beam, pixel_covariance, sky_to_pixel_jacobian
 
@@ -60,7 +60,7 @@ def correlated_noise(
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
     kernel = np.exp(-0.5 * (inv[0, 0] * xx**2 + 2 * inv[0, 1] * xx * yy + inv[1, 1] * yy**2))
     white = rng.normal(size=shape)
-    noise = ndimage.convolve(white, kernel, mode="wrap")
+    noise = signal.fftconvolve(white, kernel, mode="same")
     return noise * rms / noise.std()
 
 
