@@ -1,0 +1,510 @@
+"""Solve a calibrator group: phase-only pre-solve, bandpass, then gains.
+
+The sequence of the operating pipeline (``docs/dsa110.md`` §3), on our own
+solver (:mod:`.stefcal`):
+
+1. phase-only gains per ``presolve_solint_s`` (60 s) and block of
+   ``presolve_chan_block`` channels (one 48-channel subband), so the
+   bandpass solve is not smeared by phase drifts within the group (only
+   the changes about each block's mean phase are used, so the bandpass keeps
+   the full frequency structure);
+2. bandpass per antenna, polarisation and channel over the whole group,
+   against the model with the pre-solve phases folded in; solutions with
+   SNR < ``bandpass_minsnr`` flagged, gaps of up to ``fill_gaps`` channels
+   interpolated, normalised (``solnorm``);
+3. amplitude+phase gains per antenna and polarisation per
+   ``gain_solint_s`` (default the whole group), one value across the band,
+   against the model with the bandpass folded in; SNR < ``gain_minsnr``
+   flagged.
+
+Baselines shorter than ``uvmin_lambda`` are ignored; antennas with fewer
+than ``min_baselines`` usable baselines get no solution. Phases are referred
+to the first usable antenna of ``refant_pads`` (pads 1-based; the antenna
+whose NAME is the pad number, else id pad - 1).
+
+All conventions are the MS's: ``DATA_ij = g_i conj(g_j) MODEL_ij`` with
+``i = ANTENNA1``, so CASA's applycal with our tables divides the same way.
+The visibilities are read twice (pre-solve pass, bandpass+gain pass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dsa110_contimg.calibration.accumulate import (
+    BaselineIndex,
+    CellSums,
+    time_bins,
+    uv_weight_mask,
+)
+from dsa110_contimg.calibration.errors import CalibrationError
+from dsa110_contimg.calibration.msio import (
+    DEFAULT_CHUNK_ROWS,
+    VisChunk,
+    iter_chunks,
+    read_columns,
+    read_info,
+)
+from dsa110_contimg.calibration.solutions import (
+    JonesSolutions,
+    fill_gaps,
+    normalise_bandpass,
+    phase_scatter_deg,
+    reference_phases,
+)
+from dsa110_contimg.calibration.stefcal import stefcal
+from dsa110_contimg.telescope import OUTRIGGER_PADS
+
+SOLVER_NAME = "dsa110-stefcal"
+SOLVER_VERSION = "1.0"
+
+DEFAULT_REFANT_PADS: tuple[int, ...] = tuple(p for p in OUTRIGGER_PADS if p != 117)
+"""Pad 103 first, then the other active outriggers (104..116)."""
+
+
+@dataclass(frozen=True)
+class SolveParams:
+    """Parameters of a calibrator solve (defaults: the operating pipeline's).
+
+    Attributes
+    ----------
+    refant_pads : tuple of int
+        Reference antenna fallback list, DSA pad numbers (1-based).
+    refant_min_good_fraction : float
+        A candidate is used if at least this fraction of its bandpass
+        solutions is unflagged.
+    presolve_solint_s : float or None
+        Phase-only pre-solve interval, seconds; None skips the pre-solve.
+    presolve_chan_block : int
+        Channels averaged per pre-solve solution (48 = one subband).
+    bandpass_minsnr, gain_minsnr : float
+        Solutions below these SNRs are flagged.
+    gain_solint_s : float or None
+        Gain solution interval, seconds; None for the whole group.
+    uvmin_lambda : float
+        Ignore baselines shorter than this, wavelengths.
+    min_baselines : int
+        Minimum usable baselines per antenna.
+    fill_gaps : int
+        Longest run of flagged bandpass channels to interpolate.
+    solnorm_amplitude, solnorm_phase : bool
+        Normalise each bandpass to mean amplitude 1 / mean phase 0 across
+        channels (per antenna and polarisation); the gains absorb it.
+    max_iter, tol : int, float
+        StEFCal iteration limit and convergence tolerance.
+    batch : int
+        Solution cells solved per dense batch (memory ~ batch x Na^2 x 40 B).
+    """
+
+    refant_pads: tuple[int, ...] = DEFAULT_REFANT_PADS
+    refant_min_good_fraction: float = 0.5
+    presolve_solint_s: float | None = 60.0
+    presolve_chan_block: int = 48
+    bandpass_minsnr: float = 5.0
+    gain_minsnr: float = 3.0
+    gain_solint_s: float | None = None
+    uvmin_lambda: float = 1000.0
+    min_baselines: int = 4
+    fill_gaps: int = 3
+    solnorm_amplitude: bool = True
+    solnorm_phase: bool = True
+    max_iter: int = 200
+    tol: float = 1e-10
+    batch: int = 256
+
+
+@dataclass
+class CalibrationSolution:
+    """Everything one calibrator solve produced.
+
+    Attributes
+    ----------
+    bandpass : JonesSolutions
+        ``B`` solutions, shape (1, Na, Nchan, Npol).
+    gain : JonesSolutions
+        ``G`` solutions, shape (Ntg, Na, 1, Npol).
+    presolve : JonesSolutions or None
+        Phase-only pre-solve, shape (Ntp, Na, Nblock, Npol) (not written
+        to a table; kept for QA).
+    refant_pad : int or None
+        Pad number of the reference antenna used.
+    qa : dict
+        JSON-able QA: flag fractions, SNRs, phase scatter, refant.
+    """
+
+    bandpass: JonesSolutions
+    gain: JonesSolutions
+    presolve: JonesSolutions | None
+    refant_pad: int | None
+    qa: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Row-independent facts shared by the passes."""
+
+    index: BaselineIndex
+    freqs_hz: np.ndarray
+    unique_times: np.ndarray
+    antenna_names: np.ndarray
+
+
+def _pad_to_antenna(pads: Iterable[int], names: np.ndarray) -> list[int]:
+    """MS antenna ids of pads: by NAME (pad number as text), else pad - 1."""
+    by_name = {str(n).strip(): i for i, n in enumerate(names)}
+    return [by_name.get(str(p), p - 1) for p in pads]
+
+
+def _weights(chunk: VisChunk, freqs_hz: np.ndarray, uvmin_lambda: float) -> np.ndarray:
+    """Per-sample weight: WEIGHT x unflagged x outside the uv cut."""
+    keep = ~chunk.flag & uv_weight_mask(chunk.uvw_m, freqs_hz, uvmin_lambda)[:, :, None]
+    return np.where(keep, chunk.weight[:, None, :], 0).astype(np.float32)
+
+
+def _solve_cells(sums: dict, index: BaselineIndex, phase_only: bool, params: SolveParams):
+    """Run StEFCal on every cell of per-baseline sums.
+
+    Parameters
+    ----------
+    sums : dict
+        ``x``, ``y``, ``z``, ``n`` each shaped (Nbl, *cells).
+
+    Returns
+    -------
+    gains, flags, snr : numpy.ndarray
+        Shape (*cells, Na).
+    """
+    cells = sums["x"].shape[1:]
+    flat = {k: v.reshape(v.shape[0], -1) for k, v in sums.items()}
+    ncell = flat["x"].shape[1]
+    na = index.n_antennas
+    gains = np.zeros((ncell, na), np.complex128)
+    flags = np.ones((ncell, na), bool)
+    snr = np.zeros((ncell, na))
+    for lo in range(0, ncell, params.batch):
+        sl = slice(lo, lo + params.batch)
+        mats = {k: index.to_matrices(v[:, sl], hermitian=(k == "x")) for k, v in flat.items()}
+        res = stefcal(
+            mats["x"],
+            mats["y"],
+            mats["z"],
+            mats["n"],
+            phase_only=phase_only,
+            min_baselines=params.min_baselines,
+            max_iter=params.max_iter,
+            tol=params.tol,
+        )
+        gains[sl], flags[sl], snr[sl] = res.gains, res.flags, res.snr
+    shape = (*cells, na)
+    return gains.reshape(shape), flags.reshape(shape), snr.reshape(shape)
+
+
+def _antenna_last_to_table(a: np.ndarray) -> np.ndarray:
+    """(Nt, Nchan, Npol, Na) -> (Nt, Na, Nchan, Npol)."""
+    return np.moveaxis(a, -1, 1)
+
+
+def _refant_order(
+    layout: _Layout, flags: np.ndarray, params: SolveParams
+) -> tuple[np.ndarray, bool]:
+    """Compact antenna indices in reference preference order.
+
+    ``flags`` is (..., Na). The chosen reference is the first candidate of
+    the fallback list with enough unflagged solutions; then come the other
+    candidates, then every other antenna by decreasing good fraction.
+    Returns the order and whether the list was exhausted.
+    """
+    index = layout.index
+    good = 1.0 - flags.reshape(-1, index.n_antennas).mean(0)
+    ids = _pad_to_antenna(params.refant_pads, layout.antenna_names)
+    present = [int(index.compact(np.array([a]))[0]) for a in ids if a < index._compact.size]
+    present = [c for c in present if c >= 0]
+    usable = [c for c in present if good[c] >= params.refant_min_good_fraction]
+    others = [int(c) for c in np.argsort(-good, kind="stable") if c not in present]
+    if usable:
+        first = usable[0]
+        order = [first] + [c for c in present if c != first] + others
+        return np.array(order), False
+    return np.array(others + present), True
+
+
+def _presolve(chunks, layout: _Layout, params: SolveParams):
+    """Phase-only pass: returns (JonesSolutions, per-row bin lookup, chan block of channel)."""
+    index, freqs = layout.index, layout.freqs_hz
+    ubin, centres = time_bins(layout.unique_times, params.presolve_solint_s)
+    nchan = freqs.size
+    block_of_chan = np.arange(nchan) // params.presolve_chan_block
+    starts = np.arange(0, nchan, params.presolve_chan_block)
+    npol = None
+    sums = None
+    for ch in chunks():
+        npol = ch.data.shape[2]
+        if sums is None:
+            sums = CellSums(centres.size, index.n_baselines, nchan, npol)
+        bl = index.baseline_of_rows(ch.ant1, ch.ant2)
+        tb = ubin[np.searchsorted(layout.unique_times, ch.time_s)]
+        key = np.where(bl >= 0, tb * index.n_baselines + bl, -1)
+        sums.add(key, ch.data, ch.model, _weights(ch, freqs, params.uvmin_lambda))
+    arr = {k: np.add.reduceat(v, starts, axis=2) for k, v in sums.arrays().items()}
+    arr = {k: np.moveaxis(v, 1, 0) for k, v in arr.items()}  # (Nbl, Nt, Nblk, Npol)
+    g, f, s = _solve_cells(arr, index, True, params)  # (Nt, Nblk, Npol, Na)
+    order, _ = _refant_order(layout, f, params)
+    g = reference_phases(g, f, order)
+    # Keep only the phase *changes* in time: the bandpass absorbs each block's
+    # mean phase. Otherwise the bandpass would carry jumps between blocks that a
+    # single band-wide gain could not undo.
+    mean = np.sum(np.where(f, 0, g), axis=0, keepdims=True)
+    g = np.where(f, 0, g * np.conj(mean) / np.maximum(np.abs(mean), 1e-300))
+    half = 0.5 * np.diff(centres).min() if centres.size > 1 else 0.0
+    width = np.full(centres.size, params.presolve_solint_s or 0.0) if half else np.array([0.0])
+    block_freqs = np.add.reduceat(freqs, starts) / np.diff(np.append(starts, nchan))
+    sol = JonesSolutions(
+        "G",
+        _antenna_last_to_table(g),
+        _antenna_last_to_table(f),
+        _antenna_last_to_table(s),
+        centres,
+        width,
+        index.antennas,
+        block_freqs,
+        int(index.antennas[order[0]]),
+    )
+    return sol, ubin, block_of_chan
+
+
+def _fold_factor(gains, flags, tbin, c1, c2, chan_map):
+    """``J_1 conj(J_2)`` per row, channel, pol; flagged solutions count as 1."""
+    j = np.where(flags, 1.0, gains)  # (Nt, Na, Nblk, Npol)
+    j1 = j[tbin, c1][:, chan_map]
+    j2 = j[tbin, c2][:, chan_map]
+    return (j1 * np.conj(j2)).astype(np.complex64)
+
+
+def solve_calibrator(
+    chunks: Callable[[], Iterable[VisChunk]],
+    ant1: np.ndarray,
+    ant2: np.ndarray,
+    time_s: np.ndarray,
+    freqs_hz: np.ndarray,
+    antenna_names: np.ndarray,
+    params: SolveParams = SolveParams(),
+) -> CalibrationSolution:
+    """Solve bandpass and gains from visibilities and a model.
+
+    Parameters
+    ----------
+    chunks : callable
+        Returns a fresh iterable of :class:`~.msio.VisChunk` (with ``data``
+        and ``model``) on each call; called twice.
+    ant1, ant2, time_s : numpy.ndarray
+        Shape (rows,): ANTENNA1, ANTENNA2, TIME (s) of all rows.
+    freqs_hz : numpy.ndarray
+        Shape (Nchan,): channel frequencies, Hz.
+    antenna_names : numpy.ndarray
+        ANTENNA NAME column (pad numbers as text), for the refant list.
+    params : SolveParams
+        Solver settings.
+
+    Returns
+    -------
+    CalibrationSolution
+
+    Raises
+    ------
+    CalibrationError
+        If no antenna could be solved.
+    """
+    index = BaselineIndex.from_rows(ant1, ant2)
+    unique_times = np.unique(time_s)
+    layout = _Layout(index, np.asarray(freqs_hz, float), unique_times, np.asarray(antenna_names))
+    nchan, nbl = freqs_hz.size, index.n_baselines
+
+    pre = None
+    if params.presolve_solint_s is not None:
+        pre, pbin, block_of_chan = _presolve(chunks, layout, params)
+
+    gbin, gcentres = time_bins(unique_times, params.gain_solint_s)
+    sums = None
+    for ch in chunks():
+        if sums is None:
+            sums = CellSums(gcentres.size, nbl, nchan, ch.data.shape[2], extra_x=pre is not None)
+        bl = index.baseline_of_rows(ch.ant1, ch.ant2)
+        ti = np.searchsorted(unique_times, ch.time_s)
+        key = np.where(bl >= 0, gbin[ti] * nbl + bl, -1)
+        fold = None
+        if pre is not None:
+            c1, c2 = index.compact(ch.ant1), index.compact(ch.ant2)
+            fold = _fold_factor(pre.gains, pre.flags, pbin[ti], c1, c2, block_of_chan)
+        sums.add(key, ch.data, ch.model, _weights(ch, layout.freqs_hz, params.uvmin_lambda), fold)
+    arr = sums.arrays()  # (Ntg, Nbl, Nchan, Npol)
+
+    bandpass = _solve_bandpass(arr, layout, params, gcentres, time_s)
+    gain = _solve_gain(arr, bandpass, layout, params, gcentres, time_s)
+    pad = _pad_of(layout.antenna_names, bandpass.refant)
+    qa = _qa(bandpass, gain, pre, pad)
+    if pre is not None:
+        pre.meta = {"phase_scatter_deg": qa["presolve_phase_scatter_deg"]}
+    return CalibrationSolution(bandpass, gain, pre, pad, qa)
+
+
+def _pad_of(names: np.ndarray, antenna_id: int | None) -> int | None:
+    if antenna_id is None:
+        return None
+    name = str(names[antenna_id]).strip()
+    return int(name) if name.isdigit() else antenna_id + 1
+
+
+def _span(time_s: np.ndarray) -> tuple[float, float]:
+    return float(time_s.min()), float(time_s.max())
+
+
+def _solve_bandpass(arr, layout, params, gcentres, time_s) -> JonesSolutions:
+    x = arr["x2"] if "x2" in arr else arr["x"]
+    sums = {"x": x.sum(0), "y": arr["y"].sum(0), "z": arr["z"].sum(0), "n": arr["n"].sum(0)}
+    g, f, s = _solve_cells(sums, layout.index, False, params)  # (Nchan, Npol, Na)
+    if not (~f).any():
+        raise CalibrationError(
+            "bandpass solve found no usable antenna",
+            hint="check flags, the uv cut and that MODEL_DATA holds the calibrator",
+        )
+    f |= s < params.bandpass_minsnr
+    order, exhausted = _refant_order(layout, f, params)
+    g = reference_phases(g, f, order)
+    g, f = np.moveaxis(g, -1, 0), np.moveaxis(f, -1, 0)  # (Na, Nchan, Npol)
+    g = np.where(f, 0, g)
+    gt, ft = np.swapaxes(g, 1, 2), np.swapaxes(f, 1, 2)  # channel axis last
+    gt, ft = fill_gaps(gt, ft, params.fill_gaps)
+    gt = normalise_bandpass(gt, ft, params.solnorm_amplitude, params.solnorm_phase)
+    g, f = np.swapaxes(gt, 1, 2), np.swapaxes(ft, 1, 2)
+    s = np.moveaxis(s, -1, 0)
+    t0, t1 = _span(time_s)
+    meta = {"refant_fallback_exhausted": exhausted, "params": asdict(params)}
+    return JonesSolutions(
+        "B",
+        np.where(f, 0, g)[None],
+        f[None],
+        np.where(f, 0, s)[None],
+        np.array([0.5 * (t0 + t1)]),
+        np.array([t1 - t0]),
+        layout.index.antennas,
+        layout.freqs_hz,
+        int(layout.index.antennas[order[0]]),
+        meta,
+    )
+
+
+def _solve_gain(arr, bandpass, layout, params, gcentres, time_s) -> JonesSolutions:
+    index = layout.index
+    b = bandpass.gains[0]  # (Na, Nchan, Npol)
+    bf = bandpass.flags[0]
+    b1, b2 = b[index.ant1], b[index.ant2]  # (Nbl, Nchan, Npol)
+    ok = ~(bf[index.ant1] | bf[index.ant2])
+    fold = np.where(ok, np.conj(b1) * b2, 0)  # conj(B_1 conj(B_2))
+    amp2 = np.where(ok, np.abs(b1) ** 2 * np.abs(b2) ** 2, 0)
+    sums = {
+        "x": np.sum(arr["x"] * fold, axis=2),
+        "y": np.sum(arr["y"] * amp2, axis=2),
+        "z": np.sum(np.where(ok, arr["z"], 0), axis=2),
+        "n": np.sum(np.where(ok, arr["n"], 0), axis=2),
+    }  # (Ntg, Nbl, Npol)
+    sums = {k: np.moveaxis(v, 1, 0) for k, v in sums.items()}
+    g, f, s = _solve_cells(sums, index, False, params)  # (Ntg, Npol, Na)
+    f |= s < params.gain_minsnr
+    order, _ = _refant_order(layout, bandpass.flags[0].transpose(1, 2, 0), params)
+    g = reference_phases(g, f, order)
+    to_table = lambda a: np.moveaxis(a, -1, 1)[:, :, None, :]  # noqa: E731
+    g, f, s = to_table(g), to_table(f), to_table(s)
+    interval = (
+        np.full(gcentres.size, params.gain_solint_s)
+        if params.gain_solint_s
+        else np.array([np.ptp(time_s)])
+    )
+    return JonesSolutions(
+        "G",
+        np.where(f, 0, g),
+        f,
+        np.where(f, 0, s),
+        gcentres,
+        interval,
+        index.antennas,
+        np.array([layout.freqs_hz.mean()]),
+        int(index.antennas[order[0]]),
+        {"params": asdict(params)},
+    )
+
+
+def _median_snr(sol: JonesSolutions) -> float:
+    ok = ~sol.flags
+    return float(np.median(sol.snr[ok])) if ok.any() else 0.0
+
+
+def _qa(bandpass, gain, pre, pad) -> dict:
+    qa = {
+        "refant_pad": pad,
+        "bandpass_flag_fraction": bandpass.flag_fraction,
+        "bandpass_median_snr": _median_snr(bandpass),
+        "gain_flag_fraction": gain.flag_fraction,
+        "gain_median_snr": _median_snr(gain),
+        "gain_min_snr": float(gain.snr[~gain.flags].min()) if (~gain.flags).any() else 0.0,
+        "antennas_without_solution": int(np.all(bandpass.flags[0], axis=(1, 2)).sum()),
+        "presolve_phase_scatter_deg": (
+            phase_scatter_deg(pre.gains, pre.flags, axis=0) if pre is not None else None
+        ),
+    }
+    bandpass.meta["qa"] = {k: qa[k] for k in ("bandpass_flag_fraction", "bandpass_median_snr")}
+    gain.meta["qa"] = {
+        k: qa[k]
+        for k in (
+            "gain_flag_fraction",
+            "gain_median_snr",
+            "gain_min_snr",
+            "presolve_phase_scatter_deg",
+        )
+    }
+    return qa
+
+
+def solve_ms(
+    ms: str | Path,
+    params: SolveParams = SolveParams(),
+    *,
+    data_column: str = "DATA",
+    model_column: str = "MODEL_DATA",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> CalibrationSolution:
+    """Solve bandpass and gains on a calibrator MS whose MODEL_DATA holds the model.
+
+    Parameters
+    ----------
+    ms : str or Path
+        The Measurement Set (single SPW, ascending channels).
+    params : SolveParams
+        Solver settings.
+    data_column, model_column : str
+        Columns holding the observed and model visibilities.
+    chunk_rows : int
+        Rows read at a time.
+
+    Returns
+    -------
+    CalibrationSolution
+        Write it with :func:`~.caltable.write_solutions`.
+    """
+    info = read_info(ms)
+    cols = read_columns(ms, ("ANTENNA1", "ANTENNA2", "TIME"))
+    sol = solve_calibrator(
+        lambda: iter_chunks(ms, (data_column, model_column), chunk_rows),
+        cols["ANTENNA1"],
+        cols["ANTENNA2"],
+        cols["TIME"],
+        info.freqs_hz,
+        info.antenna_names,
+        params,
+    )
+    for js in (sol.bandpass, sol.gain):
+        js.meta["ms"] = str(Path(ms).resolve())
+    return sol
