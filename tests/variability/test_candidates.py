@@ -10,6 +10,7 @@ from dsa110_contimg.variability.candidates import (
     DEFAULT_PRESET,
     PRESETS,
     classify_light_curve,
+    evaluate_candidates,
     get_preset,
     select_candidates,
 )
@@ -138,3 +139,20 @@ def test_simulator_variables_at_its_epochs(sim_preset: str) -> None:
         np.tile(mjd, len(flux)),
     )
     assert select_candidates(state)[0].sum() == 0
+
+
+def test_evaluate_candidates_records() -> None:
+    import json
+
+    rng = np.random.default_rng(1)
+    _, err, flux = steady(rng, 50)
+    _, e_err, e_flux = ese(rng, 1)
+    _, f_err, f_flux = flaring(rng, 1)
+    flux, err = np.vstack([flux, e_flux, f_flux]), np.vstack([err, e_err, f_err])
+    records = evaluate_candidates(_state(flux, err), lambda i: (MJD, flux[i], err[i]))
+    assert sorted((r.index, r.kind) for r in records) == [(50, "ese"), (51, "variable")]
+    assert all(r.preset == DEFAULT_PRESET and r.score >= 1 for r in records)
+    assert records[0].score >= records[1].score
+    ese_record = next(r for r in records if r.kind == "ese")
+    assert ese_record.details["n_epochs"] == N_EPOCHS and ese_record.details["eta"] > 3
+    json.dumps([r.details for r in records])  # storable in the JSON column

@@ -221,3 +221,69 @@ def classify_light_curve(
         z[start:stop].min() < -2 * dip_sigma and (stop - start) <= 0.5 * f.size and np.all(near)
     )
     return Classification("ese" if is_ese else "variable", details)
+
+
+@dataclass
+class CandidateRecord:
+    """What the pipeline stores as a ``Candidate`` row (plus the source's index).
+
+    Attributes
+    ----------
+    index : int
+        Row of the metrics state (the caller maps it to a source id).
+    kind : str
+        ``"ese"`` or ``"variable"`` (``CandidateKind`` values).
+    score : float
+        Geometric mean of metric / threshold (>= 1).
+    preset : str
+        Name of the preset that selected it.
+    details : dict
+        The metrics and the classification's details (JSON-serialisable).
+    """
+
+    index: int
+    kind: str
+    score: float
+    preset: str
+    details: dict[str, Any]
+
+
+def evaluate_candidates(
+    state: MetricsState,
+    light_curve: Any,
+    preset: str | Preset | None = None,
+) -> list[CandidateRecord]:
+    """Select candidates and classify each from its light curve.
+
+    Parameters
+    ----------
+    state : MetricsState
+        Running state of the sources.
+    light_curve : callable
+        ``light_curve(index) -> (mjd, flux_jy, flux_err_jy)`` for one source
+        (normalised fluxes); called for the selected sources only.
+    preset : str or Preset, optional
+        Default :data:`DEFAULT_PRESET`.
+
+    Returns
+    -------
+    list of CandidateRecord
+        Highest score first.
+    """
+    chosen = get_preset(preset)
+    metrics = compute_metrics(state)
+    selected, score = select_candidates(state, chosen)
+    records = []
+    for i in np.flatnonzero(selected):
+        mjd, flux, err = light_curve(int(i))
+        result = classify_light_curve(mjd, flux, err)
+        details = {name: _json_float(values[i]) for name, values in metrics.items()}
+        details["n_epochs"] = int(state.n_epochs[i])
+        details.update(result.details)
+        records.append(CandidateRecord(int(i), result.kind, float(score[i]), chosen.name, details))
+    return sorted(records, key=lambda r: -r.score)
+
+
+def _json_float(value: float) -> float | None:
+    value = float(value)
+    return None if not np.isfinite(value) else value
