@@ -186,3 +186,14 @@ def test_matches_naive_per_source_sums() -> None:
                 den += k * k / sigma**2
         assert res.flux_jy[i] == pytest.approx(num / den, rel=1e-10)
         assert res.flux_err_jy[i] == pytest.approx(den**-0.5, rel=1e-10)
+
+
+def test_duplicate_positions_share_the_flux() -> None:
+    wcs = make_wcs(200)
+    ra, dec = wcs.wcs_pix2world([100.0, 100.0, 150.0], [100.0, 100.0, 60.0], 0)
+    image = np.zeros((200, 200))
+    add_sources(image, wcs, BEAM, ra[1:], dec[1:], np.array([0.1, 0.05]))
+    res = forced_photometry(image, wcs, BEAM, ra, dec, rms_map=np.full(image.shape, RMS))
+    assert res.flux_jy[:2] == pytest.approx([0.05, 0.05], rel=1e-4)
+    assert np.all(res.flags[:2] & PhotFlag.UNSTABLE_BLEND)
+    assert res.flux_jy[2] == pytest.approx(0.05, rel=1e-6) and res.flags[2] == 0

@@ -18,8 +18,10 @@ beams). Blanked (NaN) and off-image pixels are left out of every sum.
   (``noise_acf_scale=1``; ``f = 4 pi sqrt(det C_K) / 3``). White noise
   convolved with the beam has ``noise_acf_scale = sqrt(2)``; ``None`` means
   independent pixels;
-* ``chi2 = sum((d - S K)^2 / s^2)`` over the ``n_pix`` usable pixels (with
-  correlated noise its expectation on blank sky is below ``n_pix - 1``;
+* ``chi2 = sum((d - S K)^2 / s^2)`` over the ``n_pix`` usable pixels, the
+  model including the fitted neighbours of a joint fit (with correlated
+  noise its expectation on blank sky is below ``n_pix - 1``; sources
+  beyond the joint-fit radius whose wings reach the cutout raise it:
   compare chi2 values between sources, not with the chi-square law);
 * ``snr = S / sigma_S``; ``local_rms`` = the rms map at the position.
 
@@ -36,9 +38,10 @@ filter (the overlap of two beams), 4% at 1.5 BMAJ but 0.04% at 2.5 BMAJ.
 The BLENDED flag still marks positions closer than ``blend_beams`` (1.5)
 BMAJ, the ones whose fluxes depend materially on the joint solution.
 
-Everything is vectorised over sources (cutouts gathered by fancy indexing,
-in chunks to bound memory); the only Python loop is over distinct blend
-group sizes. Flags are :class:`~dsa110_contimg.photometry.flags.PhotFlag`.
+Everything is vectorised over sources (cutouts gathered by flat indexing,
+in chunks that fit in cache, :mod:`~dsa110_contimg.photometry.cutouts`); the
+joint fits are in :mod:`~dsa110_contimg.photometry.blends`. Flags are
+:class:`~dsa110_contimg.photometry.flags.PhotFlag`.
 """
 
 from __future__ import annotations
@@ -47,10 +50,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.wcs import WCS
-from scipy.sparse import coo_matrix, csc_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.sparse.linalg import spsolve
-from scipy.spatial import cKDTree
 
 from dsa110_contimg.photometry.background import background_rms_map
 from dsa110_contimg.photometry.beam import (
@@ -59,10 +58,9 @@ from dsa110_contimg.photometry.beam import (
     pixel_covariance,
     sky_to_pixel_jacobian,
 )
+from dsa110_contimg.photometry.blends import blend_groups, joint_fit
+from dsa110_contimg.photometry.cutouts import CHUNK_PIXELS, Cutouts
 from dsa110_contimg.photometry.flags import PhotFlag
-
-_CHUNK_PIXELS = 1 << 18  # pixels per chunk: 2 MB float64 arrays stay in cache
-_UNSTABLE_CORRELATION = 0.9  # kernels this alike cannot be separated
 
 
 @dataclass
@@ -126,48 +124,6 @@ def correlation_factor(cov_pix: np.ndarray, noise_acf_scale: float | None) -> np
     return np.maximum(1.0, 2.0 * np.pi / np.sqrt(np.linalg.det(combined)))
 
 
-class _Geometry:
-    """Cutout pixel indices and offsets for a set of centres (vectorised)."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray, half: int, shape: tuple[int, int]) -> None:
-        offsets = np.arange(-half, half + 1)
-        xc = np.rint(x).astype(np.int64)
-        yc = np.rint(y).astype(np.int64)
-        ix, iy = xc[:, None] + offsets, yc[:, None] + offsets
-        inside_x = (ix >= 0) & (ix < shape[1])
-        inside_y = (iy >= 0) & (iy < shape[0])
-        self._inside_x, self._inside_y = inside_x, inside_y
-        self.ix = np.clip(ix, 0, shape[1] - 1)
-        self.iy = np.clip(iy, 0, shape[0] - 1)
-        self._width = shape[1]
-
-    @property
-    def inside(self) -> np.ndarray:
-        """Pixels of each cutout that lie on the image, (N, B, B) bool."""
-        return self._inside_y[:, :, None] & self._inside_x[:, None, :]
-
-    def gather(self, image: np.ndarray) -> np.ndarray:
-        """Cutouts of ``image``, shape (N, B, B) (out-of-image pixels repeat the edge)."""
-        flat = (self.iy * self._width)[:, :, None] + self.ix[:, None, :]
-        return np.take(image.reshape(-1), flat)  # faster than 2-D fancy indexing
-
-    def kernel(self, x: np.ndarray, y: np.ndarray, inv_cov: np.ndarray) -> np.ndarray:
-        """Gaussian of peak 1 centred at (x, y), sampled on these cutouts.
-
-        Written as ``exp(-a dx^2 / 2) exp(-c dy^2 / 2) exp(-b dx dy)`` so only
-        the cross term needs a full (N, B, B) exponential.
-        """
-        dx = self.ix - x[:, None]
-        dy = self.iy - y[:, None]
-        ex = np.exp(-0.5 * inv_cov[:, 0, 0, None] * dx * dx)
-        ey = np.exp(-0.5 * inv_cov[:, 1, 1, None] * dy * dy)
-        out = (-inv_cov[:, 0, 1, None] * dy)[:, :, None] * dx[:, None, :]
-        np.exp(out, out=out)
-        out *= ey[:, :, None]
-        out *= ex[:, None, :]
-        return out
-
-
 def forced_photometry(
     data: np.ndarray,
     wcs: WCS,
@@ -223,7 +179,7 @@ def forced_photometry(
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))
     if rms_map is None:
-        background, rms_map = background_rms_map(data)
+        _, rms_map = background_rms_map(data)
     if background_map is not None:
         data = data - background_map
     n = ra.size
@@ -247,18 +203,14 @@ def forced_photometry(
     var = factor / sums["kk"]
     chi2 = sums["dd"] - 2 * flux * sums["dk"] + flux**2 * sums["kk"]
 
-    blend = _blend_groups(x, y, max(joint_beams, blend_beams) * bmaj_pix, flags)
+    blend = blend_groups(x, y, max(joint_beams, blend_beams) * bmaj_pix, flags)
     if blend is not None:
-        fb, vb, cb, unstable = _joint_fit(data, x, y, inv_cov, half, sums, blend)
+        fb, vb, cb, unstable = joint_fit(data, x, y, inv_cov, half, sums, blend)
         members, _, pairs, _ = blend
         flux[members], var[members], chi2[members] = fb, vb * factor[members], cb
-        close = np.hypot(
-            *(
-                np.c_[x[members], y[members]][pairs[:, 0]]
-                - np.c_[x[members], y[members]][pairs[:, 1]]
-            ).T
-        )
-        flags[members[pairs[close < blend_beams * bmaj_pix, 0]]] |= PhotFlag.BLENDED
+        j, k = members[pairs[:, 0]], members[pairs[:, 1]]
+        close = np.hypot(x[j] - x[k], y[j] - y[k]) < blend_beams * bmaj_pix
+        flags[j[close]] |= PhotFlag.BLENDED
         flags[members[unstable]] |= PhotFlag.BLENDED | PhotFlag.UNSTABLE_BLEND
 
     dead = (flags & (PhotFlag.NO_DATA | PhotFlag.BAD_NOISE)) != 0
@@ -300,10 +252,10 @@ def _single_sums(
     rms = np.where(centre_in, rms_map[yi, xi], np.nan)
     flags[~centre_in] |= PhotFlag.NO_DATA
     flags[centre_in & ~(rms > 0)] |= PhotFlag.BAD_NOISE  # also catches NaN
-    chunk = max(256, _CHUNK_PIXELS // (width * width))
+    chunk = max(256, CHUNK_PIXELS // (width * width))
     for start in range(0, n, chunk):
         sl = slice(start, start + chunk)
-        geo = _Geometry(xs[sl], ys[sl], half, data.shape)
+        geo = Cutouts(xs[sl], ys[sl], half, data.shape)
         d = geo.gather(data)
         inside = geo.inside
         finite = np.isfinite(d)
@@ -327,110 +279,3 @@ def _single_sums(
     out["rms"] = np.where((flags & PhotFlag.NO_DATA) != 0, np.nan, rms)
     out["flags"] = flags
     return out
-
-
-def _blend_groups(
-    x: np.ndarray, y: np.ndarray, radius_pix: float, flags: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Linked groups of close positions.
-
-    Returns member indices, their group labels, the directed pairs (j, k)
-    in member numbering sorted by j, and for each pair the index of (k, j).
-    """
-    ok = np.flatnonzero((flags & (PhotFlag.NO_DATA | PhotFlag.BAD_NOISE)) == 0)
-    if ok.size < 2:
-        return None
-    pairs = cKDTree(np.c_[x[ok], y[ok]]).query_pairs(radius_pix, output_type="ndarray")
-    if len(pairs) == 0:
-        return None
-    pairs = ok[pairs]
-    members = np.unique(pairs)
-    local = np.searchsorted(members, pairs)
-    graph = coo_matrix((np.ones(len(local)), (local[:, 0], local[:, 1])), shape=(members.size,) * 2)
-    _, group = connected_components(graph, directed=False)
-    directed = np.concatenate([local, local[:, ::-1]])
-    order = np.argsort(directed[:, 0], kind="stable")
-    position = np.empty_like(order)
-    position[order] = np.arange(order.size)
-    n_pairs = len(local)
-    reverse = position[(order + n_pairs) % (2 * n_pairs)]
-    return members, group, directed[order], reverse
-
-
-def _member_chunks(data, x, y, inv_cov, half, members, pairs):
-    """Per chunk of members: their cutouts, kernels, and their neighbours' kernels."""
-    j, k = pairs[:, 0], pairs[:, 1]
-    width = 2 * half + 1
-    step = max(64, _CHUNK_PIXELS // (width * width) // 4)
-    for start in range(0, members.size, step):
-        ms = slice(start, min(start + step, members.size))
-        idx = members[ms]
-        geo = _Geometry(x[idx], y[idx], half, data.shape)
-        d = geo.gather(data)
-        usable = geo.inside & np.isfinite(d)
-        k_own = geo.kernel(x[idx], y[idx], inv_cov[idx])
-        k_own *= usable
-        ps = slice(*np.searchsorted(j, [ms.start, ms.stop]))
-        jj, kk = j[ps], k[ps]
-        pair_geo = _Geometry(x[members[jj]], y[members[jj]], half, data.shape)
-        k_nb = pair_geo.kernel(x[members[kk]], y[members[kk]], inv_cov[members[kk]])
-        yield ms, np.where(usable, d, 0.0), usable, k_own, ps, jj - ms.start, k_nb
-
-
-def _joint_fit(
-    data: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    inv_cov: np.ndarray,
-    half: int,
-    sums: dict[str, np.ndarray],
-    blend: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Solve the blend groups' linear systems; return flux, variance, chi2, unstable.
-
-    Two passes over members in chunks (cache-sized arrays): the overlaps
-    ``A_jk``, then, after one sparse solve, the chi-square with every
-    neighbour's fitted kernel in the model.
-    """
-    members, _, pairs, reverse = blend
-    m = members.size
-    j, k = pairs[:, 0], pairs[:, 1]
-    w = 1.0 / sums["rms"][members] ** 2  # per member, constant over its cutout
-    a_jk = np.empty(len(pairs))
-    for _, _, _, k_own, ps, local_j, k_nb in _member_chunks(
-        data, x, y, inv_cov, half, members, pairs
-    ):
-        a_jk[ps] = np.einsum("nij,nij->n", k_own[local_j], k_nb)
-    a_jk *= w[j]
-    a_jj, b = sums["kk"][members], sums["dk"][members]
-
-    # One sparse solve for all groups at once (block diagonal up to ordering).
-    mat = csc_matrix(
-        (np.concatenate([a_jj, a_jk]), (np.r_[np.arange(m), j], np.r_[np.arange(m), k])),
-        shape=(m, m),
-    )
-    flux = np.atleast_1d(spsolve(mat, b))
-    # Variance: Schur complement of each source against its direct neighbours,
-    # exact for pairs and chains, neglecting overlap between two neighbours;
-    # below 10% of A_jj the source cannot be separated (error > 3x alone).
-    a_sym = 0.5 * (a_jk + a_jk[reverse])
-    schur = a_jj - np.bincount(j, a_sym**2 / a_jj[k], minlength=m)
-    unstable = schur < 0.1 * a_jj
-    correlation = a_jk / np.sqrt(a_jj[j] * a_jj[k])
-    unstable[j[correlation > _UNSTABLE_CORRELATION]] = True
-    var = 1.0 / np.maximum(schur, 0.1 * a_jj)
-
-    chi2 = np.empty(m)
-    for ms, d, usable, k_own, ps, local_j, k_nb in _member_chunks(
-        data, x, y, inv_cov, half, members, pairs
-    ):
-        model = k_own * flux[ms][:, None, None]
-        k_nb *= flux[k[ps]][:, None, None]
-        firsts = np.flatnonzero(np.r_[True, np.diff(local_j) != 0])
-        rank = np.arange(local_j.size) - np.repeat(firsts, np.diff(np.r_[firsts, local_j.size]))
-        for r in range(int(rank.max(initial=-1)) + 1):  # one j per rank: no duplicates
-            pick = rank == r
-            model[local_j[pick]] += k_nb[pick]
-        resid = (d - model) * usable
-        chi2[ms] = np.einsum("nij,nij->n", resid, resid)
-    return flux, var, chi2 * w, unstable
