@@ -77,3 +77,27 @@ def test_a_second_api_process_shares_redis_entries(writable_seed: Seed, redis_se
         two_cache = two.app.state.api.cache
         assert two.get("/api/sources").status_code == 200
         assert (two_cache.hits, two_cache.misses) == (1, 0)
+
+
+def test_fast_path_hits_and_event_driven_invalidation(writable_seed: Seed) -> None:
+    import time
+
+    from dsa110_contimg.api import ApiOptions
+
+    # The generation is trusted for 60 s: only the event hub can invalidate in time.
+    options = ApiOptions(generation_check_s=60.0, event_poll_s=0.05)
+    app = create_app(make_settings(writable_seed.root, writable_seed.url), options)
+    with TestClient(app, client=LOCAL) as client:
+        cache = client.app.state.api.cache
+        first = client.get("/api/images?limit=5")
+        hits = cache.hits
+        again = client.get("/api/images?limit=5")
+        assert again.content == first.content and cache.hits == hits + 1
+        assert again.headers["x-content-type-options"] == "nosniff"
+        add_image(writable_seed.url, 7)
+        deadline = time.monotonic() + 10
+        while client.get("/api/images?limit=5").json()["total"] == first.json()["total"]:
+            assert time.monotonic() < deadline, "the new image never showed"
+            time.sleep(0.05)
+        metrics = client.get("/metrics").text
+        assert 'route="/api/images",status="200"' in metrics

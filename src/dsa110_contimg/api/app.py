@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dsa110_contimg import __version__
-from dsa110_contimg.api.caching import make_cache
+from dsa110_contimg.api.caching import CachedReadMiddleware, make_cache
 from dsa110_contimg.api.errors import install_error_handlers
 from dsa110_contimg.api.events import EventHub
 from dsa110_contimg.api.graphql import graphql_router
@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
         app.add_middleware(
             CORSMiddleware, allow_origins=list(options.cors_origins), allow_methods=["GET"]
         )
+    app.add_middleware(CachedReadMiddleware, cache=cache)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=options.max_body_bytes)
     app.add_middleware(
         AllowListMiddleware, allowed=settings.allowed_networks, trusted=settings.trusted_proxies

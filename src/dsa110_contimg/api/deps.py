@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from dsa110_contimg.api.caching import cache_key
 from dsa110_contimg.api.errors import ApiError
 from dsa110_contimg.api.state import AppState
 from dsa110_contimg.products import repositories as repo
@@ -20,7 +21,8 @@ MAX_OFFSET = 10_000_000
 MJD_MIN, MJD_MAX = 0.0, 100_000.0
 
 
-def get_state(request: Request) -> AppState:
+# Light dependencies are ``async``: a sync one would cost a threadpool hop per request.
+async def get_state(request: Request) -> AppState:
     """The running API's state."""
     return request.app.state.api
 
@@ -44,7 +46,7 @@ class Paging(BaseModel):
     offset: int
 
 
-def paging(
+async def paging(
     limit: Annotated[int, Query(ge=1, le=repo.MAX_LIMIT, description="Page size")] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")] = 0,
 ) -> Paging:
@@ -57,7 +59,7 @@ Page = Annotated[Paging, Depends(paging)]
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A write key")
 
 
-def require_write(state: State, key: Annotated[str | None, Depends(_api_key)]) -> str:
+async def require_write(state: State, key: Annotated[str | None, Depends(_api_key)]) -> str:
     """Allow a write only with a configured API key; return who asked (a key fingerprint).
 
     Raises
@@ -83,29 +85,33 @@ def require_write(state: State, key: Annotated[str | None, Depends(_api_key)]) -
 Writer = Annotated[str, Depends(require_write)]
 
 
-def _cache_key(request: Request) -> str:
-    query = sorted(request.query_params.multi_items())
-    return request.url.path + "?" + "&".join(f"{k}={v}" for k, v in query)
-
-
 def cached_json(
-    request: Request, state: AppState, model: type[BaseModel], build: Callable[[], Any]
+    request: Request,
+    state: AppState,
+    model: type[BaseModel],
+    build: Callable[[Session], Any],
 ) -> Response:
-    """The JSON of ``model`` validated from ``build()``, served from the cache when fresh.
+    """The JSON of ``model`` validated from ``build(session)``, served from the cache when fresh.
 
     Parameters
     ----------
     model
-        The response schema; ``build()``'s result is validated against it
+        The response schema; ``build``'s result is validated against it
         (attributes of ORM objects are read).
     build
-        Produces the data on a miss (runs the repository queries).
+        Produces the data on a miss (runs the repository queries); a session
+        is opened only then, so a hit never touches the database.
     """
 
     def render() -> bytes:
-        return model.model_validate(build(), from_attributes=True).model_dump_json().encode()
+        with state.sessions() as session:
+            data = model.model_validate(build(session), from_attributes=True)
+        return data.model_dump_json().encode()
 
-    body = state.cache.get_or_build(_cache_key(request), render)
+    key = cache_key(request.scope["path"], request.scope.get("query_string", b""))
+    body = state.cache.get_or_build(key, render)
+    if "route" in request.scope:
+        state.cache.remember_route(key, request.scope["route"])
     return Response(content=body, media_type="application/json")
 
 

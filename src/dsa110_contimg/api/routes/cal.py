@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from dsa110_contimg.api.deps import DbSession, Page, State, cached_json, product_path
+from dsa110_contimg.api.deps import Page, State, cached_json, product_path
 from dsa110_contimg.api.errors import ERROR_RESPONSES
 from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
 from dsa110_contimg.products import repositories as repo
@@ -22,7 +22,6 @@ CalPage = PageOf[CalTableOut]
 def list_cal_tables(
     request: Request,
     state: State,
-    session: DbSession,
     page: Page,
     sort: sort_param("cal") = None,
     table_type: CalTableType | None = None,
@@ -34,7 +33,7 @@ def list_cal_tables(
         request,
         state,
         CalPage,
-        lambda: repo.list_cal_tables(
+        lambda session: repo.list_cal_tables(
             session,
             table_type=table_type,
             status=status,
@@ -48,7 +47,7 @@ def list_cal_tables(
 
 
 @router.get("/{path:path}", response_model=CalTableOut, summary="One calibration table")
-def get_cal_table(request: Request, state: State, session: DbSession, path: str):
+def get_cal_table(request: Request, state: State, path: str):
     return cached_json(
-        request, state, CalTableOut, lambda: repo.get_cal_table(session, product_path(path))
+        request, state, CalTableOut, lambda session: repo.get_cal_table(session, product_path(path))
     )

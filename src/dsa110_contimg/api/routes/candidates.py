@@ -31,7 +31,6 @@ class CandidateUpdate(BaseModel):
 def list_candidates(
     request: Request,
     state: State,
-    session: DbSession,
     page: Page,
     sort: sort_param("candidates") = None,
     kind: CandidateKind | None = None,
@@ -43,7 +42,7 @@ def list_candidates(
         request,
         state,
         CandidatePage,
-        lambda: repo.list_candidates(
+        lambda session: repo.list_candidates(
             session,
             kind=kind,
             status=status,
@@ -57,9 +56,9 @@ def list_candidates(
 
 
 @router.get("/{candidate_id}", response_model=CandidateOut, summary="One candidate")
-def get_candidate(request: Request, state: State, session: DbSession, candidate_id: CandidateId):
+def get_candidate(request: Request, state: State, candidate_id: CandidateId):
     return cached_json(
-        request, state, CandidateOut, lambda: repo.get_candidate(session, candidate_id)
+        request, state, CandidateOut, lambda session: repo.get_candidate(session, candidate_id)
     )
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
+from dsa110_contimg.api.deps import Page, State, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES
 from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
 from dsa110_contimg.products import repositories as repo
@@ -31,7 +32,6 @@ class GroupDetail(GroupOut):  # type: ignore[misc,valid-type]
 def list_groups(
     request: Request,
     state: State,
-    session: DbSession,
     page: Page,
     sort: sort_param("groups") = None,
     group_state: Annotated[GroupState | None, Query(alias="state")] = None,
@@ -42,7 +42,7 @@ def list_groups(
         request,
         state,
         GroupPage,
-        lambda: repo.list_groups(
+        lambda session: repo.list_groups(
             session,
             state=group_state,
             mjd_min=mjd_min,
@@ -58,10 +58,9 @@ def list_groups(
 def get_group(
     request: Request,
     state: State,
-    session: DbSession,
     group_id: Annotated[str, Path(max_length=32)],
 ):
-    def build() -> dict:
+    def build(session: Session) -> dict:
         group = repo.get_group(session, group_id)
         return {
             **repo.columns_of(group),

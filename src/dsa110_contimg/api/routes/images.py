@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, Response
+from sqlalchemy.orm import Session
 
 from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES
@@ -36,7 +37,6 @@ class ImageDetail(ImageOut):  # type: ignore[misc,valid-type]
 def list_images(
     request: Request,
     state: State,
-    session: DbSession,
     page: Page,
     sort: sort_param("images") = None,
     ms_path: Annotated[str | None, Query(max_length=1024)] = None,
@@ -52,7 +52,7 @@ def list_images(
         request,
         state,
         ImagePage,
-        lambda: repo.list_images(
+        lambda session: repo.list_images(
             session,
             ms_path=ms_path,
             image_type=image_type,
@@ -70,8 +70,8 @@ def list_images(
 
 
 @router.get("/{image_id}", response_model=ImageDetail, summary="One image")
-def get_image(request: Request, state: State, session: DbSession, image_id: ImageId):
-    def build() -> dict[str, Any]:
+def get_image(request: Request, state: State, image_id: ImageId):
+    def build(session: Session) -> dict[str, Any]:
         image = repo.get_image(session, image_id)
         return {**repo.columns_of(image), "ms_path": image.ms.path if image.ms else None}
 
@@ -120,12 +120,11 @@ def image_thumbnail(state: State, session: DbSession, image_id: ImageId):
 def image_photometry(
     request: Request,
     state: State,
-    session: DbSession,
     image_id: ImageId,
     page: Page,
     sort: sort_param("photometry") = None,
 ):
-    def build() -> repo.Page:
+    def build(session: Session) -> repo.Page:
         repo.get_image(session, image_id)
         return repo.list_photometry(
             session, image_id=image_id, sort=sort, limit=page.limit, offset=page.offset

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES
@@ -71,7 +72,6 @@ class JobLog(BaseModel):
 def list_jobs(
     request: Request,
     state: State,
-    session: DbSession,
     page: Page,
     sort: sort_param("jobs") = None,
     status: JobStatus | None = None,
@@ -83,7 +83,7 @@ def list_jobs(
         request,
         state,
         JobPage,
-        lambda: repo.list_jobs(
+        lambda session: repo.list_jobs(
             session,
             status=status,
             job_type=job_type,
@@ -97,8 +97,8 @@ def list_jobs(
 
 
 @router.get("/{run_id}", response_model=JobDetail, summary="One job")
-def get_job(request: Request, state: State, session: DbSession, run_id: RunId):
-    def build() -> dict[str, Any]:
+def get_job(request: Request, state: State, run_id: RunId):
+    def build(session: Session) -> dict[str, Any]:
         job = repo.get_job(session, run_id)
         return {
             **repo.columns_of(job),
@@ -110,8 +110,8 @@ def get_job(request: Request, state: State, session: DbSession, run_id: RunId):
 
 
 @router.get("/{run_id}/provenance", response_model=Provenance, summary="A job's provenance")
-def get_provenance(request: Request, state: State, session: DbSession, run_id: RunId):
-    def build() -> dict[str, Any]:
+def get_provenance(request: Request, state: State, run_id: RunId):
+    def build(session: Session) -> dict[str, Any]:
         job = repo.get_job(session, run_id)
         return {**repo.columns_of(job), "parent_run_id": job.parent.run_id if job.parent else None}
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
 
 from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES
@@ -32,7 +33,6 @@ class MosaicDetail(MosaicOut):  # type: ignore[misc,valid-type]
 def list_mosaics(
     request: Request,
     state: State,
-    session: DbSession,
     page: Page,
     sort: sort_param("mosaics") = None,
     mjd_min: mjd_query("Earliest start (MJD)") = None,
@@ -42,7 +42,7 @@ def list_mosaics(
         request,
         state,
         MosaicPage,
-        lambda: repo.list_mosaics(
+        lambda session: repo.list_mosaics(
             session,
             mjd_min=mjd_min,
             mjd_max=mjd_max,
@@ -54,8 +54,8 @@ def list_mosaics(
 
 
 @router.get("/{mosaic_id}", response_model=MosaicDetail, summary="One mosaic")
-def get_mosaic(request: Request, state: State, session: DbSession, mosaic_id: MosaicId):
-    def build() -> dict[str, Any]:
+def get_mosaic(request: Request, state: State, mosaic_id: MosaicId):
+    def build(session: Session) -> dict[str, Any]:
         mosaic = repo.get_mosaic(session, mosaic_id)
         return {**repo.columns_of(mosaic), "tiles": repo.mosaic_tiles(session, mosaic_id)}
 

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, Page, State, cached_json, product_path
+from dsa110_contimg.api.deps import Page, State, cached_json, product_path
 from dsa110_contimg.api.errors import ERROR_RESPONSES
 from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
 from dsa110_contimg.products import repositories as repo
@@ -58,7 +59,6 @@ class CalibratorMatches(BaseModel):
 def list_ms(
     request: Request,
     state: State,
-    session: DbSession,
     page: Page,
     sort: sort_param("ms") = None,
     stage: MSStage | None = None,
@@ -72,7 +72,7 @@ def list_ms(
         request,
         state,
         MSPage,
-        lambda: repo.list_ms(
+        lambda session: repo.list_ms(
             session,
             stage=stage,
             status=status,
@@ -89,8 +89,8 @@ def list_ms(
 
 # Sub-resources come before the bare path: {path:path} would swallow the suffix.
 @router.get("/{path:path}/metadata", response_model=MSMetadata, summary="MS metadata")
-def ms_metadata(request: Request, state: State, session: DbSession, path: str):
-    def build() -> dict[str, Any]:
+def ms_metadata(request: Request, state: State, path: str):
+    def build(session: Session) -> dict[str, Any]:
         ms = repo.get_ms(session, product_path(path))
         images = repo.images_of_ms(session, ms.id)
         return {
@@ -107,8 +107,8 @@ def ms_metadata(request: Request, state: State, session: DbSession, path: str):
     response_model=CalibratorMatches,
     summary="Calibration tables matching an MS",
 )
-def ms_calibrator_matches(request: Request, state: State, session: DbSession, path: str):
-    def build() -> dict[str, Any]:
+def ms_calibrator_matches(request: Request, state: State, path: str):
+    def build(session: Session) -> dict[str, Any]:
         ms = repo.get_ms(session, product_path(path))
         return {
             "path": ms.path,
@@ -122,5 +122,7 @@ def ms_calibrator_matches(request: Request, state: State, session: DbSession, pa
 
 
 @router.get("/{path:path}", response_model=MSOut, summary="One Measurement Set")
-def get_ms(request: Request, state: State, session: DbSession, path: str):
-    return cached_json(request, state, MSOut, lambda: repo.get_ms(session, product_path(path)))
+def get_ms(request: Request, state: State, path: str):
+    return cached_json(
+        request, state, MSOut, lambda session: repo.get_ms(session, product_path(path))
+    )

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, State, cached_json, product_path
+from dsa110_contimg.api.deps import State, cached_json, product_path
 from dsa110_contimg.api.errors import ERROR_RESPONSES
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import (
@@ -85,10 +86,9 @@ def _validate(model: type[BaseModel], data: Any) -> Any:
 def job_qa(
     request: Request,
     state: State,
-    session: DbSession,
     run_id: Annotated[str, Path(min_length=1, max_length=64)],
 ):
-    def build() -> dict[str, Any]:
+    def build(session: Session) -> dict[str, Any]:
         job = repo.get_job(session, run_id)
         ms_list = repo.ms_of_group(session, job.group_id) if job.group_id else []
         return {**repo.columns_of(job), "ms": [_ms_qa(session, ms) for ms in ms_list]}
@@ -97,9 +97,12 @@ def job_qa(
 
 
 @router.get("/ms/{path:path}", response_model=MSQA, summary="QA of a Measurement Set")
-def ms_qa(request: Request, state: State, session: DbSession, path: str):
+def ms_qa(request: Request, state: State, path: str):
     return cached_json(
-        request, state, MSQA, lambda: _ms_qa(session, repo.get_ms(session, product_path(path)))
+        request,
+        state,
+        MSQA,
+        lambda session: _ms_qa(session, repo.get_ms(session, product_path(path))),
     )
 
 
@@ -107,7 +110,6 @@ def ms_qa(request: Request, state: State, session: DbSession, path: str):
 def image_qa(
     request: Request,
     state: State,
-    session: DbSession,
     image_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
 ):
-    return cached_json(request, state, ImageQA, lambda: repo.get_image(session, image_id))
+    return cached_json(request, state, ImageQA, lambda session: repo.get_image(session, image_id))

@@ -6,8 +6,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
+from dsa110_contimg.api.deps import Page, State, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES, ApiError
 from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
 from dsa110_contimg.products import repositories as repo
@@ -67,7 +68,6 @@ SourcePage = PageOf[SourceSummary]
 def list_sources(
     request: Request,
     state: State,
-    session: DbSession,
     page: Page,
     sort: sort_param("sources") = None,
     ra: Annotated[
@@ -95,7 +95,7 @@ def list_sources(
         request,
         state,
         SourcePage,
-        lambda: repo.list_sources(
+        lambda session: repo.list_sources(
             session,
             cone=cone,
             name=name,
@@ -113,8 +113,8 @@ def list_sources(
 
 
 @router.get("/{source_id}", response_model=SourceDetail, summary="One source")
-def get_source(request: Request, state: State, session: DbSession, source_id: SourceId):
-    def build() -> dict[str, Any]:
+def get_source(request: Request, state: State, source_id: SourceId):
+    def build(session: Session) -> dict[str, Any]:
         source = repo.get_source(session, source_id)
         metrics = session.get(VariabilityMetrics, source_id)
         candidates = repo.list_candidates(session, source_id=source_id, limit=repo.MAX_LIMIT)
@@ -131,7 +131,6 @@ def get_source(request: Request, state: State, session: DbSession, source_id: So
 def get_light_curve(
     request: Request,
     state: State,
-    session: DbSession,
     source_id: SourceId,
     mjd_min: mjd_query("Earliest measurement (MJD)") = None,
     mjd_max: mjd_query("Latest measurement (MJD)") = None,
@@ -140,15 +139,15 @@ def get_light_curve(
         Query(description="Which flux columns to fill (the others are null)"),
     ] = "both",
 ):
-    def build() -> dict[str, Any]:
-        source = repo.get_source(session, source_id)
+    def build(session: Session) -> dict[str, Any]:
+        name = repo.source_name(session, source_id)
         points = repo.light_curve(session, source_id, mjd_min=mjd_min, mjd_max=mjd_max)
         if flux == "raw":
             for p in points:
                 p["norm_flux_jy"] = p["norm_flux_err_jy"] = None
         return {
             "source_id": source_id,
-            "name": source.name,
+            "name": name,
             "flux": flux,
             "n_points": len(points),
             "points": points,
@@ -160,7 +159,7 @@ def get_light_curve(
 @router.get(
     "/{source_id}/variability", response_model=VariabilityOut, summary="Variability metrics"
 )
-def get_variability(request: Request, state: State, session: DbSession, source_id: SourceId):
+def get_variability(request: Request, state: State, source_id: SourceId):
     return cached_json(
-        request, state, VariabilityOut, lambda: repo.get_variability(session, source_id)
+        request, state, VariabilityOut, lambda session: repo.get_variability(session, source_id)
     )

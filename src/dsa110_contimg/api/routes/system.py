@@ -152,4 +152,4 @@ def health_detailed(state: State, session: DbSession):
 
 @router.get("/stats", response_model=Stats, summary="Counts and newest products")
 def stats(request: Request, state: State, session: DbSession):
-    return cached_json(request, state, Stats, lambda: repo.stats(session))
+    return cached_json(request, state, Stats, lambda session: repo.stats(session))
