@@ -77,9 +77,9 @@ def _copy_subtables(ms: Path, out: Path, kind: str, freqs_hz: np.ndarray) -> Non
 
     for name in _SUBTABLES:
         with table(str(ms / name), ack=False) as src:
-            src.copy(str(out / name), deep=True, valuecopy=True).close()
-    with table(str(out / "HISTORY"), readonly=False, ack=False) as hist:
-        hist.removerows(list(range(hist.nrows())))
+            # the table's own history starts empty (CASA appends to it)
+            norows = name == "HISTORY"
+            src.copy(str(out / name), deep=True, valuecopy=True, copynorows=norows).close()
     with table(str(ms / "SPECTRAL_WINDOW"), ack=False) as src:
         src.copy(str(out / "SPECTRAL_WINDOW"), deep=True, valuecopy=True).close()
     if kind == "G":
