@@ -82,27 +82,41 @@ def joint_fit(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Solve the blend groups' linear systems; return flux, variance, chi2, unstable.
 
-    Two passes over members in chunks (cache-sized arrays): the overlaps
-    ``A_jk``, then, after one sparse solve, the chi-square with every
-    neighbour's fitted kernel in the model.
+    One pass over members in chunks (cache-sized arrays) gathers the kernel
+    overlaps on each member's cutout; one sparse solve gives the fluxes; the
+    chi-square, with every fitted neighbour in the model, follows from the
+    same overlaps (pairs and triples) without revisiting the pixels.
     """
     members, _, pairs, reverse = blend
     m = members.size
     j, k = pairs[:, 0], pairs[:, 1]
     w = 1.0 / sums["rms"][members] ** 2  # per member, constant over its cutout
-    a_jk = np.empty(len(pairs))
-    for _, _, _, k_own, ps, local_j, k_nb in _member_chunks(
+    # per pair (j <- k), on cutout j and unweighted: K_j K_k, d K_k, K_k^2;
+    # per triple (j <- k, l): K_k K_l. They give A and, after the solve, chi2.
+    a_jk, c_jk, q_jk = (np.empty(len(pairs)) for _ in range(3))
+    trip_first, trip_second, trip_value = [], [], []
+    for _, d, usable, k_own, ps, local_j, k_nb in _member_chunks(
         data, x, y, inv_cov, half, members, pairs
     ):
+        k_nb *= usable[local_j]
         a_jk[ps] = np.einsum("nij,nij->n", k_own[local_j], k_nb)
-    a_jk *= w[j]
+        c_jk[ps] = np.einsum("nij,nij->n", d[local_j], k_nb)
+        q_jk[ps] = np.einsum("nij,nij->n", k_nb, k_nb)
+        for offset in range(1, local_j.size):  # pairs sorted by j: same j is contiguous
+            first = np.flatnonzero(local_j[:-offset] == local_j[offset:])
+            if first.size == 0:
+                break
+            trip_first.append(first + ps.start)
+            trip_second.append(first + offset + ps.start)
+            trip_value.append(np.einsum("nij,nij->n", k_nb[first], k_nb[first + offset]))
     a_jj, b = sums["kk"][members], sums["dk"][members]
 
     # One sparse solve for all groups at once (block diagonal up to ordering).
     # a relative ridge of 1e-9 keeps coincident positions solvable (equal shares)
+    weighted = a_jk * w[j]
     mat = csc_matrix(
         (
-            np.concatenate([a_jj * (1 + 1e-9), a_jk]),
+            np.concatenate([a_jj * (1 + 1e-9), weighted]),
             (np.r_[np.arange(m), j], np.r_[np.arange(m), k]),
         ),
         shape=(m, m),
@@ -111,24 +125,20 @@ def joint_fit(
     # Variance: Schur complement of each source against its direct neighbours,
     # exact for pairs and chains, neglecting overlap between two neighbours;
     # below 10% of A_jj the source cannot be separated (error > 3x alone).
-    a_sym = 0.5 * (a_jk + a_jk[reverse])
+    a_sym = 0.5 * (weighted + weighted[reverse])
     schur = a_jj - np.bincount(j, a_sym**2 / a_jj[k], minlength=m)
     unstable = schur < 0.1 * a_jj
-    correlation = a_jk / np.sqrt(a_jj[j] * a_jj[k])
+    correlation = weighted / np.sqrt(a_jj[j] * a_jj[k])
     unstable[j[correlation > UNSTABLE_CORRELATION]] = True
     var = 1.0 / np.maximum(schur, 0.1 * a_jj)
 
-    chi2 = np.empty(m)
-    for ms, d, usable, k_own, ps, local_j, k_nb in _member_chunks(
-        data, x, y, inv_cov, half, members, pairs
-    ):
-        model = k_own * flux[ms][:, None, None]
-        k_nb *= flux[k[ps]][:, None, None]
-        firsts = np.flatnonzero(np.r_[True, np.diff(local_j) != 0])
-        rank = np.arange(local_j.size) - np.repeat(firsts, np.diff(np.r_[firsts, local_j.size]))
-        for r in range(int(rank.max(initial=-1)) + 1):  # one j per rank: no duplicates
-            pick = rank == r
-            model[local_j[pick]] += k_nb[pick]
-        resid = (d - model) * usable
-        chi2[ms] = np.einsum("nij,nij->n", resid, resid)
-    return flux, var, chi2 * w, unstable
+    # chi2 = sum w (d - S_j K_j - sum_k S_k K_k)^2 over cutout j, expanded
+    s_j, s_k = flux[j], flux[k]
+    chi2 = sums["dd"][members] - 2 * flux * b + flux**2 * a_jj
+    per_pair = w[j] * (-2 * s_k * c_jk + 2 * s_j * s_k * a_jk + s_k**2 * q_jk)
+    chi2 += np.bincount(j, per_pair, minlength=m)
+    if trip_first:
+        first, second = np.concatenate(trip_first), np.concatenate(trip_second)
+        cross = 2 * w[j[first]] * flux[k[first]] * flux[k[second]] * np.concatenate(trip_value)
+        chi2 += np.bincount(j[first], cross, minlength=m)
+    return flux, var, chi2, unstable
