@@ -134,6 +134,58 @@ def db_current(ctx: click.Context) -> None:
 
 
 # --------------------------------------------------------------------------
+# convert
+# --------------------------------------------------------------------------
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "out_ms", type=click.Path(), help="MS to write (with FILE...).")
+@click.option("--group", "group_id", help="Convert an indexed group (from the products DB).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing MS.")
+@click.pass_context
+@handle_errors
+def convert(
+    ctx: click.Context,
+    files: tuple[str, ...],
+    out_ms: str | None,
+    group_id: str | None,
+    overwrite: bool,
+) -> None:
+    """Convert one group's subband FILES (or an indexed --group) into one Measurement Set."""
+    if bool(files) == bool(group_id):
+        raise click.UsageError("give either FILE... with --out, or --group GROUP_ID")
+    if files:
+        if not out_ms:
+            raise click.UsageError("--out PATH.ms is required with FILE...")
+        from tqdm import tqdm
+
+        from dsa110_contimg.conversion.convert import convert_group
+
+        with tqdm(unit="int", desc="converting") as bar:
+            result = convert_group(files, out_ms, overwrite=overwrite, progress=bar.update)
+    else:
+        from dsa110_contimg.conversion.stage import run_conversion
+        from dsa110_contimg.products import make_engine, make_session_factory
+        from dsa110_contimg.products.migrate import require_current
+
+        settings = _settings(ctx)
+        require_current(settings.db_url)
+        engine = make_engine(settings.db_url)
+        try:
+            result = run_conversion(
+                make_session_factory(engine), settings, group_id, overwrite=overwrite
+            )
+        finally:
+            engine.dispose()
+    missing = (
+        f", subbands {result.missing_subbands} missing (flagged)" if result.missing_subbands else ""
+    )
+    click.echo(
+        f"{result.ms_path}: {result.n_rows} rows x {result.n_channels} channels "
+        f"in {result.seconds:.1f} s{missing}"
+    )
+
+
+# --------------------------------------------------------------------------
 # simulate
 # --------------------------------------------------------------------------
 @main.command()

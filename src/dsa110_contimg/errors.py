@@ -50,3 +50,9 @@ class StageError(DSA110Error):
     """A pipeline stage failed; the job row records the reason and the log."""
 
     exit_code = 6
+
+
+class ProductExistsError(DSA110Error):
+    """A product is already there and replacing it was not asked for."""
+
+    exit_code = 7

@@ -102,6 +102,7 @@ class SimConfig(_Strict):
     )
     # --- corruptions ---------------------------------------------------------
     sefd_jy: float = Field(default=SEFD_JY, ge=0, description="0 turns thermal noise off")
+    gains: bool = Field(default=True, description="False: unit gains, data in Jy (for tests)")
     gain_amplitude_scatter: float = Field(default=0.15, ge=0)
     bandpass_ripple: float = Field(default=0.05, ge=0)
     gain_drift_amplitude: float = Field(

@@ -63,6 +63,8 @@ def draw_gains(
     drift_amp = 1 + cfg.gain_drift_amplitude * rng.standard_normal((*shape, 1)) * tau
     drift_phase = np.radians(cfg.gain_drift_phase_deg) * rng.standard_normal((*shape, 1)) * tau
     drift = drift_amp * np.exp(1j * drift_phase)
+    if not cfg.gains:  # unit gains: the same random draws, then discarded
+        return GainTruth(np.ones(shape, complex), np.ones_like(bandpass), np.ones_like(drift))
     return GainTruth(antenna_gain, bandpass, drift)
 
 

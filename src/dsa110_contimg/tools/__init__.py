@@ -1,0 +1,1 @@
+"""Wrappers of external programs: CASA (for cross-checks) and WSClean."""
