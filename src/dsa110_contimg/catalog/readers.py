@@ -172,27 +172,35 @@ def _unit_factor(unit: str, target: str) -> float:
 
 
 def _convert_column(
-    values: list[str], fieldname: str, unit: str, where: list[str], problems: dict[int, str]
+    values: list[str] | np.ndarray,
+    fieldname: str,
+    unit: str,
+    where: list[str],
+    problems: dict[int, str],
 ) -> np.ndarray:
-    """Strings to floats in the store's unit; bad cells recorded by row index."""
-    cleaned = [v.strip().lstrip("<") for v in values]
-    sexa = fieldname in ("ra_deg", "dec_deg") and any(
-        _SEXA_SPLIT.search(v) for v in cleaned[:50] if v
-    )
+    """Strings (or, from FITS, numbers) to floats in the store's unit; bad cells recorded."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        out = values.astype(float)  # numeric FITS column: nothing to parse
+        sexa = False
+    else:
+        cleaned = [v.strip().lstrip("<") for v in values]
+        sexa = fieldname in ("ra_deg", "dec_deg") and any(
+            _SEXA_SPLIT.search(v) for v in cleaned[:50] if v
+        )
+        out = np.full(len(cleaned), np.nan)
+        try:
+            if sexa:
+                raise ValueError  # sexagesimal always takes the per-cell path
+            out[:] = np.asarray([v if v else "nan" for v in cleaned], dtype=float)
+        except ValueError:
+            for i, v in enumerate(cleaned):
+                if not v:
+                    continue
+                try:
+                    out[i] = _sexagesimal(v) if sexa else float(v)
+                except ValueError:
+                    problems.setdefault(i, f"{where[i]}: {fieldname}: cannot read {values[i]!r}")
     hours = fieldname == "ra_deg" and (sexa or unit in ("hourangle", "h:m:s", "h"))
-    out = np.full(len(cleaned), np.nan)
-    try:
-        if sexa:
-            raise ValueError  # sexagesimal always takes the per-cell path
-        out[:] = np.asarray([v if v else "nan" for v in cleaned], dtype=float)
-    except ValueError:
-        for i, v in enumerate(cleaned):
-            if not v:
-                continue
-            try:
-                out[i] = _sexagesimal(v) if sexa else float(v)
-            except ValueError:
-                problems.setdefault(i, f"{where[i]}: {fieldname}: cannot read {values[i]!r}")
     if hours:
         out *= 15.0
     elif fieldname == "ra_err_arcsec" and unit == "s":
@@ -369,7 +377,10 @@ def read_fits_catalog(path: str | Path, *, skip_bad: bool = False) -> CatalogTab
     columns = {}
     for fieldname, (idx, unit) in chosen.items():
         col = table[header[idx]]
-        values = ["" if np.ma.is_masked(v) else str(v) for v in col]
+        if fieldname != "name" and col.dtype.kind in "fiu":
+            values = np.ma.filled(np.ma.asarray(col, dtype=float), np.nan)
+        else:
+            values = ["" if np.ma.is_masked(v) else str(v).strip() for v in col]
         columns[fieldname] = (values, unit)
     where = [f"{path}:row {i + 1}" for i in range(len(table))]
     return _assemble(columns, where, path, skip_bad)

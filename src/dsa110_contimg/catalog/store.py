@@ -22,6 +22,7 @@ transaction: a failed import leaves the old one untouched.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import sqlite3
 from dataclasses import dataclass
@@ -138,7 +139,7 @@ class CatalogStore:
         zones = _zone(rows["dec_deg"]).tolist()
         numeric = [np.where(np.isnan(rows[f]), None, rows[f]).tolist() for f in FIELDS]
         names = [n or None for n in rows["name"].tolist()]
-        records = zip(zones, names, *numeric, strict=True)
+        records = zip(itertools.repeat(catalog), zones, names, *numeric, strict=False)
         now = dt.datetime.now(dt.UTC).isoformat()
         with self._db:  # one transaction: all or nothing
             self._db.execute("DELETE FROM sources WHERE catalog = ?", (catalog,))
@@ -149,7 +150,7 @@ class CatalogStore:
             )
             self._db.executemany(
                 f"INSERT INTO sources (catalog, zone, name, {', '.join(FIELDS)}) "
-                f"VALUES ('{catalog.replace(chr(39), '')}', ?, ?{', ?' * len(FIELDS)})",
+                f"VALUES (?, ?, ?{', ?' * len(FIELDS)})",
                 records,
             )
         return len(rows)
