@@ -202,4 +202,23 @@ def test_mosaics(read_client: TestClient, template_seed: Seed) -> None:
     detail = read_client.get(f"/api/mosaics/{template_seed.mosaic_id}").json()
     assert [t["weight"] for t in detail["tiles"]] == [1.0, 0.5]
     assert_error(read_client.get("/api/mosaics/999999"), 404)
+    assert_error(read_client.get("/api/mosaics/999999/fits"), 404)
     assert_error(read_client.get("/api/mosaics?mjd_min=abc"), 422)
+
+
+def test_bulk_download_zip(read_client: TestClient, template_seed: Seed) -> None:
+    import io
+    import zipfile
+
+    first, missing, third = template_seed.image_ids
+    response = read_client.get(f"/api/images/download?ids={first}&ids={third}")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert sorted(archive.namelist()) == ["img0.fits", "img2.fits"]
+    assert archive.read("img0.fits").startswith(b"SIMPLE  =")
+    assert_error(read_client.get(f"/api/images/download?ids={missing}"), 404, "file_missing")
+    assert_error(read_client.get("/api/images/download?ids=999999"), 404)
+    assert_error(read_client.get("/api/images/download"), 422)
+    assert_error(read_client.get("/api/images/download?ids=x"), 422)
+    too_many = "&".join(f"ids={first}" for _ in range(101))
+    assert_error(read_client.get(f"/api/images/download?{too_many}"), 422)

@@ -8,6 +8,7 @@ the configured data folders (so a corrupt row cannot expose other files).
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +75,38 @@ def render_png(fits_path: Path, max_px: int) -> bytes:
     buffer = io.BytesIO()
     mpimg.imsave(buffer, scaled, cmap="inferno", origin="lower", format="png")
     return buffer.getvalue()
+
+
+class _Sink(io.RawIOBase):
+    """A write-only stream whose written bytes are collected for the next yield."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def zip_stream(files: list[Path], chunk: int = 1 << 20) -> Iterator[bytes]:
+    """Stream a zip archive of ``files`` (stored, not compressed: FITS barely compress)."""
+    import zipfile
+
+    sink = _Sink()
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED) as archive:
+        for path in files:
+            with (
+                archive.open(path.name, mode="w", force_zip64=True) as member,
+                path.open("rb") as src,
+            ):
+                while block := src.read(chunk):
+                    member.write(block)
+                    yield sink.take()
+    yield sink.take()

@@ -5,12 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
-from dsa110_contimg.api.errors import ERROR_RESPONSES
-from dsa110_contimg.api.files import PREVIEW_PX, THUMBNAIL_PX, product_file, render_png
+from dsa110_contimg.api.errors import ERROR_RESPONSES, ApiError
+from dsa110_contimg.api.files import (
+    PREVIEW_PX,
+    THUMBNAIL_PX,
+    product_file,
+    render_png,
+    zip_stream,
+)
 from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import Image, Photometry, ProductStatus, QAGrade
@@ -21,6 +28,8 @@ ImageOut = orm_schema(Image, "Image")
 PhotometryOut = orm_schema(Photometry, "Photometry")
 ImagePage = PageOf[ImageOut]
 PhotometryPage = PageOf[PhotometryOut]
+#: Most images one bulk download may hold.
+MAX_DOWNLOAD = 100
 ImageId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Image id")]
 
 _PNG = {200: {"content": {"image/png": {}}, "description": "PNG image"}}
@@ -66,6 +75,34 @@ def list_images(
             limit=page.limit,
             offset=page.offset,
         ),
+    )
+
+
+@router.get(
+    "/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "Zip of FITS files"}},
+    summary="Bulk download: a zip of several images' FITS",
+)
+def download_images(
+    state: State,
+    session: DbSession,
+    ids: Annotated[
+        list[Annotated[int, Field(ge=1, le=2**63 - 1)]],
+        Query(min_length=1, max_length=MAX_DOWNLOAD, description="Image ids"),
+    ],
+):
+    files = []
+    for image_id in dict.fromkeys(ids):
+        image = repo.get_image(session, image_id)
+        files.append(product_file(state.settings, image.path, f"image {image_id}"))
+    names = [f.name for f in files]
+    if len(set(names)) != len(names):
+        raise ApiError(422, "invalid_parameters", "two of the images share a file name")
+    return StreamingResponse(
+        zip_stream(files),
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="images.zip"'},
     )
 
 
