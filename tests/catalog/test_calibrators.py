@@ -76,3 +76,17 @@ def test_calibrators_near(tmp_path: Path) -> None:
     assert names == ["3C48", "3C286", "J1800+440"]
     assert [c.name for c in calibrators_near(-10.0, 1.0, 5.0, vla=vla)] == ["J2230-100"]
     assert calibrators_near(16.6, 0.5, 9.0) == []  # 3C138 is 8.36 Jy
+
+
+def test_vla_list_into_the_store(tmp_path: Path) -> None:
+    from dsa110_contimg.catalog.calibrators import calibrator_rows
+    from dsa110_contimg.catalog.store import CatalogStore
+
+    path = tmp_path / "vla.txt"
+    path.write_text(VLA_LIST)
+    store = CatalogStore(tmp_path / "c.sqlite3")
+    store.import_rows("VLACAL", calibrator_rows(read_vla_calibrators(path)))
+    found = store.cone("VLACAL", 202.78, 30.51, 0.1)
+    assert found["name"].tolist() == ["J1331+305"]
+    assert found["flux_mjy"][0] == pytest.approx(15000.0)
+    assert store.lookup("VLACAL", "J1800+440")["flux_mjy"].tolist() == [6200.0]

@@ -197,3 +197,32 @@ def test_duplicate_positions_share_the_flux() -> None:
     assert res.flux_jy[:2] == pytest.approx([0.05, 0.05], rel=1e-4)
     assert np.all(res.flags[:2] & PhotFlag.UNSTABLE_BLEND)
     assert res.flux_jy[2] == pytest.approx(0.05, rel=1e-6) and res.flags[2] == 0
+
+
+def test_fits_image_with_frequency_and_stokes_axes(tmp_path) -> None:
+    """A WSClean-like 4-axis FITS file: the celestial plane and the beam are found."""
+    from astropy.io import fits
+
+    from dsa110_contimg.photometry.forced import forced_photometry_fits
+
+    wcs = make_wcs(200)
+    ra, dec = wcs.wcs_pix2world([60.0, 140.0], [80.0, 120.0], 0)
+    image = np.zeros((200, 200))
+    add_sources(image, wcs, BEAM, ra, dec, np.array([0.2, 0.05]))
+    header = wcs.to_header()
+    for key, value in dict(
+        CTYPE3="FREQ",
+        CRVAL3=1.405e9,
+        CDELT3=1.875e8,
+        CRPIX3=1.0,
+        CTYPE4="STOKES",
+        CRVAL4=1.0,
+        CDELT4=1.0,
+        CRPIX4=1.0,
+    ).items():
+        header[key] = value
+    header["BMAJ"], header["BMIN"], header["BPA"] = BEAM.bmaj_deg, BEAM.bmin_deg, BEAM.bpa_deg
+    path = tmp_path / "tile-image-pb.fits"
+    fits.PrimaryHDU(image[None, None].astype(np.float32), header).writeto(path)
+    res = forced_photometry_fits(str(path), ra, dec, rms_map=np.full((200, 200), RMS))
+    assert res.flux_jy == pytest.approx([0.2, 0.05], rel=1e-5)

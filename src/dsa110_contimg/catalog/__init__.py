@@ -8,6 +8,7 @@ Public surface::
 
 from dsa110_contimg.catalog.calibrators import (
     Calibrator,
+    calibrator_rows,
     calibrators_near,
     primary_calibrators,
     read_vla_calibrators,
@@ -30,6 +31,7 @@ __all__ = [
     "CatalogTable",
     "ImportReport",
     "ParsedName",
+    "calibrator_rows",
     "calibrators_near",
     "format_name",
     "parse_name",

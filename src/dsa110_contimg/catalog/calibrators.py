@@ -214,3 +214,31 @@ def calibrators_near(
         if not duplicate and keep(cal):
             others.append(cal)
     return chosen + sorted(others, key=lambda c: -c.flux_jy)
+
+
+def calibrator_rows(calibrators: list[Calibrator]) -> np.ndarray:
+    """Calibrators as catalog rows, to store them like a survey catalog.
+
+    Parameters
+    ----------
+    calibrators : list of Calibrator
+        E.g. :func:`read_vla_calibrators` or :func:`primary_calibrators`.
+
+    Returns
+    -------
+    numpy.ndarray
+        :data:`~dsa110_contimg.catalog.readers.CATALOG_DTYPE` rows: the name,
+        position, and the 1.4 GHz (L band) flux in mJy; entries without an L-band
+        flux are left out. Store with ``CatalogStore.import_rows("VLACAL", rows)``.
+    """
+    from dsa110_contimg.catalog.readers import CATALOG_DTYPE
+
+    kept = [c for c in calibrators if np.isfinite(c.flux_jy) and c.flux_jy > 0]
+    rows = np.zeros(len(kept), CATALOG_DTYPE)
+    for name in CATALOG_DTYPE.names[1:]:
+        rows[name] = np.nan
+    rows["name"] = [c.name for c in kept]
+    rows["ra_deg"] = [c.ra_deg for c in kept]
+    rows["dec_deg"] = [c.dec_deg for c in kept]
+    rows["flux_mjy"] = [1e3 * c.flux_jy for c in kept]
+    return rows

@@ -9,7 +9,11 @@ Public surface::
 from dsa110_contimg.photometry.background import background_rms_map
 from dsa110_contimg.photometry.beam import Beam, load_image
 from dsa110_contimg.photometry.flags import PhotFlag
-from dsa110_contimg.photometry.forced import ForcedPhotometry, forced_photometry
+from dsa110_contimg.photometry.forced import (
+    ForcedPhotometry,
+    forced_photometry,
+    forced_photometry_fits,
+)
 
 __all__ = [
     "Beam",
@@ -17,5 +21,6 @@ __all__ = [
     "PhotFlag",
     "background_rms_map",
     "forced_photometry",
+    "forced_photometry_fits",
     "load_image",
 ]

@@ -55,6 +55,7 @@ from dsa110_contimg.photometry.background import background_rms_map
 from dsa110_contimg.photometry.beam import (
     FWHM_TO_SIGMA,
     Beam,
+    load_image,
     pixel_covariance,
     sky_to_pixel_jacobian,
 )
@@ -279,3 +280,21 @@ def _single_sums(
     out["rms"] = np.where((flags & PhotFlag.NO_DATA) != 0, np.nan, rms)
     out["flags"] = flags
     return out
+
+
+def forced_photometry_fits(
+    image_path: str,
+    ra_deg: np.ndarray,
+    dec_deg: np.ndarray,
+    *,
+    rms_map: np.ndarray | None = None,
+    **options: object,
+) -> ForcedPhotometry:
+    """:func:`forced_photometry` on a FITS image (e.g. WSClean's ``-image-pb.fits``).
+
+    Reads the first plane, the celestial WCS and BMAJ/BMIN/BPA with
+    :func:`~dsa110_contimg.photometry.beam.load_image`; ``options`` as for
+    :func:`forced_photometry`.
+    """
+    data, wcs, beam, _ = load_image(image_path)
+    return forced_photometry(data, wcs, beam, ra_deg, dec_deg, rms_map=rms_map, **options)
