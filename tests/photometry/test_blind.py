@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import add_sources, correlated_noise, make_wcs, write_fits
+from photometry_sims import add_sources, correlated_noise, make_wcs, write_fits
 
 from dsa110_contimg.errors import ToolMissingError
 from dsa110_contimg.photometry import blind

@@ -8,7 +8,7 @@ photometry -> reference normalisation -> incremental metrics -> candidates.
 from __future__ import annotations
 
 import numpy as np
-from synthetic import add_sources, correlated_noise, make_wcs
+from photometry_sims import add_sources, correlated_noise, make_wcs
 
 from dsa110_contimg.photometry.beam import Beam
 from dsa110_contimg.photometry.flags import PhotFlag

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.wcs import WCS
-from synthetic import add_sources, add_sources_sky, correlated_noise, make_wcs
+from photometry_sims import add_sources, add_sources_sky, correlated_noise, make_wcs
 
 from dsa110_contimg.photometry.beam import Beam
 from dsa110_contimg.photometry.flags import PhotFlag

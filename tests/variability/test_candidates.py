@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from lightcurves import N_EPOCHS, ese, flaring, steady
+from variability_sims import N_EPOCHS, ese, flaring, steady
 
 from dsa110_contimg.variability.candidates import (
     DEFAULT_PRESET,

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from lightcurves import N_EPOCHS, flaring, steady
+from variability_sims import N_EPOCHS, flaring, steady
 
 from dsa110_contimg.variability.metrics import (
     METRIC_FIELDS,
