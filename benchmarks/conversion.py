@@ -47,6 +47,9 @@ def _ours(files: list[Path], out: Path, queue: mp.Queue) -> None:
 
 
 def _pyuvdata(files: list[Path], workdir: Path, queue: mp.Queue) -> None:
+    import warnings
+
+    warnings.simplefilter("ignore")  # pyuvdata's notes on conjugation and units, per subband
     from dsa110_contimg.conversion.convert import tile_centre
     from dsa110_contimg.conversion.pyuvdata_path import declare_meridian_centre, read_subband
     from dsa110_contimg.conversion.reader import open_group

@@ -19,7 +19,7 @@ import click
 
 from dsa110_contimg import __version__
 from dsa110_contimg.config import Settings, load_settings
-from dsa110_contimg.errors import DSA110Error
+from dsa110_contimg.errors import DSA110Error, StageError
 
 log = logging.getLogger("dsa110_contimg")
 
@@ -36,6 +36,20 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(exc.exit_code)
 
     return wrapper
+
+
+def _database(ctx: click.Context) -> tuple[Settings, Any]:
+    """Settings and a session factory for a products DB at the code's revision."""
+    from dsa110_contimg.products import make_engine, make_session_factory
+    from dsa110_contimg.products.migrate import require_current
+
+    settings = _settings(ctx)
+    require_current(settings.db_url)
+    obj = ctx.ensure_object(dict)
+    if "engine" not in obj:
+        obj["engine"] = make_engine(settings.db_url, pool_size=settings.db_pool_size)
+        ctx.call_on_close(obj["engine"].dispose)
+    return settings, make_session_factory(obj["engine"])
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -163,19 +177,14 @@ def convert(
         with tqdm(unit="int", desc="converting") as bar:
             result = convert_group(files, out_ms, overwrite=overwrite, progress=bar.update)
     else:
-        from dsa110_contimg.conversion.stage import run_conversion
-        from dsa110_contimg.products import make_engine, make_session_factory
-        from dsa110_contimg.products.migrate import require_current
+        from dsa110_contimg.pipeline.runner import process_group
+        from dsa110_contimg.pipeline.stages import convert as convert_stage
 
-        settings = _settings(ctx)
-        require_current(settings.db_url)
-        engine = make_engine(settings.db_url)
-        try:
-            result = run_conversion(
-                make_session_factory(engine), settings, group_id, overwrite=overwrite
-            )
-        finally:
-            engine.dispose()
+        settings, factory = _database(ctx)
+        if not process_group(settings, factory, group_id, stages=[("convert", convert_stage)]):
+            raise StageError(f"group {group_id} was not converted", hint="see the job's log")
+        click.echo(f"group {group_id}: {settings.ms_dir / (group_id + '.ms')}")
+        return
     missing = (
         f", subbands {result.missing_subbands} missing (flagged)" if result.missing_subbands else ""
     )

@@ -1,0 +1,203 @@
+"""Take a group through the stages, each as a job, the whole as a batch job.
+
+A group is claimed atomically (complete / incomplete / queued -> processing),
+so two workers never process it twice. Every stage is idempotent: it looks at
+what the products DB already holds for the group and skips work that is
+registered, and it registers its own products only once they are complete on
+disk. So after a crash, :func:`recover` can simply put interrupted groups back
+in the queue and the next run finishes them without duplicating anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from dsa110_contimg.config import Settings
+from dsa110_contimg.errors import StageError
+from dsa110_contimg.pipeline.jobs import JobHandle, job_run
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.db import session_scope
+from dsa110_contimg.products.models import (
+    BatchItem,
+    GroupState,
+    Job,
+    JobStatus,
+    ObservationGroup,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+#: Group states a worker may pick up.
+RUNNABLE = (GroupState.COMPLETE, GroupState.INCOMPLETE, GroupState.QUEUED)
+
+
+@dataclass
+class StageContext:
+    """What a stage gets: where things are, the DB, its job, and what earlier stages left."""
+
+    settings: Settings
+    factory: sessionmaker[Session]
+    group_id: str
+    job: JobHandle
+    state: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+Stage = Callable[[StageContext], dict[str, Any]]
+
+
+def default_stages() -> list[tuple[str, Stage]]:
+    """The pipeline's stages in order (imported lazily: heavy science modules)."""
+    from dsa110_contimg.pipeline import stages
+
+    return stages.STAGES
+
+
+def claim_group(factory: sessionmaker[Session], group_id: str) -> bool:
+    """Move a runnable group to processing; False if someone else has it or it is done."""
+    with session_scope(factory) as session:
+        result = session.execute(
+            sa.update(ObservationGroup)
+            .where(ObservationGroup.id == group_id, ObservationGroup.state.in_(RUNNABLE))
+            .values(state=GroupState.PROCESSING, updated_at=utcnow())
+        )
+        return result.rowcount == 1
+
+
+def process_group(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    group_id: str,
+    *,
+    stages: list[tuple[str, Stage]] | None = None,
+    options: dict[str, Any] | None = None,
+) -> bool:
+    """Run every stage on one group; True if it ended done, False if failed or not claimed."""
+    if not claim_group(factory, group_id):
+        log.info("group %s is not runnable (taken, done or unknown): skipped", group_id)
+        return False
+    stages = stages if stages is not None else default_stages()
+    with session_scope(factory) as session:
+        batch = repo.create_batch(
+            session,
+            "process",
+            [("stage", name) for name, _ in stages],
+            params={"group_id": group_id},
+        )
+        batch.group_id = group_id
+        batch.status, batch.started_at = JobStatus.RUNNING, utcnow()
+        batch_run_id = batch.run_id
+    state: dict[str, Any] = {}
+    for position, (name, stage) in enumerate(stages):
+        _set_item(factory, batch_run_id, position, JobStatus.RUNNING)
+        try:
+            with job_run(
+                factory,
+                settings.logs_dir,
+                job_type=name,
+                group_id=group_id,
+                parent_run_id=batch_run_id,
+            ) as handle:
+                ctx = StageContext(settings, factory, group_id, handle, state, dict(options or {}))
+                handle.outputs = stage(ctx) or {}
+                state[name] = handle.outputs
+                _set_item(
+                    factory, batch_run_id, position, JobStatus.SUCCEEDED, run_id=handle.run_id
+                )
+        except StageError as exc:
+            _set_item(factory, batch_run_id, position, JobStatus.FAILED, error=str(exc))
+            _finish(factory, batch_run_id, group_id, ok=False, error=f"stage {name}: {exc}")
+            log.error("group %s failed at %s: %s", group_id, name, exc)
+            return False
+    _finish(factory, batch_run_id, group_id, ok=True)
+    return True
+
+
+def _set_item(
+    factory: sessionmaker[Session],
+    batch_run_id: str,
+    position: int,
+    status: JobStatus,
+    *,
+    run_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    with session_scope(factory) as session:
+        batch = repo.get_job(session, batch_run_id)
+        item = session.scalars(
+            sa.select(BatchItem).where(
+                BatchItem.batch_id == batch.id, BatchItem.position == position
+            )
+        ).one()
+        item.status, item.error = status, error
+        if run_id is not None:
+            item.job_id = repo.get_job(session, run_id).id
+
+
+def _finish(
+    factory: sessionmaker[Session],
+    batch_run_id: str,
+    group_id: str,
+    *,
+    ok: bool,
+    error: str | None = None,
+) -> None:
+    with session_scope(factory) as session:
+        repo.finish_job(
+            session,
+            batch_run_id,
+            status=JobStatus.SUCCEEDED if ok else JobStatus.FAILED,
+            error=error,
+        )
+        group = session.get(ObservationGroup, group_id)
+        group.state = GroupState.DONE if ok else GroupState.FAILED
+        group.error = error
+        repo.publish_event(
+            session, "group", "finished", {"group_id": group_id, "state": str(group.state)}
+        )
+
+
+def recover(settings: Settings, factory: sessionmaker[Session]) -> dict[str, int]:
+    """Clean up after a crash: fail interrupted jobs, requeue their groups, drop partial files.
+
+    Partial outputs are the temporary folders and files the stages write before
+    renaming into place (``.<name>.<hex>.tmp``); nothing registered is touched.
+    """
+    with session_scope(factory) as session:
+        jobs = session.scalars(
+            sa.select(Job).where(Job.status.in_([JobStatus.RUNNING, JobStatus.PENDING]))
+        ).all()
+        for job in jobs:
+            repo.finish_job(
+                session, job.run_id, status=JobStatus.FAILED, error="interrupted: the process died"
+            )
+        groups = session.scalars(
+            sa.select(ObservationGroup).where(ObservationGroup.state == GroupState.PROCESSING)
+        ).all()
+        for group in groups:
+            group.state = GroupState.QUEUED
+            group.error = "requeued after an interrupted run"
+    removed = 0
+    for folder in (settings.ms_dir, settings.caltables_dir, settings.images_dir):
+        for partial in Path(folder).glob(".*.tmp") if Path(folder).exists() else []:
+            shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(
+                missing_ok=True
+            )
+            removed += 1
+    if jobs or groups or removed:
+        log.warning(
+            "recovered: %d interrupted jobs, %d groups requeued, %d partial outputs removed",
+            len(jobs),
+            len(groups),
+            removed,
+        )
+    return {"jobs": len(jobs), "groups": len(groups), "partials": removed}
