@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from dsa110_contimg.pipeline.runner import claim_group, process_group, recover
