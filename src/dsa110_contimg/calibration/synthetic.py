@@ -187,21 +187,20 @@ def make_synthetic_ms(
         gains = draw_true_gains(rng, len(ants), n_chan)
     lookup = np.full(ants.max() + 1, -1)
     lookup[ants] = np.arange(len(ants))
-    with table(str(path), readonly=False, ack=False) as tb:
-        a1 = lookup[tb.getcol("ANTENNA1")]
-        a2 = lookup[tb.getcol("ANTENNA2")]
-        nrow = tb.nrows()
-        model = np.full((nrow, n_chan, 2), flux_jy, dtype=np.complex64)
-        noise = (
-            noise_sigma
-            * (rng.standard_normal(model.shape) + 1j * rng.standard_normal(model.shape))
-            / np.sqrt(2)
-        )
-        data = gains[a1] * np.conj(gains[a2]) * model + noise
-        data[a1 == a2] = np.abs(gains[a1[a1 == a2]]) ** 2 * flux_jy * 10  # auto power
-        tb.putcol("DATA", data.astype(np.complex64))
-        tb.putcol("FLAG", np.zeros(model.shape, bool))
     ensure_column(path, "MODEL_DATA")
     with table(str(path), readonly=False, ack=False) as tb:
-        tb.putcol("MODEL_DATA", model)
+        for start in range(0, tb.nrows(), 20000):
+            n = min(20000, tb.nrows() - start)
+            a1 = lookup[tb.getcol("ANTENNA1", start, n)]
+            a2 = lookup[tb.getcol("ANTENNA2", start, n)]
+            model = np.full((n, n_chan, 2), flux_jy, dtype=np.complex64)
+            noise = rng.standard_normal((n, n_chan, 2, 2), dtype=np.float32) @ np.array(
+                [1, 1j], np.complex64
+            )
+            data = gains[a1] * np.conj(gains[a2]) * model + noise * (noise_sigma / np.sqrt(2))
+            auto = a1 == a2
+            data[auto] = np.abs(gains[a1[auto]]) ** 2 * flux_jy * 10  # auto power
+            tb.putcol("DATA", data.astype(np.complex64), start, n)
+            tb.putcol("MODEL_DATA", model, start, n)
+            tb.putcol("FLAG", np.zeros(model.shape, bool), start, n)
     return SyntheticTruth(ants, gains, freqs, noise_sigma)
