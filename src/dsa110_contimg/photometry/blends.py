@@ -1,7 +1,7 @@
 """Joint matched-filter fits of positions whose beams overlap.
 
 Positions closer than the joint-fit radius are linked (a k-d tree's pair
-query) into groups (connected components). For each member ``j`` and
+query); linked positions form groups. For each member ``j`` and
 neighbour ``k``, ``A_jk = sum over cutout j of K_j K_k / s_j^2``; with
 ``A_jj`` and ``b_j`` from the single-source sums, one sparse solve of
 ``A S = b`` gives every group's fluxes at once. See
@@ -11,8 +11,7 @@ neighbour ``k``, ``A_jk = sum over cutout j of K_j K_k / s_j^2``; with
 from __future__ import annotations
 
 import numpy as np
-from scipy.sparse import coo_matrix, csc_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import spsolve
 from scipy.spatial import cKDTree
 
@@ -25,11 +24,13 @@ UNSTABLE_CORRELATION = 0.9
 
 def blend_groups(
     x: np.ndarray, y: np.ndarray, radius_pix: float, flags: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Linked groups of close positions.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Positions with a neighbour closer than ``radius_pix``, and the pairs.
 
-    Returns member indices, their group labels, the directed pairs (j, k)
-    in member numbering sorted by j, and for each pair the index of (k, j).
+    Returns the member indices (sorted), the directed pairs (j, k) in member
+    numbering sorted by j, and for each pair the index of (k, j); None if no
+    two usable positions are that close. Linked groups need no labels: one
+    sparse solve covers them all.
     """
     ok = np.flatnonzero((flags & (PhotFlag.NO_DATA | PhotFlag.BAD_NOISE)) == 0)
     if ok.size < 2:
@@ -40,15 +41,13 @@ def blend_groups(
     pairs = ok[pairs]
     members = np.unique(pairs)
     local = np.searchsorted(members, pairs)
-    graph = coo_matrix((np.ones(len(local)), (local[:, 0], local[:, 1])), shape=(members.size,) * 2)
-    _, group = connected_components(graph, directed=False)
     directed = np.concatenate([local, local[:, ::-1]])
     order = np.argsort(directed[:, 0], kind="stable")
     position = np.empty_like(order)
     position[order] = np.arange(order.size)
     n_pairs = len(local)
     reverse = position[(order + n_pairs) % (2 * n_pairs)]
-    return members, group, directed[order], reverse
+    return members, directed[order], reverse
 
 
 def _member_chunks(data, x, y, inv_cov, half, members, pairs):
@@ -66,9 +65,9 @@ def _member_chunks(data, x, y, inv_cov, half, members, pairs):
         k_own *= usable
         ps = slice(*np.searchsorted(j, [ms.start, ms.stop]))
         jj, kk = j[ps], k[ps]
-        pair_geo = Cutouts(x[members[jj]], y[members[jj]], half, data.shape)
-        k_nb = pair_geo.kernel(x[members[kk]], y[members[kk]], inv_cov[members[kk]])
-        yield ms, np.where(usable, d, 0.0), usable, k_own, ps, jj - ms.start, k_nb
+        local_j = jj - ms.start
+        k_nb = geo.subset(local_j).kernel(x[members[kk]], y[members[kk]], inv_cov[members[kk]])
+        yield ms, np.where(usable, d, 0.0), usable, k_own, ps, local_j, k_nb
 
 
 def joint_fit(
@@ -78,7 +77,7 @@ def joint_fit(
     inv_cov: np.ndarray,
     half: int,
     sums: dict[str, np.ndarray],
-    blend: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    blend: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Solve the blend groups' linear systems; return flux, variance, chi2, unstable.
 
@@ -87,7 +86,7 @@ def joint_fit(
     chi-square, with every fitted neighbour in the model, follows from the
     same overlaps (pairs and triples) without revisiting the pixels.
     """
-    members, _, pairs, reverse = blend
+    members, pairs, reverse = blend
     m = members.size
     j, k = pairs[:, 0], pairs[:, 1]
     w = 1.0 / sums["rms"][members] ** 2  # per member, constant over its cutout

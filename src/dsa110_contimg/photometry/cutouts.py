@@ -29,6 +29,13 @@ class Cutouts:
         self.iy = np.clip(iy, 0, shape[0] - 1)
         self._width = shape[1]
 
+    def subset(self, rows: np.ndarray) -> Cutouts:
+        """The same cutouts for the given rows (repeats allowed), without recomputing."""
+        out = object.__new__(Cutouts)
+        out._inside_x, out._inside_y = self._inside_x[rows], self._inside_y[rows]
+        out.ix, out.iy, out._width = self.ix[rows], self.iy[rows], self._width
+        return out
+
     @property
     def inside(self) -> np.ndarray:
         """Pixels of each cutout that lie on the image, (N, B, B) bool."""

@@ -207,7 +207,7 @@ def forced_photometry(
     blend = blend_groups(x, y, max(joint_beams, blend_beams) * bmaj_pix, flags)
     if blend is not None:
         fb, vb, cb, unstable = joint_fit(data, x, y, inv_cov, half, sums, blend)
-        members, _, pairs, _ = blend
+        members, pairs, _ = blend
         flux[members], var[members], chi2[members] = fb, vb * factor[members], cb
         j, k = members[pairs[:, 0]], members[pairs[:, 1]]
         close = np.hypot(x[j] - x[k], y[j] - y[k]) < blend_beams * bmaj_pix
