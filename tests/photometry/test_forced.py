@@ -226,3 +226,30 @@ def test_fits_image_with_frequency_and_stokes_axes(tmp_path) -> None:
     fits.PrimaryHDU(image[None, None].astype(np.float32), header).writeto(path)
     res = forced_photometry_fits(str(path), ra, dec, rms_map=np.full((200, 200), RMS))
     assert res.flux_jy == pytest.approx([0.2, 0.05], rel=1e-5)
+
+
+def test_joint_chi2_two_ways_agree() -> None:
+    """chi2 of joint fits: from kernel overlaps (sparse) = from pixel residuals (dense)."""
+    from dsa110_contimg.photometry import blends
+    from dsa110_contimg.photometry.beam import pixel_covariance, sky_to_pixel_jacobian
+    from dsa110_contimg.photometry.forced import _single_sums
+
+    rng = np.random.default_rng(8)
+    wcs = make_wcs(300)
+    xy = rng.uniform(5, 295, (400, 2))
+    ra, dec = wcs.wcs_pix2world(xy[:, 0], xy[:, 1], 0)
+    image = correlated_noise((300, 300), wcs, BEAM, RMS, rng)
+    add_sources(image, wcs, BEAM, ra, dec, rng.uniform(0.01, 0.3, 400))
+    image[100:110] = np.nan
+    rms = np.full(image.shape, RMS)
+    inv = np.linalg.inv(pixel_covariance(BEAM, sky_to_pixel_jacobian(wcs, ra, dec)))
+    sums = _single_sums(image, rms, xy[:, 0], xy[:, 1], inv, 8)
+    members, pairs, _ = blends.blend_groups(xy[:, 0], xy[:, 1], 12.5, sums["flags"])
+    assert np.bincount(pairs[:, 0]).max() >= 4  # dense enough for many triples
+    flux = rng.uniform(0.01, 0.3, members.size)
+    w = 1.0 / sums["rms"][members] ** 2
+    args = (image, xy[:, 0], xy[:, 1], inv, 8, members, pairs)
+    overlaps = blends._overlaps(*args, with_triples=True)
+    from_overlaps = blends._chi2_from_overlaps(flux, w, sums, members, pairs, overlaps)
+    from_pixels = blends._chi2_from_residuals(*args, flux) * w
+    assert from_overlaps == pytest.approx(from_pixels, rel=1e-8)

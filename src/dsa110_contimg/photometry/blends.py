@@ -81,38 +81,25 @@ def joint_fit(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Solve the blend groups' linear systems; return flux, variance, chi2, unstable.
 
-    One pass over members in chunks (cache-sized arrays) gathers the kernel
-    overlaps on each member's cutout; one sparse solve gives the fluxes; the
+    A pass over members in chunks (cache-sized arrays) gathers the kernel
+    overlaps on each member's cutout; one sparse solve gives the fluxes. The
     chi-square, with every fitted neighbour in the model, follows from the
-    same overlaps (pairs and triples) without revisiting the pixels.
+    same overlaps (pairs and triples of neighbours) when there are few
+    triples, else from a second pass over the pixels (dense fields, where
+    triples outnumber pairs).
     """
     members, pairs, reverse = blend
     m = members.size
     j, k = pairs[:, 0], pairs[:, 1]
+    degree = np.bincount(j, minlength=m)
+    with_triples = np.sum(degree * (degree - 1)) <= 2 * len(pairs)
+    overlaps = _overlaps(data, x, y, inv_cov, half, members, pairs, with_triples)
     w = 1.0 / sums["rms"][members] ** 2  # per member, constant over its cutout
-    # per pair (j <- k), on cutout j and unweighted: K_j K_k, d K_k, K_k^2;
-    # per triple (j <- k, l): K_k K_l. They give A and, after the solve, chi2.
-    a_jk, c_jk, q_jk = (np.empty(len(pairs)) for _ in range(3))
-    trip_first, trip_second, trip_value = [], [], []
-    for _, d, usable, k_own, ps, local_j, k_nb in _member_chunks(
-        data, x, y, inv_cov, half, members, pairs
-    ):
-        k_nb *= usable[local_j]
-        a_jk[ps] = np.einsum("nij,nij->n", k_own[local_j], k_nb)
-        c_jk[ps] = np.einsum("nij,nij->n", d[local_j], k_nb)
-        q_jk[ps] = np.einsum("nij,nij->n", k_nb, k_nb)
-        for offset in range(1, local_j.size):  # pairs sorted by j: same j is contiguous
-            first = np.flatnonzero(local_j[:-offset] == local_j[offset:])
-            if first.size == 0:
-                break
-            trip_first.append(first + ps.start)
-            trip_second.append(first + offset + ps.start)
-            trip_value.append(np.einsum("nij,nij->n", k_nb[first], k_nb[first + offset]))
     a_jj, b = sums["kk"][members], sums["dk"][members]
+    weighted = overlaps["a"] * w[j]
 
     # One sparse solve for all groups at once (block diagonal up to ordering).
     # a relative ridge of 1e-9 keeps coincident positions solvable (equal shares)
-    weighted = a_jk * w[j]
     mat = csc_matrix(
         (
             np.concatenate([a_jj * (1 + 1e-9), weighted]),
@@ -131,13 +118,69 @@ def joint_fit(
     unstable[j[correlation > UNSTABLE_CORRELATION]] = True
     var = 1.0 / np.maximum(schur, 0.1 * a_jj)
 
-    # chi2 = sum w (d - S_j K_j - sum_k S_k K_k)^2 over cutout j, expanded
-    s_j, s_k = flux[j], flux[k]
-    chi2 = sums["dd"][members] - 2 * flux * b + flux**2 * a_jj
-    per_pair = w[j] * (-2 * s_k * c_jk + 2 * s_j * s_k * a_jk + s_k**2 * q_jk)
-    chi2 += np.bincount(j, per_pair, minlength=m)
-    if trip_first:
-        first, second = np.concatenate(trip_first), np.concatenate(trip_second)
-        cross = 2 * w[j[first]] * flux[k[first]] * flux[k[second]] * np.concatenate(trip_value)
-        chi2 += np.bincount(j[first], cross, minlength=m)
+    if with_triples:
+        chi2 = _chi2_from_overlaps(flux, w, sums, members, pairs, overlaps)
+    else:
+        chi2 = _chi2_from_residuals(data, x, y, inv_cov, half, members, pairs, flux) * w
     return flux, var, chi2, unstable
+
+
+def _overlaps(data, x, y, inv_cov, half, members, pairs, with_triples: bool) -> dict:
+    """Unweighted sums on cutout j per pair (j <- k): ``a`` = K_j K_k, ``c`` = d K_k,
+    ``q`` = K_k^2; per triple (j <- k, l): K_k K_l (``first``/``second`` pair indices)."""
+    out = {name: np.empty(len(pairs)) for name in ("a", "c", "q")}
+    firsts, seconds, values = [], [], []
+    for _, d, usable, k_own, ps, local_j, k_nb in _member_chunks(
+        data, x, y, inv_cov, half, members, pairs
+    ):
+        out["a"][ps] = np.einsum("nij,nij->n", k_own[local_j], k_nb)
+        if not with_triples:
+            continue
+        k_nb *= usable[local_j]
+        out["c"][ps] = np.einsum("nij,nij->n", d[local_j], k_nb)
+        out["q"][ps] = np.einsum("nij,nij->n", k_nb, k_nb)
+        for offset in range(1, local_j.size):  # pairs sorted by j: same j is contiguous
+            first = np.flatnonzero(local_j[:-offset] == local_j[offset:])
+            if first.size == 0:
+                break
+            firsts.append(first + ps.start)
+            seconds.append(first + offset + ps.start)
+            values.append(np.einsum("nij,nij->n", k_nb[first], k_nb[first + offset]))
+    empty = np.zeros(0, np.int64)
+    out["first"] = np.concatenate(firsts) if firsts else empty
+    out["second"] = np.concatenate(seconds) if seconds else empty
+    out["triple"] = np.concatenate(values) if values else np.zeros(0)
+    return out
+
+
+def _chi2_from_overlaps(flux, w, sums, members, pairs, overlaps) -> np.ndarray:
+    """chi2 = sum w (d - S_j K_j - sum_k S_k K_k)^2 over cutout j, expanded."""
+    m = members.size
+    j, k = pairs[:, 0], pairs[:, 1]
+    s_j, s_k = flux[j], flux[k]
+    a_jj, b = sums["kk"][members], sums["dk"][members]
+    chi2 = sums["dd"][members] - 2 * flux * b + flux**2 * a_jj
+    per_pair = -2 * s_k * overlaps["c"] + 2 * s_j * s_k * overlaps["a"] + s_k**2 * overlaps["q"]
+    chi2 += np.bincount(j, w[j] * per_pair, minlength=m)
+    first, second = overlaps["first"], overlaps["second"]
+    cross = 2 * w[j[first]] * flux[k[first]] * flux[k[second]] * overlaps["triple"]
+    return chi2 + np.bincount(j[first], cross, minlength=m)
+
+
+def _chi2_from_residuals(data, x, y, inv_cov, half, members, pairs, flux) -> np.ndarray:
+    """Unweighted sum of squared residuals on each member's cutout (a second pass)."""
+    k = pairs[:, 1]
+    chi2 = np.empty(members.size)
+    for ms, d, usable, k_own, ps, local_j, k_nb in _member_chunks(
+        data, x, y, inv_cov, half, members, pairs
+    ):
+        model = k_own * flux[ms][:, None, None]
+        k_nb *= flux[k[ps]][:, None, None]
+        starts = np.flatnonzero(np.r_[True, np.diff(local_j) != 0])
+        rank = np.arange(local_j.size) - np.repeat(starts, np.diff(np.r_[starts, local_j.size]))
+        for r in range(int(rank.max(initial=-1)) + 1):  # one j per rank: no duplicates
+            pick = rank == r
+            model[local_j[pick]] += k_nb[pick]
+        resid = (d - model) * usable
+        chi2[ms] = np.einsum("nij,nij->n", resid, resid)
+    return chi2
