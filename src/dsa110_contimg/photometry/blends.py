@@ -21,6 +21,9 @@ from dsa110_contimg.photometry.flags import PhotFlag
 UNSTABLE_CORRELATION = 0.9
 """Kernels whose normalised overlap exceeds this cannot be separated."""
 
+TRIPLES_PER_PAIR_MAX = 2.0
+"""Above this many neighbour triples per pair, chi2 takes a second pass over pixels."""
+
 
 def blend_groups(
     x: np.ndarray, y: np.ndarray, radius_pix: float, flags: np.ndarray
@@ -92,7 +95,7 @@ def joint_fit(
     m = members.size
     j, k = pairs[:, 0], pairs[:, 1]
     degree = np.bincount(j, minlength=m)
-    with_triples = np.sum(degree * (degree - 1)) <= 2 * len(pairs)
+    with_triples = np.sum(degree * (degree - 1)) <= TRIPLES_PER_PAIR_MAX * len(pairs)
     overlaps = _overlaps(data, x, y, inv_cov, half, members, pairs, with_triples)
     w = 1.0 / sums["rms"][members] ** 2  # per member, constant over its cutout
     a_jj, b = sums["kk"][members], sums["dk"][members]
