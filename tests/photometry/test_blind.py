@@ -51,6 +51,9 @@ def test_match_to_catalog_new_sources() -> None:
     assert match.catalog_index.tolist() == [0, 1]
     assert match.separation_arcsec == pytest.approx([0.0, 0.72], abs=0.01)  # across RA 0
     assert match.unmatched.tolist() == [1]  # 5 arcsec away: a new-source candidate
+    (new,) = blind.new_sources(det, match)
+    assert new["name"].startswith("DSA J004") and new["catalog"] == "blind"
+    assert new["ra_deg"] == det["ra_deg"][1]
 
 
 def test_missing_bdsf_raises_tool_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -217,3 +217,41 @@ def match_to_catalog(
     found = np.isfinite(dist)
     separation = np.degrees(2 * np.arcsin(dist[found] / 2)) * 3600.0
     return CatalogMatch(np.flatnonzero(found), idx[found], separation, np.flatnonzero(~found))
+
+
+def new_sources(detections: np.ndarray, match: CatalogMatch) -> list[dict[str, object]]:
+    """The unmatched detections as new sources, named by the pipeline's convention.
+
+    Parameters
+    ----------
+    detections : numpy.ndarray
+        :data:`DETECTION_DTYPE` rows (:func:`find_sources`).
+    match : CatalogMatch
+        Their match to the catalog (:func:`match_to_catalog`).
+
+    Returns
+    -------
+    list of dict
+        One per unmatched detection, keys as the products DB ``Source``
+        columns: ``name`` (``DSA J...``, see
+        :mod:`~dsa110_contimg.catalog.naming`), ``ra_deg``, ``dec_deg``,
+        ``catalog`` (``"blind"``), ``catalog_flux_jy``,
+        ``catalog_flux_err_jy``, ``major_arcsec``, ``minor_arcsec``.
+    """
+    from dsa110_contimg.catalog.naming import format_name
+
+    out = []
+    for row in detections[match.unmatched]:
+        out.append(
+            {
+                "name": format_name(float(row["ra_deg"]), float(row["dec_deg"])),
+                "ra_deg": float(row["ra_deg"]) % 360.0,
+                "dec_deg": float(row["dec_deg"]),
+                "catalog": "blind",
+                "catalog_flux_jy": float(row["flux_jy"]),
+                "catalog_flux_err_jy": float(row["flux_err_jy"]),
+                "major_arcsec": float(row["major_arcsec"]),
+                "minor_arcsec": float(row["minor_arcsec"]),
+            }
+        )
+    return out
