@@ -6,7 +6,7 @@ For each solution cell (a time bin), baseline, channel and polarisation::
 
 over the rows of the cell. The gain solve needs nothing else (see
 :mod:`.stefcal`), so the visibilities are read once, in row chunks, and
-reduced with a sparse (cell, baseline) x row matrix product.
+added per integration into (cell, baseline) accumulators.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
 
 from dsa110_contimg.telescope import SPEED_OF_LIGHT_M_S
 
@@ -126,6 +125,9 @@ def uv_weight_mask(uvw_m: np.ndarray, freqs_hz: np.ndarray, uvmin_lambda: float)
 class CellSums:
     """Running sums X, Y, Z, N per (cell, baseline, channel, polarisation).
 
+    Sums are kept in single precision (a cell holds a few integrations);
+    the solver adds cells together in double precision.
+
     Parameters
     ----------
     n_cells : int
@@ -134,29 +136,25 @@ class CellSums:
         Number of cross baselines.
     n_chan, n_pol : int
         Channels and polarisations of the data.
-    extra_x : bool
-        Keep a second X (``x2``) summed against a different model, e.g.
-        with earlier solutions folded in, sharing Y, Z and N.
     """
 
-    def __init__(
-        self, n_cells: int, n_baselines: int, n_chan: int, n_pol: int, extra_x: bool = False
-    ):
+    def __init__(self, n_cells: int, n_baselines: int, n_chan: int, n_pol: int):
         shape = (n_cells * n_baselines, n_chan * n_pol)
         self.shape = (n_cells, n_baselines, n_chan, n_pol)
-        self.x = np.zeros(shape, np.complex128)
-        self.x2 = np.zeros(shape, np.complex128) if extra_x else None
-        self.y = np.zeros(shape)
-        self.z = np.zeros(shape)
-        self.n = np.zeros(shape)
+        self.x = np.zeros(shape, np.complex64)
+        self.y = np.zeros(shape, np.float32)
+        self.z = np.zeros(shape, np.float32)
+        self.n = np.zeros(shape, np.float32)
 
     def add(
         self,
         key: np.ndarray,
+        time_index: np.ndarray,
         data: np.ndarray,
         model: np.ndarray,
+        flag: np.ndarray,
         weight: np.ndarray,
-        fold: np.ndarray | None = None,
+        uv_ok: np.ndarray,
     ) -> None:
         """Add one chunk of rows.
 
@@ -164,38 +162,64 @@ class CellSums:
         ----------
         key : numpy.ndarray
             Shape (rows,), int: ``cell * n_baselines + baseline``, -1 to skip.
+        time_index : numpy.ndarray
+            Shape (rows,), int: integration of each row (the numpy path adds
+            one integration at a time, within which baselines are unique).
         data, model : numpy.ndarray
             Shape (rows, Nchan, Npol) complex.
+        flag : numpy.ndarray
+            Shape (rows, Nchan, Npol) bool.
         weight : numpy.ndarray
-            Shape (rows, Nchan, Npol) float, 0 for flagged samples.
-        fold : numpy.ndarray, optional
-            Shape (rows, Nchan, Npol) complex: factor ``J_1 conj(J_2)``
-            multiplying the model for the second sum ``x2``.
+            Shape (rows, Npol): WEIGHT column.
+        uv_ok : numpy.ndarray
+            Shape (rows, Nchan) bool: outside the uv cut.
         """
-        use = key >= 0
-        rows = np.flatnonzero(use)
+        if _accumulate_numba is not None:
+            na = self.shape[2:]
+            _accumulate_numba(
+                key.astype(np.int64),
+                data,
+                model,
+                flag,
+                weight.astype(np.float32),
+                uv_ok,
+                self.x.reshape(-1, *na),
+                self.y.reshape(-1, *na),
+                self.z.reshape(-1, *na),
+                self.n.reshape(-1, *na),
+            )
+            return
+        self._add_numpy(key, time_index, data, model, flag, weight, uv_ok)
+
+    def _add_numpy(self, key, time_index, data, model, flag, weight, uv_ok) -> None:
+        rows = np.flatnonzero(key >= 0)
         if rows.size == 0:
             return
-        reduce = sparse.csr_matrix(
-            (np.ones(rows.size), (key[rows], np.arange(rows.size))),
-            shape=(self.x.shape[0], rows.size),
-        )
         nrow = rows.size
-        d, m, w = data[rows], model[rows], weight[rows]
+        d, m = data[rows], model[rows]
+        keep = ~flag[rows] & uv_ok[rows][:, :, None]
+        w = np.where(keep, weight[rows][:, None, :], 0).astype(np.float32)
         wmc = w * np.conj(m)
-        xv = d * wmc
-        self.x += reduce @ xv.reshape(nrow, -1)
-        if self.x2 is not None:
-            self.x2 += reduce @ (xv * np.conj(fold[rows])).reshape(nrow, -1)
-        self.y += reduce @ (np.real(wmc * m)).reshape(nrow, -1)
-        self.z += reduce @ (w * (d.real**2 + d.imag**2)).reshape(nrow, -1)
-        self.n += reduce @ (w > 0).reshape(nrow, -1).astype(np.float32)
+        values = (
+            (self.x, (d * wmc).reshape(nrow, -1)),
+            (self.y, (w * (m.real**2 + m.imag**2)).reshape(nrow, -1)),
+            (self.z, (w * (d.real**2 + d.imag**2)).reshape(nrow, -1)),
+            (self.n, (w > 0).reshape(nrow, -1)),
+        )
+        key, tidx = key[rows], time_index[rows]
+        for t in np.unique(tidx):
+            sel = np.flatnonzero(tidx == t)
+            k = key[sel]
+            if np.unique(k).size != k.size:  # duplicate rows: slow but correct
+                for acc, v in values:
+                    np.add.at(acc, k, v[sel])
+                continue
+            for acc, v in values:
+                acc[k] += v[sel]
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The sums, each shaped (n_cells, n_baselines, n_chan, n_pol)."""
         out = {"x": self.x, "y": self.y, "z": self.z, "n": self.n}
-        if self.x2 is not None:
-            out["x2"] = self.x2
         return {k: v.reshape(self.shape) for k, v in out.items()}
 
 
@@ -225,3 +249,42 @@ def time_bins(times_s: np.ndarray, solint_s: float | None) -> tuple[np.ndarray, 
     _, ubin = np.unique(ubin, return_inverse=True)
     centres = np.bincount(ubin, weights=unique) / np.bincount(ubin)
     return ubin[inverse], centres
+
+
+def _make_numba_kernel():
+    """The fused accumulation loop, compiled with numba when it is installed.
+
+    One pass over the samples computes the weight (WEIGHT x unflagged x uv
+    cut) and adds to the four sums; it is ~10x faster than the numpy path,
+    which makes several temporary arrays the size of the chunk.
+    """
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba ships with the environment
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(key, data, model, flag, weight, uv_ok, x, y, z, n):  # pragma: no cover
+        nrow, nchan, npol = data.shape
+        for r in range(nrow):
+            k = key[r]
+            if k < 0:
+                continue
+            for c in range(nchan):
+                if not uv_ok[r, c]:
+                    continue
+                for p in range(npol):
+                    w = weight[r, p]
+                    if flag[r, c, p] or w <= 0:
+                        continue
+                    d = data[r, c, p]
+                    m = model[r, c, p]
+                    x[k, c, p] += w * d * m.conjugate()
+                    y[k, c, p] += w * (m.real * m.real + m.imag * m.imag)
+                    z[k, c, p] += w * (d.real * d.real + d.imag * d.imag)
+                    n[k, c, p] += 1.0
+
+    return kernel
+
+
+_accumulate_numba = _make_numba_kernel()

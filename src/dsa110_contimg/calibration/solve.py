@@ -24,7 +24,7 @@ whose NAME is the pad number, else id pad - 1).
 
 All conventions are the MS's: ``DATA_ij = g_i conj(g_j) MODEL_ij`` with
 ``i = ANTENNA1``, so CASA's applycal with our tables divides the same way.
-The visibilities are read twice (pre-solve pass, bandpass+gain pass).
+The visibilities are read once (see :func:`solve_calibrator`).
 """
 
 from __future__ import annotations
@@ -159,12 +159,6 @@ def _pad_to_antenna(pads: Iterable[int], names: np.ndarray) -> list[int]:
     return [by_name.get(str(p), p - 1) for p in pads]
 
 
-def _weights(chunk: VisChunk, freqs_hz: np.ndarray, uvmin_lambda: float) -> np.ndarray:
-    """Per-sample weight: WEIGHT x unflagged x outside the uv cut."""
-    keep = ~chunk.flag & uv_weight_mask(chunk.uvw_m, freqs_hz, uvmin_lambda)[:, :, None]
-    return np.where(keep, chunk.weight[:, None, :], 0).astype(np.float32)
-
-
 def _solve_cells(sums: dict, index: BaselineIndex, phase_only: bool, params: SolveParams):
     """Run StEFCal on every cell of per-baseline sums.
 
@@ -232,26 +226,59 @@ def _refant_order(
     return np.array(others + present), True
 
 
-def _presolve(chunks, layout: _Layout, params: SolveParams):
-    """Phase-only pass: returns (JonesSolutions, per-row bin lookup, chan block of channel)."""
+def _fine_cells(unique_times: np.ndarray, params: SolveParams):
+    """Cells fine enough for every solve: unique (pre-solve bin, gain bin) pairs.
+
+    Returns
+    -------
+    fine_of_time : numpy.ndarray
+        Shape (Ntimes,): fine cell of each integration.
+    pbin_of_fine, gbin_of_fine : numpy.ndarray
+        Shape (Nfine,): pre-solve and gain bin of each fine cell.
+    pcentres, gcentres : numpy.ndarray
+        Bin centre times, s.
+    """
+    pbin, pcentres = time_bins(unique_times, params.presolve_solint_s)
+    gbin, gcentres = time_bins(unique_times, params.gain_solint_s)
+    pairs, fine_of_time = np.unique(np.column_stack([pbin, gbin]), axis=0, return_inverse=True)
+    return fine_of_time.ravel(), pairs[:, 0], pairs[:, 1], pcentres, gcentres
+
+
+def _sum_cells(arr: dict, groups: np.ndarray, n_groups: int) -> dict:
+    """Add fine cells (axis 0) into groups, in double precision."""
+    out = {}
+    for k, v in arr.items():
+        dtype = np.complex128 if np.iscomplexobj(v) else np.float64
+        if n_groups == 1:
+            out[k] = v.sum(axis=0, dtype=dtype)[None]
+        elif n_groups == len(groups) and np.array_equal(groups, np.arange(n_groups)):
+            out[k] = v.astype(dtype)
+        else:
+            acc = np.zeros((n_groups, *v.shape[1:]), dtype)
+            for cell, group in enumerate(groups):
+                acc[group] += v[cell]
+            out[k] = acc
+    return out
+
+
+def _presolve(arr, pbin_of_fine, pcentres, layout: _Layout, params: SolveParams):
+    """Phase-only solve per pre-solve bin and channel block.
+
+    Returns
+    -------
+    JonesSolutions
+        Shape (Ntp, Na, Nblock, Npol); phases referenced, each block's mean
+        phase over time removed.
+    block_of_chan : numpy.ndarray
+        Shape (Nchan,): block of each channel.
+    """
     index, freqs = layout.index, layout.freqs_hz
-    ubin, centres = time_bins(layout.unique_times, params.presolve_solint_s)
     nchan = freqs.size
-    block_of_chan = np.arange(nchan) // params.presolve_chan_block
     starts = np.arange(0, nchan, params.presolve_chan_block)
-    npol = None
-    sums = None
-    for ch in chunks():
-        npol = ch.data.shape[2]
-        if sums is None:
-            sums = CellSums(centres.size, index.n_baselines, nchan, npol)
-        bl = index.baseline_of_rows(ch.ant1, ch.ant2)
-        tb = ubin[np.searchsorted(layout.unique_times, ch.time_s)]
-        key = np.where(bl >= 0, tb * index.n_baselines + bl, -1)
-        sums.add(key, ch.data, ch.model, _weights(ch, freqs, params.uvmin_lambda))
-    arr = {k: np.add.reduceat(v, starts, axis=2) for k, v in sums.arrays().items()}
-    arr = {k: np.moveaxis(v, 1, 0) for k, v in arr.items()}  # (Nbl, Nt, Nblk, Npol)
-    g, f, s = _solve_cells(arr, index, True, params)  # (Nt, Nblk, Npol, Na)
+    blocks = {k: np.add.reduceat(v, starts, axis=2) for k, v in arr.items()}
+    sums = _sum_cells(blocks, pbin_of_fine, pcentres.size)
+    sums = {k: np.moveaxis(v, 1, 0) for k, v in sums.items()}  # (Nbl, Nt, Nblk, Npol)
+    g, f, s = _solve_cells(sums, index, True, params)  # (Nt, Nblk, Npol, Na)
     order, _ = _refant_order(layout, f, params)
     g = reference_phases(g, f, order)
     # Keep only the phase *changes* in time: the bandpass absorbs each block's
@@ -259,29 +286,33 @@ def _presolve(chunks, layout: _Layout, params: SolveParams):
     # single band-wide gain could not undo.
     mean = np.sum(np.where(f, 0, g), axis=0, keepdims=True)
     g = np.where(f, 0, g * np.conj(mean) / np.maximum(np.abs(mean), 1e-300))
-    half = 0.5 * np.diff(centres).min() if centres.size > 1 else 0.0
-    width = np.full(centres.size, params.presolve_solint_s or 0.0) if half else np.array([0.0])
+    width = np.full(pcentres.size, params.presolve_solint_s or 0.0)
     block_freqs = np.add.reduceat(freqs, starts) / np.diff(np.append(starts, nchan))
     sol = JonesSolutions(
         "G",
         _antenna_last_to_table(g),
         _antenna_last_to_table(f),
         _antenna_last_to_table(s),
-        centres,
+        pcentres,
         width,
         index.antennas,
         block_freqs,
         int(index.antennas[order[0]]),
     )
-    return sol, ubin, block_of_chan
+    return sol, np.arange(nchan) // params.presolve_chan_block
 
 
-def _fold_factor(gains, flags, tbin, c1, c2, chan_map):
-    """``J_1 conj(J_2)`` per row, channel, pol; flagged solutions count as 1."""
-    j = np.where(flags, 1.0, gains)  # (Nt, Na, Nblk, Npol)
-    j1 = j[tbin, c1][:, chan_map]
-    j2 = j[tbin, c2][:, chan_map]
-    return (j1 * np.conj(j2)).astype(np.complex64)
+def _fold_presolve(arr, pre, pbin_of_fine, block_of_chan, index) -> np.ndarray:
+    """``sum_fine conj(p_1) p_2 X``: the bandpass's X with the pre-solve folded in.
+
+    Flagged pre-solve phases count as 1 (no correction).
+    """
+    p = np.where(pre.flags, 1.0, pre.gains).astype(np.complex64)  # (Ntp, Na, Nblk, Npol)
+    out = np.zeros(arr["x"].shape[1:], np.complex128)
+    for cell, pb in enumerate(pbin_of_fine):
+        fold = np.conj(p[pb, index.ant1]) * p[pb, index.ant2]  # (Nbl, Nblk, Npol)
+        out += arr["x"][cell] * fold[:, block_of_chan]
+    return out
 
 
 def solve_calibrator(
@@ -295,11 +326,16 @@ def solve_calibrator(
 ) -> CalibrationSolution:
     """Solve bandpass and gains from visibilities and a model.
 
+    The visibilities are read once: per-baseline sums are kept per "fine"
+    cell (the intersection of pre-solve and gain intervals), which is all
+    that the pre-solve, the bandpass (pre-solve phases folded in per cell)
+    and the gains (bandpass folded in) need.
+
     Parameters
     ----------
     chunks : callable
-        Returns a fresh iterable of :class:`~.msio.VisChunk` (with ``data``
-        and ``model``) on each call; called twice.
+        Returns an iterable of :class:`~.msio.VisChunk` (with ``data`` and
+        ``model``).
     ant1, ant2, time_s : numpy.ndarray
         Shape (rows,): ANTENNA1, ANTENNA2, TIME (s) of all rows.
     freqs_hz : numpy.ndarray
@@ -322,28 +358,32 @@ def solve_calibrator(
     unique_times = np.unique(time_s)
     layout = _Layout(index, np.asarray(freqs_hz, float), unique_times, np.asarray(antenna_names))
     nchan, nbl = freqs_hz.size, index.n_baselines
+    fine_of_time, pbin_of_fine, gbin_of_fine, pcentres, gcentres = _fine_cells(unique_times, params)
 
-    pre = None
-    if params.presolve_solint_s is not None:
-        pre, pbin, block_of_chan = _presolve(chunks, layout, params)
-
-    gbin, gcentres = time_bins(unique_times, params.gain_solint_s)
     sums = None
     for ch in chunks():
         if sums is None:
-            sums = CellSums(gcentres.size, nbl, nchan, ch.data.shape[2], extra_x=pre is not None)
+            sums = CellSums(pbin_of_fine.size, nbl, nchan, ch.data.shape[2])
         bl = index.baseline_of_rows(ch.ant1, ch.ant2)
         ti = np.searchsorted(unique_times, ch.time_s)
-        key = np.where(bl >= 0, gbin[ti] * nbl + bl, -1)
-        fold = None
-        if pre is not None:
-            c1, c2 = index.compact(ch.ant1), index.compact(ch.ant2)
-            fold = _fold_factor(pre.gains, pre.flags, pbin[ti], c1, c2, block_of_chan)
-        sums.add(key, ch.data, ch.model, _weights(ch, layout.freqs_hz, params.uvmin_lambda), fold)
-    arr = sums.arrays()  # (Ntg, Nbl, Nchan, Npol)
+        key = np.where(bl >= 0, fine_of_time[ti] * nbl + bl, -1)
+        uv_ok = uv_weight_mask(ch.uvw_m, layout.freqs_hz, params.uvmin_lambda)
+        sums.add(key, ti, ch.data, ch.model, ch.flag, ch.weight, uv_ok)
+    if sums is None:
+        raise CalibrationError("no visibilities to solve on")
+    arr = sums.arrays()  # (Nfine, Nbl, Nchan, Npol)
 
-    bandpass = _solve_bandpass(arr, layout, params, gcentres, time_s)
-    gain = _solve_gain(arr, bandpass, layout, params, gcentres, time_s)
+    pre = None
+    if params.presolve_solint_s is not None:
+        pre, block_of_chan = _presolve(arr, pbin_of_fine, pcentres, layout, params)
+    total = _sum_cells(arr, np.zeros(pbin_of_fine.size, int), 1)
+    bp_sums = {k: v[0] for k, v in total.items()}
+    one_gain_cell = gcentres.size == 1
+    if pre is not None:
+        bp_sums["x"] = _fold_presolve(arr, pre, pbin_of_fine, block_of_chan, index)
+    bandpass = _solve_bandpass(bp_sums, layout, params, time_s)
+    gain_sums = total if one_gain_cell else _sum_cells(arr, gbin_of_fine, gcentres.size)
+    gain = _solve_gain(gain_sums, bandpass, layout, params, gcentres, time_s)
     pad = _pad_of(layout.antenna_names, bandpass.refant)
     qa = _qa(bandpass, gain, pre, pad)
     if pre is not None:
@@ -362,9 +402,7 @@ def _span(time_s: np.ndarray) -> tuple[float, float]:
     return float(time_s.min()), float(time_s.max())
 
 
-def _solve_bandpass(arr, layout, params, gcentres, time_s) -> JonesSolutions:
-    x = arr["x2"] if "x2" in arr else arr["x"]
-    sums = {"x": x.sum(0), "y": arr["y"].sum(0), "z": arr["z"].sum(0), "n": arr["n"].sum(0)}
+def _solve_bandpass(sums, layout, params, time_s) -> JonesSolutions:
     g, f, s = _solve_cells(sums, layout.index, False, params)  # (Nchan, Npol, Na)
     if not (~f).any():
         raise CalibrationError(

@@ -114,22 +114,21 @@ def stefcal(
     x = np.where(keep, x, 0)
     y = np.where(keep, y, 0)
     g = ok.astype(np.complex128)
-    active = np.ones(len(g), bool)
+    active = np.arange(len(g))  # batch elements still iterating
+    xs, ys = x, y
     it = 0
     for it in range(1, max_iter + 1):
-        xs, ys, gs = x[active], y[active], g[active]
-        num = np.matmul(xs, gs[..., None])[..., 0]
-        den = np.matmul(ys, (np.abs(gs) ** 2)[..., None])[..., 0]
+        gs = g[active]
+        num = np.einsum("bij,bj->bi", xs, gs)
+        den = np.einsum("bij,bj->bi", ys, np.abs(gs) ** 2)
         if phase_only:
-            amp = np.abs(num)
-            new = np.where(amp > 0, num / np.where(amp > 0, amp, 1), 0)
+            new = _unit(num)
         else:
             new = np.where(den > 0, num / np.where(den > 0, den, 1), 0)
         if it % 2 == 0:
             new = 0.5 * (new + gs)
             if phase_only:
-                amp = np.abs(new)
-                new = np.where(amp > 0, new / np.where(amp > 0, amp, 1), 0)
+                new = _unit(new)
         change = np.sum(np.abs(new - gs) ** 2, -1) / np.maximum(
             np.sum(np.abs(new) ** 2, -1), 1e-300
         )
@@ -137,11 +136,17 @@ def stefcal(
         still = change > tol
         if not still.any():
             break
-        idx = np.flatnonzero(active)
-        active[idx[~still]] = False
+        if still.sum() < 0.5 * still.size:  # shrink the working set (copies cost)
+            active, xs, ys = active[still], xs[still], ys[still]
     flags = ~ok | (g == 0)
     snr = _snr(g, flags, x, y, z, n, phase_only)
     return StefcalResult(np.where(flags, 0, g), flags, snr, it)
+
+
+def _unit(z: np.ndarray) -> np.ndarray:
+    """``z / |z|``, 0 where ``z`` is 0."""
+    amp = np.abs(z)
+    return np.where(amp > 0, z / np.where(amp > 0, amp, 1), 0)
 
 
 def _snr(g, flags, x, y, z, n, phase_only) -> np.ndarray:
@@ -160,7 +165,7 @@ def _snr(g, flags, x, y, z, n, phase_only) -> np.ndarray:
     n_sum = np.sum(np.where(used, n, 0), axis=(1, 2)) / 2
     dof = np.sum(~flags, -1) * (1 if phase_only else 2) / 2  # complex samples' worth
     s2 = np.maximum(chi2_sum, 0) / np.maximum(n_sum - dof, 1)
-    info = np.matmul(np.where(used, y, 0), (np.abs(g) ** 2)[..., None])[..., 0]
+    info = np.einsum("bij,bj->bi", np.where(used, y, 0), np.abs(g) ** 2)
     sigma = np.sqrt(s2[:, None] / np.where(info > 0, info, np.inf))
     with np.errstate(divide="ignore", invalid="ignore"):
         snr = np.where(sigma > 0, np.abs(g) / sigma, np.inf)
