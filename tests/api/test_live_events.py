@@ -109,3 +109,18 @@ def test_bad_subscription_is_closed(client: TestClient) -> None:
     with pytest.raises(WebSocketDisconnect):
         with client.websocket_connect("/api/ws?topics=x&since=abc") as ws:
             ws.receive_json()
+
+
+def test_cross_origin_websocket_is_refused(client: TestClient) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect) as closed:
+        with client.websocket_connect(
+            "/api/ws?topics=*", headers={"Origin": "https://evil.example"}
+        ) as ws:
+            ws.receive_json()
+    assert closed.value.code == 1008
+    with client.websocket_connect(
+        "/api/ws?topics=*", headers={"Origin": "http://testserver"}
+    ) as ws:
+        assert ws.receive_json()["type"] == "subscribed"

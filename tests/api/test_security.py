@@ -7,10 +7,11 @@ import ipaddress
 import pytest
 from api_support import API_KEY, FAST, LOCAL, Seed, make_settings
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from starlette.websockets import WebSocketDisconnect
 
 from dsa110_contimg.api import ApiOptions, create_app
-from dsa110_contimg.api.security import client_address
+from dsa110_contimg.api.security import KeyRing, client_address
 
 OUTSIDE = ("203.0.113.7", 40000)
 TRUSTED = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.5/32")]
@@ -129,3 +130,19 @@ def test_request_body_size_limit(client: TestClient) -> None:
     response = client.post("/api/batch/rerun", json=huge, headers={"X-API-Key": API_KEY})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_keys_may_be_configured_as_digests(template_seed: Seed) -> None:
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()
+    settings = make_settings(template_seed.root, template_seed.url, api_keys=[digest])
+    with TestClient(create_app(settings, FAST), client=LOCAL) as client:
+        body = {"status": "new"}
+        url = f"/api/candidates/{template_seed.candidate_ids[1]}"
+        assert client.patch(url, json=body, headers={"X-API-Key": digest}).status_code == 403
+        # the shared template DB must stay unchanged: a no-op status write is still a write,
+        # so only check the refusal above and that the right key is accepted by the key ring
+        assert client.app.state.api.keys.check(API_KEY) is not None
+    with pytest.raises(ValueError):
+        KeyRing([SecretStr("sha256:abc")])

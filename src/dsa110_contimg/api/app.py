@@ -47,6 +47,9 @@ Products, jobs and live events of the DSA-110 continuum imaging pipeline.
 Lists return `{items, total, limit, offset}`; errors `{error: {code, message, details}}`.
 Science times are MJD (UTC), event times ISO 8601 UTC. Paths in URLs are URL-encoded
 file paths of registered products. Writes need an `X-API-Key` header.
+
+Live events: WebSocket `/api/ws?topics=job:*,image&since=<event id>` (JSON messages).
+GraphQL: `/api/graphql`. Prometheus: `/metrics`.
 """
 
 # Static routes first: no parameterised path may shadow a fixed one.

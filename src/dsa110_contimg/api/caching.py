@@ -14,6 +14,7 @@ tries Redis again after a pause, so reads never fail because of the cache.
 from __future__ import annotations
 
 import collections
+import hashlib
 import logging
 import threading
 import time
@@ -207,7 +208,12 @@ def make_cache(
 ) -> ResponseCache:
     """The response cache: Redis-backed when ``redis_url`` is given, else in-process."""
     local = LocalStore(max_entries)
-    store: Store = RedisStore(redis_url, local) if redis_url else local
+    store: Store = local
+    if redis_url:
+        # Entries of different products DBs sharing one Redis must never mix.
+        database = str(sessions.kw["bind"].url.render_as_string(hide_password=True))
+        prefix = f"dsa110:cache:{hashlib.sha256(database.encode()).hexdigest()[:12]}:"
+        store = RedisStore(redis_url, local, prefix=prefix)
     return ResponseCache(store, Generation(sessions, check_s), ttl_s)
 
 

@@ -188,10 +188,27 @@ class KeyRing:
     ----------
     keys
         The configured keys (``settings.api_keys``); none means writes are refused.
+        A key given as ``sha256:<64 hex digits>`` is already a digest, so
+        configuration files need not hold the plain key at all
+        (``python -c "import hashlib; print(hashlib.sha256(b'KEY').hexdigest())"``).
     """
 
+    PREFIX = "sha256:"
+
     def __init__(self, keys: Iterable[SecretStr]):
-        self._digests = [self.digest(k.get_secret_value()) for k in keys]
+        self._digests = [self._configured(k.get_secret_value()) for k in keys]
+
+    @classmethod
+    def _configured(cls, key: str) -> bytes:
+        if key.startswith(cls.PREFIX):
+            try:
+                digest = bytes.fromhex(key[len(cls.PREFIX) :])
+            except ValueError:
+                digest = b""
+            if len(digest) != 32:
+                raise ValueError("an API key digest must be sha256: and 64 hex digits")
+            return digest
+        return cls.digest(key)
 
     @staticmethod
     def digest(key: str) -> bytes:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -75,12 +76,29 @@ async def _forward_events(ws: WebSocket, sub: Subscription) -> None:
         await ws.send_json(message)
 
 
+def _origin_allowed(websocket: WebSocket) -> bool:
+    """Browsers send ``Origin``: accept our own host and configured CORS origins only.
+
+    Scripts and servers send none and are judged by the allow-list alone; a
+    page on another site must not read the events through a visitor's browser.
+    """
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    allowed = websocket.app.state.api.options.cors_origins
+    host = websocket.headers.get("host", "")
+    return origin in allowed or urlsplit(origin).netloc == host
+
+
 @router.websocket("/api/ws")
 async def live_events(websocket: WebSocket) -> None:
     """Stream events of the subscribed topics (``*``, ``job:*``, ``job:<run_id>``, ``image``...)."""
     hub = websocket.app.state.api.hub
     topics = _topics(websocket.query_params.get("topics", ""))
     since = websocket.query_params.get("since")
+    if not _origin_allowed(websocket):
+        await websocket.close(code=1008, reason="cross-origin WebSocket refused")
+        return
     if topics is None or (since is not None and not since.isdigit()):
         await websocket.close(code=1008, reason="invalid topics or since")
         return

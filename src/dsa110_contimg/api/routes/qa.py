@@ -78,10 +78,6 @@ def _ms_qa(session: Any, ms: Any) -> dict[str, Any]:
     }
 
 
-def _validate(model: type[BaseModel], data: Any) -> Any:
-    return model.model_validate(data, from_attributes=True)
-
-
 @router.get("/job/{run_id}", response_model=JobQA, summary="QA of a job")
 def job_qa(
     request: Request,
