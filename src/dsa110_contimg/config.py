@@ -90,6 +90,14 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the products DB; default SQLite in state_dir.",
     )
     db_pool_size: int = Field(default=5, ge=1, le=100)
+    catalog_db: Path | None = Field(
+        default=None,
+        description="SQLite store of survey catalogs; default state_dir/catalogs.sqlite3.",
+    )
+    variability_preset: str = Field(
+        default="conservative",
+        description="ESE/variable candidate preset (conservative, moderate, sensitive).",
+    )
 
     workers: int = Field(default=2, ge=1, le=512, description="Local worker processes.")
 
@@ -132,6 +140,13 @@ class Settings(BaseSettings):
                 raise ValueError("API keys must be at least 16 characters long")
         return value
 
+    @field_validator("variability_preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in {"conservative", "moderate", "sensitive"}:
+            raise ValueError(f"unknown variability preset {value!r}")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -147,6 +162,8 @@ class Settings(BaseSettings):
         for name in DATA_FOLDERS:
             folder = getattr(self, name).expanduser()
             object.__setattr__(self, name, folder if folder.is_absolute() else root / folder)
+        if self.catalog_db is None:
+            object.__setattr__(self, "catalog_db", self.state_dir / "catalogs.sqlite3")
         if self.db_url is None:
             object.__setattr__(self, "db_url", f"sqlite:///{self.state_dir / 'products.sqlite3'}")
         return self
