@@ -39,3 +39,8 @@ def test_science_gauges(read_client: TestClient) -> None:
     assert value(text, "dsa110_jobs", 'status="running"') == 1
     assert value(text, "dsa110_newest_image_noise_jy") == 0.003
     assert 0 <= value(text, "dsa110_calibration_age_seconds") < 3600
+
+
+def test_server_timing_header(read_client: TestClient) -> None:
+    timing = read_client.get("/api/stats").headers["server-timing"]
+    assert timing.startswith("app;dur=") and float(timing.split("=")[1]) >= 0

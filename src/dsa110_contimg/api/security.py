@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import ipaddress
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -152,10 +153,9 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = error_response(413, "payload_too_large", f"body over {self.max_bytes} bytes")
         for key, value in scope["headers"]:
             if key == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await too_large(scope, receive, send)
+                await self._too_large()(scope, receive, send)
                 return
         seen = 0
         started = False
@@ -178,7 +178,10 @@ class BodySizeLimitMiddleware:
             await self.app(scope, counting_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
-                await too_large(scope, receive, send)
+                await self._too_large()(scope, receive, send)
+
+    def _too_large(self) -> Any:
+        return error_response(413, "payload_too_large", f"body over {self.max_bytes} bytes")
 
 
 class KeyRing:
