@@ -124,3 +124,14 @@ def test_cross_origin_websocket_is_refused(client: TestClient) -> None:
         "/api/ws?topics=*", headers={"Origin": "http://testserver"}
     ) as ws:
         assert ws.receive_json()["type"] == "subscribed"
+
+
+def test_events_can_be_polled_over_http(client: TestClient) -> None:
+    everything = client.get("/api/events?limit=1000").json()
+    assert everything["items"] and everything["last_id"] == everything["items"][-1]["id"]
+    jobs = client.get("/api/events?topic=job:*&kind=started").json()["items"]
+    assert jobs and all(e["topic"].startswith("job:") and e["kind"] == "started" for e in jobs)
+    later = client.get(f"/api/events?after={everything['last_id']}").json()
+    assert later == {"items": [], "last_id": everything["last_id"]}
+    assert client.get("/api/events?after=-1").status_code == 422
+    assert client.get("/api/events?limit=5000").status_code == 422

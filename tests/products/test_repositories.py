@@ -178,3 +178,14 @@ def test_science_gauges(factory) -> None:
         assert gauges["images"] == 1 and gauges["newest_image_noise_jy"] == 1e-3
         assert gauges["ms_by_stage"] == {"converted": 1}
         assert gauges["newest_valid_cal_created_at"].tzinfo is not None
+
+
+def test_heartbeat_event_listing_and_pruning(factory) -> None:
+    with session_scope(factory) as s:
+        repo.publish_heartbeat(s, "node1", jobs=2)
+        repo.publish_event(s, "image", "new", {"id": 1})
+    with session_scope(factory) as s:
+        assert repo.last_heartbeat(s).payload == {"host": "node1", "jobs": 2}
+        assert [e.topic for e in repo.list_events(s, topic="ima*")] == ["image"]
+        assert repo.prune_events(s, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 2
+        assert repo.latest_event_id(s) == 0

@@ -202,6 +202,27 @@ def events_after(session: Session, after_id: int, *, limit: int = 500) -> list[E
     return list(session.scalars(stmt))
 
 
+def list_events(
+    session: Session,
+    *,
+    after_id: int = 0,
+    topic: str | None = None,
+    kind: str | None = None,
+    limit: int = 100,
+) -> list[Event]:
+    """Events newer than ``after_id``, oldest first, optionally of one topic (``prefix*``) and kind."""
+    _check_page(limit, 0)
+    stmt = sa.select(Event).where(Event.id > after_id)
+    if topic is not None:
+        if topic.endswith("*"):
+            stmt = stmt.where(Event.topic.startswith(topic[:-1], autoescape=True))
+        else:
+            stmt = stmt.where(Event.topic == topic)
+    if kind is not None:
+        stmt = stmt.where(Event.kind == kind)
+    return list(session.scalars(stmt.order_by(Event.id).limit(limit)))
+
+
 def publish_heartbeat(session: Session, host: str, **info: Any) -> Event:
     """Record that a worker on ``host`` is alive (topic ``worker``)."""
     return publish_event(session, "worker", "heartbeat", {"host": host, **info})
