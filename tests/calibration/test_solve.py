@@ -99,3 +99,18 @@ def test_presolve_removes_phase_drift(cal_ms):
     ratio = sol.bandpass.gains[0] / true_b
     assert np.abs(np.abs(ratio) - 1).max() < 0.01
     assert np.degrees(np.abs(np.angle(ratio))).max() < 1.0
+
+
+def test_gain_only_solve_with_fixed_bandpass(cal_ms):
+    from dsa110_contimg.calibration.caltable import write_caltable
+
+    ms, truth = cal_ms
+    sol = solve_ms(ms, SMALL)
+    bpath = write_caltable(sol.bandpass, ms)
+    with table(str(ms), readonly=False, ack=False) as tb:  # every |g|^2 grows by 3x
+        tb.putcol("DATA", tb.getcol("DATA") * np.float32(3))
+    tile = solve_ms(ms, SMALL, bandpass_table=bpath)
+    np.testing.assert_allclose(tile.bandpass.gains, sol.bandpass.gains, rtol=1e-6, atol=1e-7)
+    ratio = tile.gain.gains[0] / sol.gain.gains[0]
+    np.testing.assert_allclose(np.abs(ratio), np.sqrt(3), rtol=1e-3)
+    assert np.degrees(np.abs(np.angle(ratio))).max() < 0.05

@@ -323,8 +323,13 @@ def solve_calibrator(
     freqs_hz: np.ndarray,
     antenna_names: np.ndarray,
     params: SolveParams = SolveParams(),
+    bandpass: JonesSolutions | None = None,
 ) -> CalibrationSolution:
     """Solve bandpass and gains from visibilities and a model.
+
+    With ``bandpass`` given (e.g. read from a calibrator's table), only the
+    gains are solved, against the model with that bandpass folded in: the
+    per-tile gain calibration against a catalog sky model.
 
     The visibilities are read once: per-baseline sums are kept per "fine"
     cell (the intersection of pre-solve and gain intervals), which is all
@@ -344,6 +349,10 @@ def solve_calibrator(
         ANTENNA NAME column (pad numbers as text), for the refant list.
     params : SolveParams
         Solver settings.
+    bandpass : JonesSolutions, optional
+        A fixed bandpass (antenna axis = MS antenna ids, as
+        :func:`~.caltable.read_caltable` returns); skips the pre-solve and
+        the bandpass solve.
 
     Returns
     -------
@@ -374,14 +383,17 @@ def solve_calibrator(
     arr = sums.arrays()  # (Nfine, Nbl, Nchan, Npol)
 
     pre = None
-    if params.presolve_solint_s is not None:
-        pre, block_of_chan = _presolve(arr, pbin_of_fine, pcentres, layout, params)
     total = _sum_cells(arr, np.zeros(pbin_of_fine.size, int), 1)
-    bp_sums = {k: v[0] for k, v in total.items()}
     one_gain_cell = gcentres.size == 1
-    if pre is not None:
-        bp_sums["x"] = _fold_presolve(arr, pre, pbin_of_fine, block_of_chan, index)
-    bandpass = _solve_bandpass(bp_sums, layout, params, time_s)
+    if bandpass is None:
+        if params.presolve_solint_s is not None:
+            pre, block_of_chan = _presolve(arr, pbin_of_fine, pcentres, layout, params)
+        bp_sums = {k: v[0] for k, v in total.items()}
+        if pre is not None:
+            bp_sums["x"] = _fold_presolve(arr, pre, pbin_of_fine, block_of_chan, index)
+        bandpass = _solve_bandpass(bp_sums, layout, params, time_s)
+    else:
+        bandpass = _subset_antennas(bandpass, index)
     gain_sums = total if one_gain_cell else _sum_cells(arr, gbin_of_fine, gcentres.size)
     gain = _solve_gain(gain_sums, bandpass, layout, params, gcentres, time_s)
     pad = _pad_of(layout.antenna_names, bandpass.refant)
@@ -389,6 +401,25 @@ def solve_calibrator(
     if pre is not None:
         pre.meta = {"phase_scatter_deg": qa["presolve_phase_scatter_deg"]}
     return CalibrationSolution(bandpass, gain, pre, pad, qa)
+
+
+def _subset_antennas(sol: JonesSolutions, index: BaselineIndex) -> JonesSolutions:
+    """Rows of a table's solutions for the antennas present in the data."""
+    n = sol.gains.shape[1]
+    rows = np.clip(index.antennas, 0, n - 1)
+    missing = (index.antennas >= n)[None, :, None, None]
+    return JonesSolutions(
+        sol.kind,
+        sol.gains[:, rows],
+        sol.flags[:, rows] | missing,
+        sol.snr[:, rows],
+        sol.times_s,
+        sol.interval_s,
+        index.antennas,
+        sol.freqs_hz,
+        sol.refant,
+        dict(sol.meta),
+    )
 
 
 def _pad_of(names: np.ndarray, antenna_id: int | None) -> int | None:
@@ -513,6 +544,7 @@ def solve_ms(
     data_column: str = "DATA",
     model_column: str = "MODEL_DATA",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    bandpass_table: str | Path | None = None,
 ) -> CalibrationSolution:
     """Solve bandpass and gains on a calibrator MS whose MODEL_DATA holds the model.
 
@@ -526,6 +558,10 @@ def solve_ms(
         Columns holding the observed and model visibilities.
     chunk_rows : int
         Rows read at a time.
+    bandpass_table : str or Path, optional
+        Apply this bandpass and solve gains only (per-tile gain
+        calibration against a catalog sky model in MODEL_DATA); write the
+        result with ``write_caltable(solution.gain, ms)``.
 
     Returns
     -------
@@ -533,6 +569,15 @@ def solve_ms(
         Write it with :func:`~.caltable.write_solutions`.
     """
     info = read_info(ms)
+    fixed = None
+    if bandpass_table is not None:
+        from dsa110_contimg.calibration.caltable import read_caltable
+
+        fixed = read_caltable(bandpass_table)
+        if fixed.kind != "B" or fixed.gains.shape[2] != info.freqs_hz.size:
+            raise CalibrationError(
+                f"{bandpass_table} is not a bandpass for the {info.freqs_hz.size} channels of {ms}"
+            )
     cols = read_columns(ms, ("ANTENNA1", "ANTENNA2", "TIME"))
     sol = solve_calibrator(
         lambda: iter_chunks(ms, (data_column, model_column), chunk_rows),
@@ -542,6 +587,7 @@ def solve_ms(
         info.freqs_hz,
         info.antenna_names,
         params,
+        fixed,
     )
     for js in (sol.bandpass, sol.gain):
         js.meta["ms"] = str(Path(ms).resolve())
