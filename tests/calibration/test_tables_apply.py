@@ -95,3 +95,28 @@ def test_select_tables_rules():
     with pytest.raises(DeclinationMismatchError, match="another|deg from the MS"):
         select_tables([_cand("far.b", "bandpass", t - 1, t + 1, 45.0)], t, 30.0)
     assert select_tables([], t, 30.0).reason.startswith("no valid bandpass")
+
+
+def test_caltable_records_feed_the_selection(cal_ms):
+    from dsa110_contimg.calibration.msio import read_info
+    from dsa110_contimg.calibration.records import caltable_records
+
+    ms, _ = cal_ms
+    sol = solve_ms(ms, SMALL)
+    paths = write_solutions(sol, ms)
+    info = read_info(ms)
+    records = caltable_records(sol, paths, info, "3C286")
+    assert {r["table_type"] for r in records} == {"bandpass", "gain"}
+    gain = next(r for r in records if r["table_type"] == "gain")
+    assert abs((gain["valid_end_mjd"] - gain["valid_start_mjd"]) * 24 - 1) < 1e-9
+    assert gain["refant"] == "103" and abs(gain["dec_deg"] - 30.0) < 1e-6
+    assert gain["qa_metrics"]["gain_median_snr"] > 50
+    cands = [
+        TableCandidate(
+            r["path"], r["table_type"], r["valid_start_mjd"], r["valid_end_mjd"], r["dec_deg"]
+        )
+        for r in records
+    ]
+    sel = select_tables(cands, info.mid_mjd + 0.01, 31.0)
+    assert sel.ok and sel.paths == [str(paths["bandpass"].resolve()), str(paths["gain"].resolve())]
+    assert not select_tables(cands, info.mid_mjd + 0.05, 31.0).ok  # gains expired after 30 min
