@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -149,6 +150,16 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
     return app
 
 
+#: GIL switch interval of a serving process (s). Route functions run in threads beside
+#: the event loop; CPython's default 5 ms lets one of them hold the loop up that long.
+SERVER_SWITCH_INTERVAL_S = 0.0005
+
+
 def app_from_env() -> FastAPI:
-    """The app for ``uvicorn --factory`` (settings from ``DSA110_*`` and ``DSA110_CONFIG``)."""
+    """The app for ``uvicorn --factory`` (settings from ``DSA110_*`` and ``DSA110_CONFIG``).
+
+    This is the serving process's entry point, so it also shortens the GIL
+    switch interval (a process-wide setting, left alone by :func:`create_app`).
+    """
+    sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)
     return create_app(load_settings())

@@ -6,6 +6,7 @@ import datetime as dt
 import shutil
 from typing import Any, Literal
 
+from alembic.runtime.migration import MigrationContext
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -73,8 +74,6 @@ class Stats(BaseModel):
 def _db_check(state: Any) -> Check:
     try:
         with state.engine.connect() as conn:
-            from alembic.runtime.migration import MigrationContext
-
             revision = MigrationContext.configure(conn).get_current_revision()
         head = head_revision()
         return Check(ok=revision == head, detail={"revision": revision, "expected": head})
