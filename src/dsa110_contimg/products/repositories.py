@@ -1095,9 +1095,13 @@ def list_sources(
         lower bounds ``eta_min``, ``v_min``, ``n_epochs_min`` (sources without
         metrics fail them); ``candidates_only``.
     """
+    # Core columns, not ORM entities: this list is a hot path and ORM loading dominated it.
+    source_cols = list(Source.__table__.c)
+    metric_cols = [c.label(f"vm_{c.key}") for c in VariabilityMetrics.__table__.c]
+    stmt = sources_query(session, **filters).with_only_columns(*source_cols, *metric_cols)
     page = paginate(
         session,
-        sources_query(session, **filters),
+        stmt,
         sortable=SORTABLE["sources"],
         sort=sort or DEFAULT_SORT["sources"],
         tiebreak=Source.id,
@@ -1105,10 +1109,16 @@ def list_sources(
         offset=offset,
         scalars=False,
     )
-    items = [
-        {**columns_of(src), "variability": columns_of(vm) if vm is not None else None}
-        for src, vm in page.items
-    ]
+    items = []
+    for row in page.items:
+        values = row._mapping
+        metrics = {c.key: values[f"vm_{c.key}"] for c in VariabilityMetrics.__table__.c}
+        items.append(
+            {
+                **{c.key: values[c.key] for c in source_cols},
+                "variability": metrics if metrics["source_id"] is not None else None,
+            }
+        )
     return dataclasses.replace(page, items=items)
 
 
