@@ -114,3 +114,17 @@ def test_gain_only_solve_with_fixed_bandpass(cal_ms):
     ratio = tile.gain.gains[0] / sol.gain.gains[0]
     np.testing.assert_allclose(np.abs(ratio), np.sqrt(3), rtol=1e-3)
     assert np.degrees(np.abs(np.angle(ratio))).max() < 0.05
+
+
+def test_model_on_the_fly_equals_model_column(cal_ms):
+    from dsa110_contimg.calibration.model import PointSource
+    from dsa110_contimg.calibration.msio import read_info
+
+    ms, _ = cal_ms
+    info = read_info(ms)
+    ra, dec = np.degrees(info.phase_dir_rad)
+    centre = PointSource("cal", ra, dec, 10.0)  # what MODEL_DATA of the fixture holds
+    a = solve_ms(ms, SMALL)
+    b = solve_ms(ms, SMALL, sources=[centre])
+    np.testing.assert_allclose(b.bandpass.gains, a.bandpass.gains, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(b.gain.gains, a.gain.gains, rtol=1e-5, atol=1e-6)

@@ -154,7 +154,9 @@ class CellSums:
         model: np.ndarray,
         flag: np.ndarray,
         weight: np.ndarray,
-        uv_ok: np.ndarray,
+        uv_m: np.ndarray,
+        freqs_hz: np.ndarray,
+        uvmin_lambda: float,
     ) -> None:
         """Add one chunk of rows.
 
@@ -171,8 +173,12 @@ class CellSums:
             Shape (rows, Nchan, Npol) bool.
         weight : numpy.ndarray
             Shape (rows, Npol): WEIGHT column.
-        uv_ok : numpy.ndarray
-            Shape (rows, Nchan) bool: outside the uv cut.
+        uv_m : numpy.ndarray
+            Shape (rows,): projected baseline length sqrt(u^2 + v^2), metres.
+        freqs_hz : numpy.ndarray
+            Shape (Nchan,): channel frequencies, Hz.
+        uvmin_lambda : float
+            Samples on baselines shorter than this (wavelengths) are skipped.
         """
         if _accumulate_numba is not None:
             na = self.shape[2:]
@@ -182,13 +188,16 @@ class CellSums:
                 model,
                 flag,
                 weight.astype(np.float32),
-                uv_ok,
+                uv_m.astype(np.float64),
+                freqs_hz / SPEED_OF_LIGHT_M_S,
+                float(uvmin_lambda),
                 self.x.reshape(-1, *na),
                 self.y.reshape(-1, *na),
                 self.z.reshape(-1, *na),
                 self.n.reshape(-1, *na),
             )
             return
+        uv_ok = uv_m[:, None] * (freqs_hz[None, :] / SPEED_OF_LIGHT_M_S) > uvmin_lambda
         self._add_numpy(key, time_index, data, model, flag, weight, uv_ok)
 
     def _add_numpy(self, key, time_index, data, model, flag, weight, uv_ok) -> None:
@@ -264,14 +273,16 @@ def _make_numba_kernel():
         return None
 
     @numba.njit(cache=True, nogil=True)
-    def kernel(key, data, model, flag, weight, uv_ok, x, y, z, n):  # pragma: no cover
+    def kernel(
+        key, data, model, flag, weight, uv_m, inv_lambda, uvmin, x, y, z, n
+    ):  # pragma: no cover
         nrow, nchan, npol = data.shape
         for r in range(nrow):
             k = key[r]
             if k < 0:
                 continue
             for c in range(nchan):
-                if not uv_ok[r, c]:
+                if uv_m[r] * inv_lambda[c] <= uvmin:
                     continue
                 for p in range(npol):
                     w = weight[r, p]

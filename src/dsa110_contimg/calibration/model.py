@@ -130,12 +130,17 @@ def predict_visibilities(
         ra, dec = np.radians(src.ra_deg), np.radians(src.dec_deg)
         l, m, n = direction_cosines(ra, dec, pc[:, 0], pc[:, 1])  # noqa: E741
         delay_m = uvw_m[:, 0] * l + uvw_m[:, 1] * m + uvw_m[:, 2] * (n - 1)
-        amp = np.broadcast_to(src.flux_at(freqs_hz), (uvw_m.shape[0], freqs_hz.size))
+        amp = src.flux_at(freqs_hz)[None, :]
         if pointing_rad is not None:
             pt = np.broadcast_to(np.asarray(pointing_rad, float), (uvw_m.shape[0], 2))
             theta = angular_separation(pt[:, 0], pt[:, 1], ra, dec)
-            amp = amp * airy_power(theta[:, None], freqs_hz[None, :])
-        out += (amp * np.exp(delay_m[:, None] * scale[None, :])).astype(np.complex64)
+            # the beam depends on the row only through the pointing (i.e. time)
+            unique, inverse = np.unique(theta, return_inverse=True)
+            amp = amp * airy_power(unique[:, None], freqs_hz[None, :])[inverse]
+        if np.any(delay_m):
+            out += (amp * np.exp(delay_m[:, None] * scale[None, :])).astype(np.complex64)
+        else:  # at the phase centre: no fringe
+            out += np.broadcast_to(amp, out.shape).astype(np.complex64)
     return out
 
 

@@ -125,6 +125,8 @@ class VisChunk:
     weight : numpy.ndarray
         Shape (rows, Npol) float32: WEIGHT (WEIGHT_SPECTRUM is not read;
         it is assumed flat across channels).
+    field_id : numpy.ndarray
+        Shape (rows,): FIELD_ID.
     """
 
     start: int
@@ -136,14 +138,20 @@ class VisChunk:
     model: np.ndarray | None
     flag: np.ndarray
     weight: np.ndarray
+    field_id: np.ndarray | None = None
 
 
 def iter_chunks(
     ms: str | Path,
     columns: Sequence[str] = ("DATA", "MODEL_DATA"),
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    prefetch: bool = True,
 ) -> Iterator[VisChunk]:
-    """Yield the main table in row chunks.
+    """Yield the main table in row chunks, reading the next one in a thread.
+
+    Reading is the slowest part of a solve; with ``prefetch`` the next
+    chunk is read while the caller works on the current one (the
+    accumulation kernel releases the GIL). At most two chunks are in memory.
 
     Parameters
     ----------
@@ -154,7 +162,49 @@ def iter_chunks(
         second (if given).
     chunk_rows : int
         Rows per chunk.
+    prefetch : bool
+        Read ahead in a background thread.
     """
+    if not prefetch:
+        yield from _read_chunks(ms, columns, chunk_rows)
+        return
+    import queue
+    import threading
+
+    slots: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            for chunk in _read_chunks(ms, columns, chunk_rows):
+                while not stop.is_set():
+                    try:
+                        slots.put(chunk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(None)
+        except BaseException as exc:  # handed to the consumer
+            slots.put(exc)
+
+    thread = threading.Thread(target=reader, name="ms-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _read_chunks(ms, columns, chunk_rows) -> Iterator[VisChunk]:
     with _table(ms) as tb:
         nrows = tb.nrows()
         for start in range(0, nrows, chunk_rows):
@@ -172,6 +222,7 @@ def iter_chunks(
                 model=vis[1] if len(vis) > 1 else None,
                 flag=flag,
                 weight=tb.getcol("WEIGHT", start, n),
+                field_id=tb.getcol("FIELD_ID", start, n),
             )
 
 

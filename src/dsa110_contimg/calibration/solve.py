@@ -29,7 +29,7 @@ The visibilities are read once (see :func:`solve_calibrator`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,9 +39,9 @@ from dsa110_contimg.calibration.accumulate import (
     BaselineIndex,
     CellSums,
     time_bins,
-    uv_weight_mask,
 )
 from dsa110_contimg.calibration.errors import CalibrationError
+from dsa110_contimg.calibration.model import PointSource
 from dsa110_contimg.calibration.msio import (
     DEFAULT_CHUNK_ROWS,
     VisChunk,
@@ -376,8 +376,18 @@ def solve_calibrator(
         bl = index.baseline_of_rows(ch.ant1, ch.ant2)
         ti = np.searchsorted(unique_times, ch.time_s)
         key = np.where(bl >= 0, fine_of_time[ti] * nbl + bl, -1)
-        uv_ok = uv_weight_mask(ch.uvw_m, layout.freqs_hz, params.uvmin_lambda)
-        sums.add(key, ti, ch.data, ch.model, ch.flag, ch.weight, uv_ok)
+        uv_m = np.hypot(ch.uvw_m[:, 0], ch.uvw_m[:, 1])
+        sums.add(
+            key,
+            ti,
+            ch.data,
+            ch.model,
+            ch.flag,
+            ch.weight,
+            uv_m,
+            layout.freqs_hz,
+            params.uvmin_lambda,
+        )
     if sums is None:
         raise CalibrationError("no visibilities to solve on")
     arr = sums.arrays()  # (Nfine, Nbl, Nchan, Npol)
@@ -401,6 +411,25 @@ def solve_calibrator(
     if pre is not None:
         pre.meta = {"phase_scatter_deg": qa["presolve_phase_scatter_deg"]}
     return CalibrationSolution(bandpass, gain, pre, pad, qa)
+
+
+def _with_model(ms, info, data_column, chunk_rows, sources, pointing_dec_deg):
+    """Chunks whose model is predicted from UVW instead of read from the MS."""
+    from dsa110_contimg.calibration.model import _lst_rad, predict_visibilities
+    from dsa110_contimg.calibration.msio import _table
+
+    with _table(Path(ms) / "FIELD") as fld:
+        phase_dirs = fld.getcol("PHASE_DIR")[:, 0, :]
+    for ch in iter_chunks(ms, (data_column,), chunk_rows):
+        pc = phase_dirs[ch.field_id]
+        if pointing_dec_deg is None:
+            pointing = pc
+        else:
+            dec = np.full(ch.time_s.size, np.radians(pointing_dec_deg))
+            pointing = np.column_stack([_lst_rad(ch.time_s), dec])
+        vis = predict_visibilities(ch.uvw_m, info.freqs_hz, sources, pc, pointing)
+        ch.model = np.broadcast_to(vis[:, :, None], ch.data.shape)
+        yield ch
 
 
 def _subset_antennas(sol: JonesSolutions, index: BaselineIndex) -> JonesSolutions:
@@ -545,6 +574,8 @@ def solve_ms(
     model_column: str = "MODEL_DATA",
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     bandpass_table: str | Path | None = None,
+    sources: Sequence[PointSource] | None = None,
+    pointing_dec_deg: float | None = None,
 ) -> CalibrationSolution:
     """Solve bandpass and gains on a calibrator MS whose MODEL_DATA holds the model.
 
@@ -562,6 +593,13 @@ def solve_ms(
         Apply this bandpass and solve gains only (per-tile gain
         calibration against a catalog sky model in MODEL_DATA); write the
         result with ``write_caltable(solution.gain, ms)``.
+    sources : sequence of PointSource, optional
+        Compute the model on the fly from these (as
+        :func:`~.model.write_model_ms` would) instead of reading
+        ``model_column``: saves writing and reading MODEL_DATA.
+    pointing_dec_deg : float, optional
+        With ``sources``: drift-scan declination for the primary beam
+        (default: beam centred on the phase centre).
 
     Returns
     -------
@@ -579,8 +617,12 @@ def solve_ms(
                 f"{bandpass_table} is not a bandpass for the {info.freqs_hz.size} channels of {ms}"
             )
     cols = read_columns(ms, ("ANTENNA1", "ANTENNA2", "TIME"))
+    if sources is None:
+        chunks = iter_chunks(ms, (data_column, model_column), chunk_rows)
+    else:
+        chunks = _with_model(ms, info, data_column, chunk_rows, sources, pointing_dec_deg)
     sol = solve_calibrator(
-        lambda: iter_chunks(ms, (data_column, model_column), chunk_rows),
+        lambda: chunks,
         cols["ANTENNA1"],
         cols["ANTENNA2"],
         cols["TIME"],
