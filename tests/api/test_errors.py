@@ -64,3 +64,30 @@ def test_docs_and_openapi(read_client: TestClient) -> None:
     assert "/api/sources/{source_id}/lightcurve" in schema["paths"]
     error_schema = schema["paths"]["/api/images"]["get"]["responses"]["422"]
     assert error_schema["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody")
+
+
+def test_every_get_endpoint_answers_unknown_ids_with_404_and_bad_ids_with_422(
+    read_client: TestClient,
+) -> None:
+    schema = read_client.get("/api/openapi.json").json()
+    checked = 0
+    for path, operations in schema["paths"].items():
+        params = [p for p in operations.get("get", {}).get("parameters", []) if p["in"] == "path"]
+        if not params:
+            continue
+        kinds = {p["name"]: p["schema"].get("type") for p in params}
+        unknown = bad = path
+        for name, kind in kinds.items():
+            unknown = unknown.replace(
+                f"{{{name}}}", "987654321" if kind == "integer" else "%2Fno%2Fsuch"
+            )
+            bad = bad.replace(
+                f"{{{name}}}", "not-a-number" if kind == "integer" else "%2Fno%2Fsuch"
+            )
+        response = read_client.get(unknown)
+        assert response.status_code == 404, (unknown, response.text)
+        assert set(response.json()["error"]) == {"code", "message", "details"}
+        if "integer" in kinds.values():
+            assert read_client.get(bad).status_code == 422, bad
+        checked += 1
+    assert checked >= 24
