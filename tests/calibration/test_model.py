@@ -90,3 +90,16 @@ casatasks.ft(vis={str(casa_ms)!r}, complist={str(tmp_path / "src.cl")!r}, usescr
     # same sign: agreement to the level of CASA's frame conversions (ICRS vs J2000);
     # the opposite sign would give errors of order the flux itself
     assert np.abs(ours - theirs).max() < 0.01 * src.flux_jy
+
+
+def test_drift_scan_pointing_attenuates_offset_source(cal_ms):
+    ms, _ = cal_ms
+    _, _, ra0, dec0, freqs = _ms_geometry(ms)
+    # the fixture's phase centre is the meridian at mid time: a source 1 deg north of it
+    # sits 1 deg from the drift-scan pointing (to within the ~1.5 arcmin of drift in 50 s)
+    src = PointSource("north", np.degrees(ra0), np.degrees(dec0) + 1.0, 4.0)
+    write_model_ms(ms, [src], pointing_dec_deg=np.degrees(dec0))
+    with table(str(ms), ack=False) as tb:
+        model = tb.getcol("MODEL_DATA")
+    expected = 4.0 * airy_power(np.radians(1.0), freqs)
+    np.testing.assert_allclose(np.abs(model).mean(axis=(0, 2)), expected, rtol=0.02)
