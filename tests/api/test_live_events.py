@@ -15,6 +15,8 @@ from fastapi.testclient import TestClient
 
 from dsa110_contimg.api import create_app
 from dsa110_contimg.api.events import topic_matches
+from dsa110_contimg.products import make_engine, make_session_factory
+from dsa110_contimg.products import repositories as repo
 
 PIPELINE = textwrap.dedent(
     """
@@ -24,14 +26,13 @@ PIPELINE = textwrap.dedent(
 
     url, run_id = sys.argv[1], sys.argv[2]
     factory = make_session_factory(make_engine(url))
-    time.sleep(0.5)  # let the client subscribe first
     with session_scope(factory) as s:
         repo.create_job(s, job_type="image", run_id=run_id)
         repo.create_job(s, job_type="image", run_id=run_id + "-other")
     with session_scope(factory) as s:
         repo.start_job(s, run_id, host="worker-1")
     for step in (0.25, 0.5, 0.75):
-        time.sleep(0.05)
+        time.sleep(0.2)  # a running stage, reporting as it goes
         with session_scope(factory) as s:
             repo.update_job_progress(s, run_id, step, message=f"chunk {step}")
     with session_scope(factory) as s:
@@ -68,8 +69,13 @@ async def _collect(url: str, until: str) -> list[dict]:
 def test_websocket_receives_progress_from_a_pipeline_process(writable_seed: Seed) -> None:
     app = create_app(make_settings(writable_seed.root, writable_seed.url), FAST)
     run_id = "image-ws-test"
+    engine = make_engine(writable_seed.url)
+    with make_session_factory(engine)() as session:
+        since = repo.latest_event_id(session)
+    engine.dispose()
     with LiveServer(app) as server:
-        ws_url = server.url.replace("http", "ws") + f"/api/ws?topics=job:{run_id}"
+        # ``since`` replays anything published before the subscription took hold
+        ws_url = server.url.replace("http", "ws") + f"/api/ws?topics=job:{run_id}&since={since}"
         pipeline = subprocess.Popen([sys.executable, "-c", PIPELINE, writable_seed.url, run_id])
         try:
             messages = asyncio.run(_collect(ws_url, until="finished"))
