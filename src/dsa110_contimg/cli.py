@@ -13,6 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -270,6 +271,250 @@ def convert(
         f"{result.ms_path}: {result.n_rows} rows x {result.n_channels} channels "
         f"in {result.seconds:.1f} s{missing}"
     )
+
+
+# --------------------------------------------------------------------------
+# index
+# --------------------------------------------------------------------------
+@main.command("index")
+@click.argument("incoming", required=False, type=click.Path(file_okay=False))
+@click.option("--tolerance", "group_tolerance_s", type=float, help="Group time tolerance, s [60].")
+@click.option("--settle", "settle_s", type=float, help="Seconds a file must rest unchanged [30].")
+@click.option(
+    "--wait", "group_wait_s", type=float, help="Group wait after its newest file, s [600]."
+)
+@click.option(
+    "--policy",
+    "incomplete_policy",
+    type=click.Choice(["process", "fail"]),
+    help="Incomplete groups when the wait expires: process (flagged) or fail [process].",
+)
+@click.option("--no-settle-wait", is_flag=True, help="Leave files being written for the next run.")
+@click.option(
+    "--watch", "interval", type=float, help="Keep polling every INTERVAL s until stopped."
+)
+@click.pass_context
+@handle_errors
+def index(
+    ctx: click.Context,
+    incoming: str | None,
+    interval: float | None,
+    no_settle_wait: bool,
+    **policy: Any,
+) -> None:
+    """Record new subband files of INCOMING (default: incoming_dir) and group them.
+
+    Needs a products DB at the code's revision (`dsa110 db upgrade`).
+    """
+    from pathlib import Path
+
+    from dsa110_contimg.ingest import IngestPolicy, Watcher, index_folder
+    from dsa110_contimg.ingest.summary import describe, group_counts
+    from dsa110_contimg.products import session_scope
+
+    settings, factory = _database(ctx)
+    rules = IngestPolicy.from_settings(settings, **policy)
+    if interval is not None:
+        import signal
+        import threading
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        watcher = Watcher(settings, factory, policy=rules, incoming=incoming)
+        try:
+            watcher.run(stop, interval, on_report=lambda r: click.echo(r.summary()))
+        except KeyboardInterrupt:
+            click.echo("stopped")
+        return
+    report = index_folder(settings, factory, incoming, policy=rules, settle_wait=not no_settle_wait)
+    with session_scope(factory) as session:
+        counts = group_counts(session)
+    folder = Path(incoming or settings.incoming_dir).resolve()
+    click.echo("\n".join(describe(report, folder, counts)))
+
+
+# --------------------------------------------------------------------------
+# process, reprocess, demo
+# --------------------------------------------------------------------------
+def _mjd(value: str | None) -> float | None:
+    if value is None:
+        return None
+    from astropy.time import Time
+
+    try:
+        return float(Time(value, scale="utc").mjd)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from exc
+
+
+def _run_groups(
+    settings: Settings, groups: list[str], executor: str, workers: int | None, scheduler: str | None
+) -> None:
+    from tqdm import tqdm
+
+    from dsa110_contimg.pipeline.batch import run_batch
+
+    with tqdm(total=len(groups), unit="group", desc="processing") as bar:
+        summary = run_batch(
+            settings,
+            groups,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            on_done=lambda g, ok: bar.update(),
+        )
+    click.echo(f"{len(summary.done)} groups done, {len(summary.failed)} failed")
+    for gid in summary.failed:
+        click.echo(
+            f"  failed: {gid} (see `dsa110 jobs` / the job logs under {settings.logs_dir})",
+            err=True,
+        )
+    if not summary.ok:
+        raise StageError(f"{len(summary.failed)} of {len(groups)} groups failed")
+
+
+_executor_options = [
+    click.option(
+        "--executor",
+        type=click.Choice(["local", "serial", "dask"]),
+        default="local",
+        show_default=True,
+    ),
+    click.option(
+        "--workers", type=int, default=None, help="Worker processes (default: settings.workers)."
+    ),
+    click.option(
+        "--scheduler", default=None, help="Dask scheduler address (default: a LocalCluster)."
+    ),
+]
+
+
+def _with_executor(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_executor_options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@click.argument("incoming", required=False, type=click.Path(file_okay=False, exists=True))
+@click.option("--start", help="Only groups starting at or after this UTC time (ISO 8601).")
+@click.option("--end", help="Only groups starting before this UTC time (ISO 8601).")
+@_with_executor
+@click.pass_context
+@handle_errors
+def process(
+    ctx: click.Context,
+    incoming: str | None,
+    start: str | None,
+    end: str | None,
+    executor: str,
+    workers: int | None,
+    scheduler: str | None,
+) -> None:
+    """Index INCOMING (default: settings.incoming_dir) and process its groups in a batch."""
+    from dsa110_contimg.ingest import index_folder
+    from dsa110_contimg.pipeline.batch import select_groups
+    from dsa110_contimg.pipeline.runner import recover
+
+    settings, factory = _database(ctx)
+    recover(settings, factory)
+    report = index_folder(settings, factory, incoming)
+    click.echo(f"indexed: {report.summary()}")
+    groups = select_groups(settings, start_mjd=_mjd(start), end_mjd=_mjd(end))
+    if not groups:
+        click.echo("no groups to process")
+        return
+    _run_groups(settings, groups, executor, workers, scheduler)
+
+
+@main.command()
+@click.argument("group_ids", nargs=-1, required=True)
+@_with_executor
+@click.pass_context
+@handle_errors
+def reprocess(
+    ctx: click.Context,
+    group_ids: tuple[str, ...],
+    executor: str,
+    workers: int | None,
+    scheduler: str | None,
+) -> None:
+    """Process GROUP_IDS again (failed or done groups are requeued; stages redo what is missing)."""
+    import sqlalchemy as sa
+
+    from dsa110_contimg.products import session_scope
+    from dsa110_contimg.products.models import GroupState, ObservationGroup
+
+    settings, factory = _database(ctx)
+    with session_scope(factory) as session:
+        found = session.scalars(
+            sa.select(ObservationGroup).where(ObservationGroup.id.in_(group_ids))
+        ).all()
+        missing = sorted(set(group_ids) - {g.id for g in found})
+        if missing:
+            raise click.BadParameter(f"unknown groups: {', '.join(missing)}")
+        for group in found:
+            if group.state is GroupState.PROCESSING:
+                raise StageError(f"group {group.id} is being processed now")
+            group.state, group.error = GroupState.QUEUED, None
+    _run_groups(settings, list(group_ids), executor, workers, scheduler)
+
+
+@main.command()
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False),
+    default="demo-data",
+    show_default=True,
+    help="Demo data root.",
+)
+@click.option(
+    "--preset", default="demo", show_default=True, help="Simulation preset (test is quicker)."
+)
+@click.option(
+    "--serve/--no-serve", default=True, show_default=True, help="Start the API afterwards."
+)
+@click.option("--port", type=int, default=None, help="API port (default: settings.api_port).")
+@click.pass_context
+@handle_errors
+def demo(ctx: click.Context, root: str, preset: str, serve: bool, port: int | None) -> None:
+    """Simulate DSA-110 data, run the whole pipeline on it, then serve the API and dashboard."""
+    import os
+
+    from dsa110_contimg.config import load_settings
+    from dsa110_contimg.pipeline.demo import run_demo
+
+    os.environ["DSA110_DATA_ROOT"] = str(Path(root).resolve())
+    config_file = ctx.ensure_object(dict).get("config_file")
+    settings = load_settings(config_file)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    result = run_demo(settings, preset=preset, echo=click.echo)
+    click.echo(f"\ndemo finished in {result.seconds / 60:.1f} min under {result.root}:")
+    for name, count in result.counts.items():
+        click.echo(f"  {name:<20} {count}")
+    click.echo(f"  job logs             {settings.logs_dir}")
+    if result.summary.failed:
+        click.echo(f"  FAILED groups: {', '.join(result.summary.failed)}", err=True)
+    if serve:
+        import uvicorn
+
+        host, port = settings.api_host, port or settings.api_port
+        click.echo(
+            f"\nAPI:       http://{host}:{port}/api/health\nAPI docs:  http://{host}:{port}/api/docs\n"
+            f"dashboard: http://{host}:{port}/\n(Ctrl-C stops the server)"
+        )
+        uvicorn.run(
+            "dsa110_contimg.api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            log_level="warning",
+            proxy_headers=False,
+        )
+    elif not result.summary.ok:
+        raise StageError("some demo groups failed")
 
 
 # --------------------------------------------------------------------------

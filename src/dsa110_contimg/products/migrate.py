@@ -6,6 +6,7 @@ no ``alembic.ini`` to keep in sync: the configuration is built here.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -18,6 +19,9 @@ from dsa110_contimg.errors import DatabaseError
 from dsa110_contimg.products.db import make_engine, normalise_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+# Alembic announces every step at INFO; our callers say what happened themselves.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def alembic_config(url: str) -> Config:
