@@ -334,3 +334,25 @@ def test_every_row_is_whole(lite: IngestEnv, sim_stream: tuple[Path, dict]) -> N
                 )
             )
             assert usable == group.files_present
+
+
+def test_index_folder_looks_again_at_files_being_finished(
+    lite: IngestEnv, sim_stream: tuple[Path, dict]
+) -> None:
+    from dsa110_contimg.ingest import IngestPolicy, index_folder
+
+    source, truth = sim_stream
+    (path,) = lite.copy_in(source, truth["groups"][0]["files"][:1])
+    os.utime(path, (lite.clock.now, lite.clock.now))  # just written
+    policy = IngestPolicy(settle_s=30)
+    args = (lite.settings, lite.factory)
+    report = index_folder(*args, policy=policy, clock=lite.clock)
+    assert report.pending == [str(path)] and report.indexed == []
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        lite.clock.advance(seconds)
+
+    report = index_folder(*args, policy=policy, clock=lite.clock, settle_wait=True, sleep=sleep)
+    assert slept == [30] and report.indexed == [str(path)] and report.pending == []

@@ -44,6 +44,8 @@ import datetime as dt
 import logging
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -386,7 +388,36 @@ def index_folder(
     *,
     policy: IngestPolicy | None = None,
     clock: Clock = DEFAULT_CLOCK,
+    settle_wait: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> IndexReport:
-    """Index a folder once (one :meth:`Indexer.scan`); see :class:`Indexer`."""
+    """Index a folder once; see :class:`Indexer` for the rules.
+
+    Parameters
+    ----------
+    settings, session_factory, incoming, policy, clock
+        As for :class:`Indexer`.
+    settle_wait
+        If some files are still being written, wait ``policy.settle_s``
+        (with ``sleep``) and look once more, so that files that were just
+        finishing are indexed in this call; without it they are left for the
+        next call (reported as ``pending``).
+    sleep
+        How to wait (tests pass a fake).
+
+    Returns
+    -------
+    IndexReport
+        Everything this call did.
+    """
     indexer = Indexer(settings, session_factory, incoming=incoming, policy=policy, clock=clock)
-    return indexer.scan()
+    report = indexer.scan()
+    if settle_wait and report.pending:
+        log.info(
+            "%d file(s) still being written: looking again in %g s",
+            len(report.pending),
+            indexer.policy.settle_s,
+        )
+        sleep(indexer.policy.settle_s)
+        report.merge(indexer.scan())
+    return report
