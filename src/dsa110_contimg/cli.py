@@ -428,6 +428,44 @@ def process(
 
 
 @main.command()
+@click.argument("incoming", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--interval", type=float, default=5.0, show_default=True, help="Seconds between polls."
+)
+@click.option("--once", is_flag=True, help="Exit when no group is left to process.")
+@click.option(
+    "--settle", type=float, default=None, help="Seconds a file must be unchanged before it is read."
+)
+@click.pass_context
+@handle_errors
+def stream(
+    ctx: click.Context, incoming: str | None, interval: float, once: bool, settle: float | None
+) -> None:
+    """The daemon: watch INCOMING (default: settings.incoming_dir) and process groups as they complete."""
+    import threading
+
+    from dsa110_contimg.ingest import IngestPolicy
+    from dsa110_contimg.pipeline.stream import install_signal_handlers, run_stream
+
+    settings, factory = _database(ctx)
+    if incoming:
+        settings = settings.model_copy(update={"incoming_dir": Path(incoming).resolve()})
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    policy = IngestPolicy.from_settings(settings, settle_s=settle)
+    done = run_stream(
+        settings,
+        factory,
+        stop,
+        interval=interval,
+        once=once,
+        policy=policy,
+        on_group=lambda gid, ok: click.echo(f"{gid}: {'done' if ok else 'not done'}"),
+    )
+    click.echo(f"stream stopped; {done} groups done")
+
+
+@main.command()
 @click.argument("group_ids", nargs=-1, required=True)
 @_with_executor
 @click.pass_context

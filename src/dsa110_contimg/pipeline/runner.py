@@ -80,8 +80,13 @@ def process_group(
     *,
     stages: list[tuple[str, Stage]] | None = None,
     options: dict[str, Any] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> bool:
-    """Run every stage on one group; True if it ended done, False if failed or not claimed."""
+    """Run every stage on one group; True if it ended done, False if failed or not claimed.
+
+    ``stop`` is asked before each stage: when it says so, the group goes back to
+    the queue (its finished stages stay registered) and the batch is cancelled.
+    """
     if not claim_group(factory, group_id):
         log.info("group %s is not runnable (taken, done or unknown): skipped", group_id)
         return False
@@ -98,6 +103,9 @@ def process_group(
         batch_run_id = batch.run_id
     state: dict[str, Any] = {}
     for position, (name, stage) in enumerate(stages):
+        if stop is not None and stop():
+            _requeue(factory, batch_run_id, group_id, f"stopped before stage {name}")
+            return False
         _set_item(factory, batch_run_id, position, JobStatus.RUNNING)
         try:
             with job_run(
@@ -120,6 +128,14 @@ def process_group(
             return False
     _finish(factory, batch_run_id, group_id, ok=True)
     return True
+
+
+def _requeue(factory: sessionmaker[Session], batch_run_id: str, group_id: str, reason: str) -> None:
+    with session_scope(factory) as session:
+        repo.finish_job(session, batch_run_id, status=JobStatus.CANCELLED, error=reason)
+        group = session.get(ObservationGroup, group_id)
+        group.state, group.error = GroupState.QUEUED, reason
+    log.info("group %s requeued: %s", group_id, reason)
 
 
 def _set_item(
