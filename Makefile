@@ -8,8 +8,7 @@ setup-test:
 	bash scripts/setup.sh --test
 
 demo: setup
-	.venv/bin/dsa110 db upgrade
-	.venv/bin/dsa110 config show
+	.venv/bin/dsa110 demo
 
 test: setup-test
 	.venv/bin/python -m pytest -n 2

@@ -7,9 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras=""
-apt_packages=(python3-venv postgresql redis-server)
+# wsclean images (the demo and the tests); PostgreSQL and Redis serve the scale-out
+# configuration and are started by the tests themselves.
+apt_packages=(python3-venv wsclean postgresql redis-server)
 if [[ "${1:-}" == "--test" ]]; then
-    extras="[test]"
+    extras="[test,casa]"  # CASA cross-checks run in the test suite
+    apt_packages+=(chromium)
 fi
 
 missing=()

@@ -541,7 +541,7 @@ def demo(ctx: click.Context, root: str, preset: str, serve: bool, port: int | No
         host, port = settings.api_host, port or settings.api_port
         click.echo(
             f"\nAPI:       http://{host}:{port}/api/health\nAPI docs:  http://{host}:{port}/api/docs\n"
-            f"dashboard: http://{host}:{port}/\n(Ctrl-C stops the server)"
+            f"GraphQL:   http://{host}:{port}/api/graphql\n(Ctrl-C stops the server)"
         )
         uvicorn.run(
             "dsa110_contimg.api.app:app_from_env",
