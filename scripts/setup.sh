@@ -12,7 +12,6 @@ extras=""
 apt_packages=(python3-venv wsclean postgresql redis-server)
 if [[ "${1:-}" == "--test" ]]; then
     extras="[test,casa]"  # CASA cross-checks run in the test suite
-    apt_packages+=(chromium)
 fi
 
 missing=()
