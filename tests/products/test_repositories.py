@@ -189,3 +189,30 @@ def test_heartbeat_event_listing_and_pruning(factory) -> None:
         assert [e.topic for e in repo.list_events(s, topic="ima*")] == ["image"]
         assert repo.prune_events(s, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)) == 2
         assert repo.latest_event_id(s) == 0
+
+
+def test_bulk_writes_announce_once_per_transaction(factory) -> None:
+    with session_scope(factory) as s:
+        sources = [repo.register_source(s, name=f"S{k}", ra_deg=1.0, dec_deg=1.0) for k in range(3)]
+        before = repo.latest_event_id(s)
+        for src in sources:
+            repo.upsert_variability(s, src.id, n_epochs=2, eta=1.0)
+    with session_scope(factory) as s:
+        assert [e.topic for e in repo.events_after(s, before)] == ["variability"]
+        repo.upsert_variability(s, sources[0].id, eta=2.0)
+    with session_scope(factory) as s:
+        assert [e.topic for e in repo.events_after(s, before)] == ["variability"] * 2
+
+
+def test_one_session_over_several_transactions_announces_each(factory) -> None:
+    session = factory()
+    try:
+        src = repo.register_source(session, name="S", ra_deg=1.0, dec_deg=1.0)
+        session.commit()
+        before = repo.latest_event_id(session)
+        for eta in (1.0, 2.0, 3.0):
+            repo.upsert_variability(session, src.id, eta=eta)
+            session.commit()
+        assert len(repo.events_after(session, before)) == 3
+    finally:
+        session.close()

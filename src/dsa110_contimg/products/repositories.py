@@ -191,6 +191,27 @@ def publish_event(
     return event
 
 
+_TOUCHED = "dsa110_touched_topics"
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_touched(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction, not a flush's inner one
+        session.info.pop(_TOUCHED, None)
+
+
+def touch(session: Session, topic: str, kind: str = "updated") -> None:
+    """Announce a change of ``topic`` once per transaction (bulk writes: metrics, raw files).
+
+    Caches key their entries by the newest event id, so one event per
+    transaction keeps them right without an event per row.
+    """
+    touched = session.info.setdefault(_TOUCHED, set())
+    if topic not in touched:
+        publish_event(session, topic, kind)
+        touched.add(topic)
+
+
 def latest_event_id(session: Session) -> int:
     """The id of the newest event, 0 if there is none."""
     return int(session.scalar(sa.select(sa.func.max(Event.id))) or 0)
@@ -270,6 +291,7 @@ def register_raw_file(
     _set_fields(raw, fields)
     session.add(raw)
     session.flush()
+    touch(session, "raw", "indexed")
     return raw
 
 
@@ -422,6 +444,7 @@ def upsert_variability(session: Session, source_id: int, **metrics: Any) -> Vari
         session.add(row)
     _set_fields(row, metrics)
     session.flush()
+    touch(session, "variability")
     return row
 
 
