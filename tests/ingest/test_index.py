@@ -351,3 +351,21 @@ def test_index_folder_looks_again_at_files_being_finished(
 
     report = index_folder(*args, policy=policy, clock=lite.clock, settle_wait=True, sleep=sleep)
     assert slept == [30] and report.indexed == [str(path)] and report.pending == []
+
+
+def test_two_indexers_on_one_folder_record_each_file_once(
+    lite: IngestEnv, sim_stream: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dsa110_contimg.ingest.index import Indexer
+
+    source, truth = sim_stream
+    g = _group(truth, 1)
+    lite.copy_in(source, g["files"])
+    first, second = lite.indexer(), lite.indexer()
+    # the second looked at the DB before the first wrote anything
+    monkeypatch.setattr(Indexer, "_load_known", lambda self, paths: None)
+    assert len(first.scan().indexed) == 16
+    report = second.scan()
+    assert report.indexed == [] and report.quarantined == []
+    assert report.already_indexed == 16
+    assert len(lite.files()) == 16 and all(p.exists() for p in lite.incoming.iterdir())

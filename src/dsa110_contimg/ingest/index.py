@@ -80,6 +80,7 @@ class _Outcome:
     duplicate_of: str | None = None
     late: bool = False
     completed: bool = False
+    already: bool = False
 
 
 def _utc(seconds: float) -> dt.datetime:
@@ -162,6 +163,7 @@ class Indexer:
             else:
                 self._ingest(Path(path), stat, report)
         self._stability.forget(set(candidates))
+        self._known.intersection_update(candidates)  # stay as small as the folder
         self.close_expired(report)
         if report.changed:
             log.info("index %s: %s", self.incoming, report.summary())
@@ -207,14 +209,19 @@ class Indexer:
             return
         try:
             outcome = self._record(info)
-        except IntegrityError:
-            log.info("%s: recorded meanwhile by another process, skipped", path)
-            self._known.add(str(path))
+        except IntegrityError as exc:
+            # another indexer recorded the file or created its group meanwhile:
+            # the next scan sees its row (and skips it) or finds the group
+            log.warning("%s: conflicting write (%s), retried next scan", path, exc.orig)
             return
         if outcome.duplicate_of is not None:
             self._quarantine(path, f"duplicate of {outcome.duplicate_of}", report, info)
             return
         self._known.add(str(path))
+        if outcome.already:
+            report.already_indexed += 1
+            log.info("%s: recorded meanwhile by another process, skipped", path)
+            return
         if outcome.late:
             report.late.append(str(path))
             return
@@ -231,6 +238,8 @@ class Indexer:
                 session, info.name_time, self.policy, now, info.dec_deg
             )
             duplicate = groups.usable_file(session, group.id, info.subband)
+            if duplicate is not None and duplicate.path == str(info.path):
+                return _Outcome(group.id, group.state, already=True)  # by another indexer
             if duplicate is not None:
                 return _Outcome(group.id, group.state, duplicate_of=duplicate.path)
             if not groups.hold_open_group(session, group.id):
