@@ -90,6 +90,10 @@ def test_writes_need_a_valid_key(client: TestClient, writable_seed: Seed) -> Non
     assert wrong.status_code == 403
     right = client.post("/api/batch/reprocess", json=body, headers={"X-API-Key": API_KEY})
     assert right.status_code == 202
+    bearer = {"Authorization": f"Bearer {API_KEY}"}
+    assert client.post("/api/batch/reprocess", json=body, headers=bearer).status_code == 202
+    wrong_bearer = {"Authorization": "Bearer " + "y" * 20}
+    assert client.post("/api/batch/reprocess", json=body, headers=wrong_bearer).status_code == 403
 
 
 def test_no_keys_configured_means_no_writes(template_seed: Seed) -> None:

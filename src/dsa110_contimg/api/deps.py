@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -57,10 +57,17 @@ async def paging(
 Page = Annotated[Paging, Depends(paging)]
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A write key")
+_bearer = HTTPBearer(auto_error=False, description="A write key as a bearer token")
 
 
-async def require_write(state: State, key: Annotated[str | None, Depends(_api_key)]) -> str:
+async def require_write(
+    state: State,
+    key: Annotated[str | None, Depends(_api_key)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
     """Allow a write only with a configured API key; return who asked (a key fingerprint).
+
+    The key comes in ``X-API-Key`` or as ``Authorization: Bearer <key>``.
 
     Raises
     ------
@@ -69,14 +76,15 @@ async def require_write(state: State, key: Annotated[str | None, Depends(_api_ke
     """
     if not state.keys.enabled:
         raise ApiError(403, "writes_disabled", "no API keys are configured; writes are refused")
-    if not key:
+    presented = key or (bearer.credentials if bearer is not None else None)
+    if not presented:
         raise ApiError(
             401,
             "unauthorized",
-            "an X-API-Key header is required",
-            headers={"WWW-Authenticate": "ApiKey"},
+            "an API key is required (X-API-Key header or Authorization: Bearer)",
+            headers={"WWW-Authenticate": "Bearer"},
         )
-    who = state.keys.check(key)
+    who = state.keys.check(presented)
     if who is None:
         raise ApiError(403, "forbidden", "the API key is not valid")
     return who
