@@ -116,3 +116,11 @@ def test_subband_of_the_name_must_match_the_channels(
     path = _edited(sim_stream, tmp_path, "2026-01-15T13:44:44_sb05.hdf5")
     with pytest.raises(InputDataError, match="not in subband 05"):
         read_header(path)
+
+
+def test_hdf5_file_of_another_kind(tmp_path: Path) -> None:
+    path = tmp_path / "2026-01-15T13:44:44_sb03.hdf5"
+    with h5py.File(path, "w") as f:
+        f["image"] = np.zeros((8, 8))
+    with pytest.raises(InputDataError, match="lacks Header, Data, Header/extra_keywords"):
+        read_header(path)

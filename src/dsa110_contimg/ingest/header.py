@@ -192,6 +192,9 @@ def _open(path: Path) -> h5py.File:
 
 def _read(name: str, f: h5py.File, file_size: int) -> dict[str, float | int]:
     """Header values, after checking presence, shapes and byte extents."""
+    groups = [g for g in ("Header", "Data", "Header/extra_keywords") if g not in f]
+    if groups:
+        raise InputDataError(f"{name}: not a DSA-110 UVH5 file, lacks {', '.join(groups)}")
     try:
         header, data, extra = f["Header"], f["Data"], f["Header/extra_keywords"]
         missing = [k for k in _HEADER_KEYS if k not in header]
