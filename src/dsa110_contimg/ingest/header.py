@@ -212,7 +212,7 @@ def _read(name: str, f: h5py.File, file_size: int) -> dict[str, float | int]:
         n_antennas = int(header["Nants_data"][()])
     except InputDataError:
         raise
-    except (KeyError, OSError, TypeError, ValueError) as exc:
+    except (KeyError, IndexError, OSError, TypeError, ValueError) as exc:
         raise InputDataError(f"{name}: unreadable header ({exc})") from exc
     _check_shapes(name, f, counts, times_jd, freqs)
     if not (np.all(np.isfinite(times_jd)) and np.isfinite(dec_rad) and integration_s > 0):
