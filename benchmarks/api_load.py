@@ -258,6 +258,10 @@ def main() -> None:
         asyncio.run(drive(base, curves[:200] + lists, 4, 2.0))  # warm-up (connections, imports)
         print(f"\nAPI load over loopback, {args.workers} uvicorn workers, {os.cpu_count()} cores, "
               f"load average before {os.getloadavg()[0]:.1f} (other processes share the cores)")  # fmt: skip
+        report(
+            "light curve (1 client, no queueing)",
+            *asyncio.run(drive(base, curves[-3000:], 1, args.duration / 2)),
+        )
         lat_p95, _ = report(
             f"light curve ({args.latency_clients} clients, {args.client_processes} procs)",
             *drive_processes(
