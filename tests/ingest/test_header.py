@@ -124,3 +124,24 @@ def test_hdf5_file_of_another_kind(tmp_path: Path) -> None:
         f["image"] = np.zeros((8, 8))
     with pytest.raises(InputDataError, match="lacks Header, Data, Header/extra_keywords"):
         read_header(path)
+
+
+def test_damaged_metadata_is_a_reason_never_a_crash(
+    sim_stream: tuple[Path, dict], tmp_path: Path
+) -> None:
+    """Random bytes over a file's metadata: read fine or refused, never another error."""
+    path, _ = _first(sim_stream)
+    good = path.read_bytes()
+    rng = np.random.default_rng(7)
+    target = tmp_path / path.name
+    refused = 0
+    for _ in range(60):
+        damaged = bytearray(good)
+        start, n = int(rng.integers(0, len(good) // 2)), int(rng.integers(1, 64))
+        damaged[start : start + n] = rng.integers(0, 256, n, np.uint8).tobytes()
+        target.write_bytes(bytes(damaged))
+        try:
+            read_header(target)
+        except InputDataError:
+            refused += 1
+    assert refused > 0

@@ -190,31 +190,39 @@ def _open(path: Path) -> h5py.File:
         raise InputDataError(f"{path.name}: HDF5 cannot open it ({text})") from exc
 
 
+# what h5py and numpy raise on damaged metadata (RuntimeError: bad B-tree or symbol table)
+_DAMAGE = (KeyError, IndexError, OSError, RuntimeError, TypeError, ValueError)
+
+
 def _read(name: str, f: h5py.File, file_size: int) -> dict[str, float | int]:
     """Header values, after checking presence, shapes and byte extents."""
+    try:
+        return _read_checked(name, f, file_size)
+    except InputDataError:
+        raise
+    except _DAMAGE as exc:
+        raise InputDataError(f"{name}: damaged HDF5 metadata ({exc})") from exc
+
+
+def _read_checked(name: str, f: h5py.File, file_size: int) -> dict[str, float | int]:
     groups = [g for g in ("Header", "Data", "Header/extra_keywords") if g not in f]
     if groups:
         raise InputDataError(f"{name}: not a DSA-110 UVH5 file, lacks {', '.join(groups)}")
-    try:
-        header, data, extra = f["Header"], f["Data"], f["Header/extra_keywords"]
-        missing = [k for k in _HEADER_KEYS if k not in header]
-        missing += [f"Data/{k}" for k in _DATA_KEYS if k not in data]
-        if "phase_center_dec" not in extra:
-            missing.append("extra_keywords/phase_center_dec")
-        if missing:
-            raise InputDataError(f"{name}: not a DSA-110 UVH5 file, lacks {', '.join(missing)}")
-        _check_extents(name, f, file_size)
-        counts = {k: int(header[k][()]) for k in ("Ntimes", "Nblts", "Nfreqs", "Npols")}
-        times_jd = header["time_array"][()]
-        freqs = np.ravel(header["freq_array"][()])
-        integration_s = float(np.ravel(header["integration_time"][()])[0])
-        dec_rad = float(extra["phase_center_dec"][()])
-        n_antennas = int(header["Nants_data"][()])
-    except InputDataError:
-        raise
-    except (KeyError, IndexError, OSError, TypeError, ValueError) as exc:
-        raise InputDataError(f"{name}: unreadable header ({exc})") from exc
+    header, data, extra = f["Header"], f["Data"], f["Header/extra_keywords"]
+    missing = [k for k in _HEADER_KEYS if k not in header]
+    missing += [f"Data/{k}" for k in _DATA_KEYS if k not in data]
+    if "phase_center_dec" not in extra:
+        missing.append("extra_keywords/phase_center_dec")
+    if missing:
+        raise InputDataError(f"{name}: not a DSA-110 UVH5 file, lacks {', '.join(missing)}")
+    _check_extents(name, f, file_size)
+    counts = {k: int(header[k][()]) for k in ("Ntimes", "Nblts", "Nfreqs", "Npols")}
+    times_jd = header["time_array"][()]
+    freqs = np.ravel(header["freq_array"][()])
     _check_shapes(name, f, counts, times_jd, freqs)
+    integration_s = float(np.ravel(header["integration_time"][()])[0])
+    dec_rad = float(extra["phase_center_dec"][()])
+    n_antennas = int(header["Nants_data"][()])
     if not (np.all(np.isfinite(times_jd)) and np.isfinite(dec_rad) and integration_s > 0):
         raise InputDataError(f"{name}: non-finite times, declination or integration time")
     if abs(dec_rad) > np.pi / 2:
