@@ -130,13 +130,16 @@ def _flag_baselines(vis, flags, out, baselines, strategy: str) -> None:
     images = flagger.make_image_set(ntimes, nchan, 2 * npol)
     mask = flagger.make_flag_mask(ntimes, nchan, False)
     for b in baselines:
-        block = np.ascontiguousarray(vis[:, b].transpose(1, 0, 2))  # (Nchan, Ntimes, Npol)
+        # (Npol, Nchan, Ntimes) float64 real and imaginary parts: AOFlagger's layout
+        block = vis[:, b].transpose(2, 1, 0)
         if not np.any(block):
             out[:, b] = True
             continue
+        re = np.ascontiguousarray(block.real, dtype=np.float64)
+        im = np.ascontiguousarray(block.imag, dtype=np.float64)
         for p in range(npol):
-            images.set_image_buffer(2 * p, block[:, :, p].real.astype(np.float64))
-            images.set_image_buffer(2 * p + 1, block[:, :, p].imag.astype(np.float64))
+            images.set_image_buffer(2 * p, re[p])
+            images.set_image_buffer(2 * p + 1, im[p])
         if flags is not None:
             mask.set_buffer(np.ascontiguousarray(flags[:, b].any(axis=-1).T))
             result = strat.run(images, mask)
