@@ -369,3 +369,22 @@ def test_two_indexers_on_one_folder_record_each_file_once(
     assert report.indexed == [] and report.quarantined == []
     assert report.already_indexed == 16
     assert len(lite.files()) == 16 and all(p.exists() for p in lite.incoming.iterdir())
+
+
+def test_file_this_user_cannot_read_is_left_in_place(
+    lite: IngestEnv,
+    sim_stream: tuple[Path, dict],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source, truth = sim_stream
+    (path,) = lite.copy_in(source, truth["groups"][0]["files"][:1])
+    indexer = lite.indexer()
+    with monkeypatch.context() as m:
+        m.setattr(os, "access", lambda p, mode: False)  # as if owned by another user
+        for _ in range(2):
+            report = indexer.scan()
+            assert report.pending == [str(path)] and report.quarantined == []
+    assert path.exists() and lite.files() == []
+    assert sum("not readable by this user" in r.message for r in caplog.records) == 1
+    assert indexer.scan().indexed == [str(path)]

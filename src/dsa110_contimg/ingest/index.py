@@ -137,6 +137,7 @@ class Indexer:
         self.clock = clock
         self._stability = StabilityTracker(self.policy.settle_s)
         self._known: set[str] = set()
+        self._unreadable: set[str] = set()
         self._sweep_quarantine = True
 
     # -- one scan --------------------------------------------------------
@@ -197,6 +198,13 @@ class Indexer:
 
     # -- one file ----------------------------------------------------------
     def _ingest(self, path: Path, stat: os.stat_result, report: IndexReport) -> None:
+        if not os.access(path, os.R_OK):
+            # a deployment problem, not a bad file: left in place, said once
+            if str(path) not in self._unreadable:
+                log.error("%s: not readable by this user; fix its permissions", path)
+                self._unreadable.add(str(path))
+            report.pending.append(str(path))
+            return
         try:
             info = read_header(path)
         except InputDataError as exc:
