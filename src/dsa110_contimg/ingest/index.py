@@ -21,6 +21,8 @@ Rules, each deliberate:
   file in quarantine unrecorded, and step 1 records it. The file is never
   deleted and never overwrites another.
 * **Same path already recorded**: skipped (debug log); a re-run is a no-op.
+* **Not readable by this user** (permissions): left in place, one error
+  logged, tried again every scan; not quarantined (the file is not at fault).
 * **Duplicate** (a usable file of the same group and subband is recorded,
   under another name): quarantined with reason ``duplicate of <path>``.
 * **Late** (its group is ``queued``, ``processing``, ``done`` or ``failed``):
@@ -33,9 +35,11 @@ Rules, each deliberate:
   group named after its own time stamp.
 
 A file's ``created_at`` is its arrival time by the indexer's clock, from
-which the group wait is measured. Run one indexer per incoming folder (a
-second one is harmless but wasteful: a file recorded by both is refused by
-the unique path, and the loser skips it).
+which the group wait is measured (so a backlog indexed at once still waits
+``group_wait_s`` before its incomplete groups close; pass a shorter wait to
+index a finished backlog). Run one indexer per incoming folder; a second one
+is harmless but wasteful (a file the other recorded meanwhile is recognised
+by its path and skipped; a conflicting write is retried next scan).
 """
 
 from __future__ import annotations
