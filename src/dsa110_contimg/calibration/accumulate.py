@@ -6,7 +6,8 @@ For each solution cell (a time bin), baseline, channel and polarisation::
 
 over the rows of the cell. The gain solve needs nothing else (see
 :mod:`.stefcal`), so the visibilities are read once, in row chunks, and
-added per integration into (cell, baseline) accumulators.
+added into (cell, baseline) accumulators by one fused loop (numba; a
+numpy path adds one integration at a time when numba is missing).
 """
 
 from __future__ import annotations
@@ -99,27 +100,6 @@ class BaselineIndex:
         out[:, self.ant1, self.ant2] = flat
         out[:, self.ant2, self.ant1] = np.conj(flat) if hermitian else flat
         return out
-
-
-def uv_weight_mask(uvw_m: np.ndarray, freqs_hz: np.ndarray, uvmin_lambda: float) -> np.ndarray:
-    """True where the projected baseline is longer than ``uvmin_lambda``.
-
-    Parameters
-    ----------
-    uvw_m : numpy.ndarray
-        Shape (rows, 3), metres.
-    freqs_hz : numpy.ndarray
-        Shape (Nchan,), Hz.
-    uvmin_lambda : float
-        Minimum ``sqrt(u^2 + v^2)``, wavelengths; 0 keeps everything.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape (rows, Nchan) bool.
-    """
-    uv_m = np.hypot(uvw_m[:, 0], uvw_m[:, 1])
-    return uv_m[:, None] * (freqs_hz[None, :] / SPEED_OF_LIGHT_M_S) > uvmin_lambda
 
 
 class CellSums:
