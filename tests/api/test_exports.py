@@ -73,3 +73,8 @@ def test_large_export_is_streamed_in_chunks(client: TestClient, writable_seed: S
     with client.stream("GET", "/api/export/sources?format=votable") as response:
         body = b"".join(response.iter_bytes())
     assert len(parse_single_table(io.BytesIO(body)).to_table()) == 4506
+
+
+def test_times_are_iso_utc(read_client: TestClient) -> None:
+    jobs = json.loads(read_client.get("/api/export/jobs?format=json").text)
+    assert all(job["created_at"].endswith("Z") for job in jobs)

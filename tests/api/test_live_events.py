@@ -92,7 +92,7 @@ def test_websocket_receives_progress_from_a_pipeline_process(writable_seed: Seed
     assert {m["topic"] for m in messages} == {f"job:{run_id}"}
     assert [m["payload"].get("progress") for m in messages[2:5]] == [0.25, 0.5, 0.75]
     assert messages[-1]["payload"]["status"] == "succeeded"
-    assert messages[0]["created_at"].endswith("+00:00")
+    assert messages[0]["created_at"].endswith("Z")
 
 
 def test_subscribe_and_replay_over_the_test_client(client: TestClient) -> None:

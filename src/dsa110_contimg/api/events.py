@@ -43,7 +43,8 @@ def event_message(event: Event) -> dict[str, Any]:
         "topic": event.topic,
         "kind": event.kind,
         "payload": event.payload or {},
-        "created_at": event.created_at.isoformat(),
+        # the same form as the REST API's datetimes: ISO 8601 with a Z
+        "created_at": event.created_at.isoformat().replace("+00:00", "Z"),
     }
 
 

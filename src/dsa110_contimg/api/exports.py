@@ -48,7 +48,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dt.datetime):
-        return value.isoformat()
+        return value.isoformat().replace("+00:00", "Z")
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
     if isinstance(value, float) and not math.isfinite(value):
