@@ -87,7 +87,7 @@ class SolveParams:
         Gain solution interval, seconds; None for the whole group.
     uvmin_lambda : float
         Ignore baselines shorter than this, wavelengths, converted with
-        each channel's own frequency. (CASA's ``uvrange`` converts with one
+        each channel's own frequency. (CASA's ``uvrange`` appears to convert with one
         frequency per spectral window: on a single 768-channel window it
         keeps slightly different baselines near the cut, which is the main
         difference between our solutions and CASA's; without the cut they
