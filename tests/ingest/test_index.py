@@ -388,3 +388,41 @@ def test_file_this_user_cannot_read_is_left_in_place(
     assert path.exists() and lite.files() == []
     assert sum("not readable by this user" in r.message for r in caplog.records) == 1
     assert indexer.scan().indexed == [str(path)]
+
+
+def test_runner_cannot_claim_a_group_while_a_file_is_being_added(
+    env: IngestEnv, sim_stream: tuple[Path, dict]
+) -> None:
+    """The ingest's hold on an open group makes the runner's atomic claim wait for it."""
+    import threading
+    import time
+
+    from dsa110_contimg.ingest import groups as ingest_groups
+    from dsa110_contimg.pipeline.runner import claim_group
+
+    source, truth = sim_stream
+    g = _group(truth, 0)
+    env.copy_in(source, g["files"][:15])
+    indexer = env.indexer(group_wait_s=0)
+    indexer.scan()
+    assert env.groups()[g["group_id"]].state == GroupState.INCOMPLETE
+
+    claimed: list[tuple[bool, float]] = []
+    session = env.factory()
+    try:
+        assert ingest_groups.hold_open_group(session, g["group_id"])
+        start = time.monotonic()
+        runner = threading.Thread(
+            target=lambda: claimed.append(
+                (claim_group(env.factory, g["group_id"]), time.monotonic() - start)
+            )
+        )
+        runner.start()
+        time.sleep(0.5)
+        assert claimed == []  # waiting for the ingest's transaction
+        session.commit()
+    finally:
+        session.close()
+    runner.join(timeout=30)
+    assert claimed and claimed[0][0] and claimed[0][1] >= 0.5
+    assert env.groups()[g["group_id"]].state == GroupState.PROCESSING
