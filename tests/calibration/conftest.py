@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pytest
 
+from dsa110_contimg.calibration.casa import casa_available
 from dsa110_contimg.calibration.synthetic import SyntheticTruth, make_synthetic_ms
 
 
@@ -28,6 +28,5 @@ def cal_ms(_template_ms, tmp_path) -> tuple[Path, SyntheticTruth]:
 
 
 requires_casa = pytest.mark.skipif(
-    importlib.util.find_spec("casatools") is None or importlib.util.find_spec("casatasks") is None,
-    reason="casatools/casatasks not installed",
+    not casa_available(), reason="casatools/casatasks/casadata (and six) not installed"
 )

@@ -21,9 +21,12 @@ from pathlib import Path
 from dsa110_contimg.errors import ToolMissingError
 
 
+_CASA_MODULES = ("casatools", "casatasks", "casadata", "six")  # casatasks 6.7 imports six
+
+
 def casa_available() -> bool:
-    """True if casatools, casatasks and casadata can be imported."""
-    return all(importlib.util.find_spec(m) for m in ("casatools", "casatasks", "casadata"))
+    """True if casatools, casatasks, casadata (and six, which casatasks needs) are installed."""
+    return all(importlib.util.find_spec(m) for m in _CASA_MODULES)
 
 
 def _measures_path() -> str:
