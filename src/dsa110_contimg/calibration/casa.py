@@ -20,7 +20,6 @@ from pathlib import Path
 
 from dsa110_contimg.errors import ToolMissingError
 
-
 _CASA_MODULES = ("casatools", "casatasks", "casadata", "six")  # casatasks 6.7 imports six
 
 
