@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import queue
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -53,3 +59,36 @@ def test_index_of_a_missing_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     result = runner.invoke(main, ["index", str(tmp_path / "nowhere")])
     assert result.exit_code == 4
     assert "does not exist" in result.output
+
+
+def test_index_watch_stops_on_sigterm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sim_stream: tuple[Path, dict]
+) -> None:
+    """`dsa110 index --watch` as systemd runs it: reports as files come, stops on SIGTERM."""
+    source, truth = sim_stream
+    monkeypatch.setenv("DSA110_DATA_ROOT", str(tmp_path / "data"))
+    assert CliRunner().invoke(main, ["db", "upgrade"]).exit_code == 0
+    incoming = tmp_path / "data" / "incoming"
+    for name in truth["groups"][0]["files"]:
+        shutil.copy2(source / name, incoming / name)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dsa110_contimg.cli", "index", "--watch", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True)
+    reader.start()
+    try:
+        seen = []
+        while not any("1 complete" in line for line in seen):
+            seen.append(lines.get(timeout=60))  # queue.Empty fails the test, never hangs
+        assert any("16 indexed" in line and "1 complete" in line for line in seen), seen
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
