@@ -1,0 +1,222 @@
+"""The light-curve stage: fold one epoch's normalised fluxes into the products DB.
+
+:func:`update_light_curves` is called by the photometry stage
+(:func:`dsa110_contimg.photometry.stage.measure_image`) in the same
+transaction that inserts the epoch's ``Photometry`` rows, so a crash can
+never count a measurement twice or lose it from the metrics:
+
+1. the ``VariabilityMetrics`` rows of the measured sources are read (missing
+   ones created) and their running sums updated in O(1) per source
+   (:func:`~dsa110_contimg.variability.metrics.update_batch`);
+2. only the sources whose metrics now pass the preset have their light
+   curves read back from ``Photometry`` (one indexed query per candidate:
+   no all-pairs table, no scan of the whole history of the field);
+3. each is classified (ESE or generic variable) and upserted as a
+   ``Candidate`` row: a new row starts ``new``; an existing row keeps the
+   status a human gave it, its score and details are refreshed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import Candidate, Photometry, VariabilityMetrics
+from dsa110_contimg.variability.candidates import Preset, evaluate_candidates, get_preset
+from dsa110_contimg.variability.metrics import MetricsState, update_batch
+
+log = logging.getLogger(__name__)
+
+IN_CHUNK = 900
+"""Most ids bound in one ``IN (...)`` clause (SQLite allows 999 in old builds)."""
+
+
+def chunks(ids: Sequence[int], size: int = IN_CHUNK) -> list[list[int]]:
+    """Split ids into lists short enough for one ``IN`` clause."""
+    ids = [int(i) for i in ids]
+    return [ids[k : k + size] for k in range(0, len(ids), size)]
+
+
+def load_metrics_rows(session: Session, source_ids: np.ndarray) -> list[VariabilityMetrics]:
+    """The metrics rows of the sources in the given order, creating the missing ones."""
+    found: dict[int, VariabilityMetrics] = {}
+    for part in chunks(source_ids):
+        stmt = sa.select(VariabilityMetrics).where(VariabilityMetrics.source_id.in_(part))
+        found.update((row.source_id, row) for row in session.scalars(stmt))
+    rows = []
+    for sid in source_ids.tolist():
+        row = found.get(sid)
+        if row is None:
+            row = VariabilityMetrics(source_id=sid)
+            session.add(row)
+        rows.append(row)
+    return rows
+
+
+def normalised_light_curve(
+    session: Session, source_id: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One source's normalised light curve (MJD, flux Jy, error Jy) in time order."""
+    stmt = (
+        sa.select(Photometry.mjd, Photometry.norm_flux_jy, Photometry.norm_flux_err_jy)
+        .where(
+            Photometry.source_id == source_id,
+            Photometry.norm_flux_jy.is_not(None),
+            Photometry.norm_flux_err_jy > 0,
+        )
+        .order_by(Photometry.mjd)
+    )
+    rows = session.execute(stmt).all()
+    if not rows:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    mjd, flux, err = (np.asarray(col, float) for col in zip(*rows, strict=True))
+    return mjd, flux, err
+
+
+def update_light_curves(
+    session: Session,
+    source_ids: Sequence[int] | np.ndarray,
+    fluxes: np.ndarray,
+    errs: np.ndarray,
+    mjd: float | np.ndarray,
+    *,
+    preset: str | Preset | None = None,
+) -> dict[str, Any]:
+    """Add one epoch's normalised fluxes to the sources' metrics; flag candidates.
+
+    The epoch's ``Photometry`` rows must already be in the session (the
+    candidates' light curves are read from them). The caller owns the
+    transaction.
+
+    Parameters
+    ----------
+    session : sqlalchemy.orm.Session
+        Open session on the products DB.
+    source_ids : array_like of int
+        Distinct ``Source.id`` values, shape (N,).
+    fluxes, errs : array_like
+        Normalised flux densities and their errors, Jy, shape (N,).
+        Non-finite fluxes and non-positive errors are skipped.
+    mjd : float or array_like
+        Observation time(s), MJD (UTC).
+    preset : str or Preset, optional
+        Candidate preset (default ``conservative``; the runner passes
+        ``settings.variability_preset``).
+
+    Returns
+    -------
+    dict
+        ``n_sources`` (rows touched), ``n_used`` (measurements added),
+        ``n_candidates`` (sources passing the preset), ``new_candidates``
+        and ``updated_candidates`` (candidate ids).
+    """
+    ids = np.asarray(source_ids, np.int64)
+    if np.unique(ids).size != ids.size:
+        raise ValueError("update_light_curves: source ids must be distinct within one epoch")
+    chosen = get_preset(preset)
+    rows = load_metrics_rows(session, ids)
+    state = MetricsState.from_records(rows)
+    times = np.broadcast_to(np.asarray(mjd, float), ids.shape)
+    used = update_batch(state, np.arange(ids.size), fluxes, errs, times)
+    state.write_records(rows)
+    session.flush()
+    repo.touch(session, "variability")
+    records = evaluate_candidates(
+        state, lambda i: normalised_light_curve(session, int(ids[i])), chosen
+    )
+    new, updated = upsert_candidates(session, ids, records)
+    log.info(
+        "light curves: %d sources, %d measurements, %d candidates (%d new) under preset %s",
+        ids.size,
+        used,
+        len(records),
+        len(new),
+        chosen.name,
+    )
+    return {
+        "n_sources": int(ids.size),
+        "n_used": int(used),
+        "n_candidates": len(records),
+        "new_candidates": new,
+        "updated_candidates": updated,
+        "preset": chosen.name,
+    }
+
+
+def upsert_candidates(
+    session: Session, ids: np.ndarray, records: list[Any]
+) -> tuple[list[int], list[int]]:
+    """Create or refresh ``Candidate`` rows; a human's status is never changed.
+
+    Returns
+    -------
+    new, updated : list of int
+        Candidate ids created and refreshed (``repositories.register_candidate``
+        publishes a ``candidate`` event for each: ``new`` or ``updated``).
+    """
+    new, updated = [], []
+    for rec in records:
+        source_id = int(ids[rec.index])
+        before = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Candidate)
+            .where(Candidate.source_id == source_id, Candidate.kind == rec.kind)
+        )
+        cand = repo.register_candidate(
+            session,
+            source_id=source_id,
+            kind=rec.kind,
+            score=rec.score,
+            preset=rec.preset,
+            details=rec.details,
+        )
+        (updated if before else new).append(int(cand.id))
+        if not before:
+            log.info(
+                "new %s candidate %d: source %d, score %.2f",
+                rec.kind,
+                cand.id,
+                source_id,
+                rec.score,
+            )
+    return new, updated
+
+
+def recompute_metrics(session: Session, source_ids: Sequence[int] | np.ndarray) -> int:
+    """Rebuild the metrics of some sources from their stored normalised light curves.
+
+    For repairs and for the few sources whose earlier epochs were just
+    renormalised (the first epochs of a field, while the references'
+    baselines settle); never called on a whole history.
+
+    Returns
+    -------
+    int
+        Measurements read.
+    """
+    ids = np.unique(np.asarray(source_ids, np.int64))
+    if ids.size == 0:
+        return 0
+    rows = load_metrics_rows(session, ids)
+    state = MetricsState.empty(ids.size)
+    used = 0
+    for part in chunks(ids):
+        stmt = sa.select(
+            Photometry.source_id,
+            Photometry.norm_flux_jy,
+            Photometry.norm_flux_err_jy,
+            Photometry.mjd,
+        ).where(Photometry.source_id.in_(part), Photometry.norm_flux_jy.is_not(None))
+        points = session.execute(stmt).all()
+        if points:
+            sid, flux, err, mjd = (np.asarray(c, float) for c in zip(*points, strict=True))
+            used += update_batch(state, np.searchsorted(ids, sid.astype(np.int64)), flux, err, mjd)
+    state.write_records(rows)
+    session.flush()
+    return used
