@@ -43,7 +43,8 @@ def test_index_prints_a_summary(
     damaged = truth["groups"][3]["group_id"]
     assert f"indexed 29 file(s) from {incoming}" in result.output
     assert "quarantined 2 file(s):" in result.output
-    assert f"{damaged}_sb07.hdf5: {damaged}_sb07.hdf5: truncated" in result.output
+    assert f"\n  {damaged}_sb07.hdf5: truncated" in result.output
+    assert f"\n  {damaged}_sb09.hdf5: not an HDF5 file" in result.output
     assert f"groups now failed: {damaged}" in result.output
     assert "groups in the DB: complete 1, failed 1" in result.output
 

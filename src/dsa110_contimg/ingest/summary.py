@@ -28,7 +28,9 @@ def describe(report: IndexReport, incoming: Path, counts: dict[str, int]) -> lis
     ]
     if report.quarantined:
         lines.append(f"quarantined {len(report.quarantined)} file(s):")
-        lines += [f"  {Path(path).name}: {reason}" for path, reason in report.quarantined]
+        for path, reason in report.quarantined:
+            name = Path(path).name  # most reasons already start with it
+            lines.append(f"  {reason}" if reason.startswith(name) else f"  {name}: {reason}")
     if report.late:
         lines.append(f"late {len(report.late)} file(s), recorded but not added to their group:")
         lines += [f"  {Path(path).name}" for path in report.late]
