@@ -68,23 +68,48 @@ def mad_clip(
     numpy.ndarray
         New flags (not including ``flags``).
     """
-    amp = np.where(flags, np.nan, np.abs(vis)).astype(np.float32)
-    with np.errstate(all="ignore"):
-        import warnings
+    amp = np.abs(vis).astype(np.float32)
+    spectrum = masked_median(amp, flags, axis=0)[0]  # (Nbls, Nchan, Npol)
+    fallback = np.median(spectrum[np.isfinite(spectrum)]) if np.isfinite(spectrum).any() else 0.0
+    spectrum = np.where(np.isfinite(spectrum), spectrum, fallback)
+    model = median_filter(spectrum, size=(1, smooth_channels, 1), mode="nearest")
+    resid = amp - model[None]
+    centre = masked_median(resid, flags, axis=(0, 2))
+    mad = masked_median(np.abs(resid - centre), flags, axis=(0, 2))
+    robust = MAD_TO_SIGMA * np.where(np.isfinite(mad) & (mad > 0), mad, np.inf)
+    return np.abs(resid) > sigma * robust
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            spectrum = np.nanmedian(amp, axis=0)  # (Nbls, Nchan, Npol)
-            spectrum = np.where(np.isfinite(spectrum), spectrum, np.nanmedian(spectrum))
-            model = median_filter(spectrum, size=(1, smooth_channels, 1), mode="nearest")
-            resid = amp - model[None]
-            mad = np.nanmedian(
-                np.abs(resid - np.nanmedian(resid, axis=(0, 2), keepdims=True)),
-                axis=(0, 2),
-                keepdims=True,
-            )
-    robust = MAD_TO_SIGMA * np.where(np.isfinite(mad), mad, np.inf)
-    return np.abs(np.nan_to_num(resid, nan=0.0)) > sigma * robust
+
+def masked_median(values: np.ndarray, mask: np.ndarray, axis) -> np.ndarray:
+    """Median ignoring masked samples, fast (no ``nanmedian``).
+
+    Masked samples are replaced alternately by +inf and -inf, which leaves
+    the median of the rest unchanged when they split evenly and moves it by
+    at most half the masked fraction in quantile otherwise: good enough for
+    the robust statistics here, and ~10x faster than ``numpy.nanmedian``.
+    Cells with every sample masked give NaN.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Real values.
+    mask : numpy.ndarray
+        True where a sample must be ignored (same shape).
+    axis : int or tuple of int
+        Axes to take the median over (kept as length-1 dimensions).
+    """
+    if mask.any():
+        # alternate along the first axis and the last one (broadcast, no full-size index)
+        first = np.arange(values.shape[0]).reshape(-1, *([1] * (values.ndim - 1)))
+        last = np.arange(values.shape[-1])
+        sign = np.where((first + last) % 2 == 0, np.inf, -np.inf).astype(values.dtype)
+        filled = np.where(mask, sign, values)
+    else:
+        filled = values
+    with np.errstate(invalid="ignore"):  # +inf and -inf both in the middle: NaN, handled below
+        med = np.median(filled, axis=axis, keepdims=True)
+    empty = mask.all(axis=axis, keepdims=True)
+    return np.where(empty | ~np.isfinite(med), np.nan, med)
 
 
 def extend_flags(
