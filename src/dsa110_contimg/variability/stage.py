@@ -13,7 +13,13 @@ never count a measurement twice or lose it from the metrics:
    no all-pairs table, no scan of the whole history of the field);
 3. each is classified (ESE or generic variable) and upserted as a
    ``Candidate`` row: a new row starts ``new``; an existing row keeps the
-   status a human gave it, its score and details are refreshed.
+   status a human gave it, its score and details are refreshed (an
+   unreviewed row changes kind when the classification does, see
+   :func:`upsert_candidates`).
+
+:func:`recompute_metrics` rebuilds some sources' metrics from their stored
+light curves (repairs; the photometry stage's renormalisation of a field's
+first epochs).
 """
 
 from __future__ import annotations
@@ -27,7 +33,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import Candidate, Photometry, VariabilityMetrics
+from dsa110_contimg.products.models import (
+    Candidate,
+    CandidateKind,
+    CandidateStatus,
+    Photometry,
+    VariabilityMetrics,
+)
 from dsa110_contimg.variability.candidates import Preset, evaluate_candidates, get_preset
 from dsa110_contimg.variability.metrics import MetricsState, update_batch
 
@@ -154,6 +166,11 @@ def upsert_candidates(
 ) -> tuple[list[int], list[int]]:
     """Create or refresh ``Candidate`` rows; a human's status is never changed.
 
+    A source has at most one light-curve candidate while nobody has looked at
+    it: an unreviewed (``new``) ``variable`` row is re-kinded ``ese`` (or back)
+    when the classification changes. Once reviewed, a change of kind opens a
+    second row for the new kind.
+
     Returns
     -------
     new, updated : list of int
@@ -163,11 +180,17 @@ def upsert_candidates(
     new, updated = [], []
     for rec in records:
         source_id = int(ids[rec.index])
-        before = session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Candidate)
-            .where(Candidate.source_id == source_id, Candidate.kind == rec.kind)
-        )
+        existing = _light_curve_candidate(session, source_id, rec.kind)
+        if existing is not None and existing.kind != rec.kind:
+            log.info(
+                "candidate %d (source %d): %s -> %s",
+                existing.id,
+                source_id,
+                existing.kind,
+                rec.kind,
+            )
+            existing.kind = CandidateKind(rec.kind)
+            session.flush()
         cand = repo.register_candidate(
             session,
             source_id=source_id,
@@ -176,8 +199,8 @@ def upsert_candidates(
             preset=rec.preset,
             details=rec.details,
         )
-        (updated if before else new).append(int(cand.id))
-        if not before:
+        (updated if existing is not None else new).append(int(cand.id))
+        if existing is None:
             log.info(
                 "new %s candidate %d: source %d, score %.2f",
                 rec.kind,
@@ -186,6 +209,20 @@ def upsert_candidates(
                 rec.score,
             )
     return new, updated
+
+
+def _light_curve_candidate(session: Session, source_id: int, kind: str) -> Candidate | None:
+    """The source's candidate of this kind, else its unreviewed one of the other light-curve kind."""
+    stmt = sa.select(Candidate).where(
+        Candidate.source_id == source_id,
+        Candidate.kind.in_([CandidateKind.VARIABLE, CandidateKind.ESE]),
+    )
+    rows = session.scalars(stmt).all()
+    same = [c for c in rows if c.kind == kind]
+    if same:
+        return same[0]
+    unreviewed = [c for c in rows if c.status == CandidateStatus.NEW]
+    return unreviewed[0] if unreviewed else None
 
 
 def recompute_metrics(session: Session, source_ids: Sequence[int] | np.ndarray) -> int:
