@@ -26,6 +26,7 @@ from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import (
     Candidate,
     EpochNormalisation,
+    Event,
     Image,
     Photometry,
     Source,
@@ -246,7 +247,7 @@ def _snapshot(factory) -> tuple:
         )
         counts = tuple(
             session.scalar(sa.select(sa.func.count()).select_from(t))
-            for t in (Photometry, Source, Candidate, EpochNormalisation)
+            for t in (Photometry, Source, Candidate, EpochNormalisation, Event)
         )
     return metrics, counts
 
@@ -282,3 +283,43 @@ def test_refuses_an_image_without_pb_correction(run, tmp_path) -> None:
         fake.id, fake.path, fake.image_type, fake.pbcor = 10**6, "x.fits", "image", False
         with pytest.raises(InputDataError, match="not primary-beam corrected"):
             measure_image(session, fake, run["settings"])
+
+
+def test_blind_detections_become_sources_measured_later(tmp_path) -> None:
+    pytest.importorskip("bdsf")
+    rng = np.random.default_rng(3)
+    n_pix = 200
+    wcs = make_wcs(n_pix, CELL, RA0, DEC0)
+    ra, dec = wcs.wcs_pix2world([60.0, 140.0, 100.0, 70.0], [60.0, 80.0, 150.0, 130.0], 0)
+    flux = np.array([0.2, 0.1, 0.05, 0.08])  # the last one is in no catalog
+    settings = load_settings(data_root=tmp_path / "data", catalog_db=tmp_path / "cat.sqlite3")
+    rows = np.zeros(3, CATALOG_DTYPE)
+    for k in range(3):
+        rows[k] = (f"C{k}", ra[k], dec[k], 1, 1, flux[k] * 1e3, 3.0, np.nan, np.nan, np.nan)
+    with CatalogStore(settings.catalog_db) as store:
+        store.import_rows("TEST", rows)
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    factory = make_session_factory(engine)
+    for e, blind in enumerate((True, False)):
+        path = tmp_path / f"blind{e}-image-pb.fits"
+        image = correlated_noise((n_pix, n_pix), wcs, BEAM, RMS, rng, scale=1 / np.sqrt(2))
+        add_sources(image, wcs, BEAM, ra, dec, flux)
+        write_fits(path, image, wcs, BEAM)
+        with session_scope(factory) as session:
+            row = _register(session, path, e, 61200.0 + e)
+            summary = measure_image(session, row, settings, blind=blind)
+        assert summary["n_blind"] == (1 if blind else 0)
+        assert summary["n_measured"] == 4
+    with session_scope(factory) as session:
+        new = session.scalars(sa.select(Source).where(Source.catalog == "blind")).one()
+        fluxes = session.scalars(
+            sa.select(Photometry.flux_jy).where(Photometry.source_id == new.id)
+        ).all()
+    engine.dispose()
+    assert new.name.startswith("DSA J")
+    offset = repo.angular_separation_deg(
+        np.array([new.ra_deg]), np.array([new.dec_deg]), ra[3], dec[3]
+    )
+    assert offset[0] * 3600 < 0.5 * BEAM.bmin_deg * 3600
+    assert len(fluxes) == 2 and np.allclose(fluxes, flux[3], rtol=0.1)
