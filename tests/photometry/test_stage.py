@@ -323,3 +323,16 @@ def test_blind_detections_become_sources_measured_later(tmp_path) -> None:
     )
     assert offset[0] * 3600 < 0.5 * BEAM.bmin_deg * 3600
     assert len(fluxes) == 2 and np.allclose(fluxes, flux[3], rtol=0.1)
+
+
+def test_unreadable_or_empty_images_are_input_errors(run, tmp_path) -> None:
+    bad = tmp_path / "bad-image-pb.fits"
+    bad.write_text("not a FITS file")
+    empty = tmp_path / "empty-image-pb.fits"
+    write_fits(empty, np.zeros((50, 50)), make_wcs(50, CELL, RA0 + 90, DEC0), BEAM)
+    with session_scope(run["factory"]) as session:
+        for e, (path, message) in enumerate(((bad, "cannot read"), (empty, "no catalog"))):
+            image = _register(session, path, 100 + e, 62000.0 + e)
+            with pytest.raises(InputDataError, match=message):
+                measure_image(session, image, run["settings"])
+        session.rollback()

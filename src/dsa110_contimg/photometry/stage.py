@@ -201,14 +201,19 @@ def measure_image(
             "image %d (%s) already has %d measurements: skipped", image.id, image.path, existing
         )
         return {"image_id": image.id, "skipped": True, "n_measured": existing}
-    _check_image(image)
-    data, wcs, beam, _ = load_image(image.path)
+    data, wcs, beam = _read_image(image)
     usable = np.isfinite(data)
     radius = radius_deg if radius_deg is not None else field_radius_deg(image)
     sources, n_new = field_sources(session, image, settings, catalogs, radius, wcs, usable)
     n_blind = 0
     if blind:
         sources, n_blind = add_blind_sources(session, image, sources, beam, wcs, usable)
+    if sources.ids.size == 0:
+        raise InputDataError(
+            f"image {image.id} ({image.path}): no catalog or known source on its usable pixels",
+            hint=f"import a catalog covering RA {image.ra_deg:.3f}, Dec {image.dec_deg:.3f} "
+            f"into {settings.catalog_db} (`dsa110 catalog import`)",
+        )
     result = forced_photometry(data, wcs, beam, sources.ra_deg, sources.dec_deg)
     refs = choose_references(session, image, sources, result, beam)
     norm = normalise_epoch(session, image, sources, result, refs)
@@ -233,14 +238,23 @@ def _n_measured(session: Session, image_id: int) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-def _check_image(image: Image) -> None:
+def _read_image(image: Image) -> tuple[np.ndarray, WCS, Beam]:
+    """The image's pixels, WCS and beam, after checking it is a pb-corrected FITS file."""
     if not (image.pbcor or image.image_type == "image-pb"):
         raise InputDataError(
-            f"image {image.id} ({image.path}) is type {image.image_type!r}, not primary-beam corrected",
+            f"image {image.id} ({image.path}) is type {image.image_type!r}, "
+            "not primary-beam corrected",
             hint="measure the -image-pb.fits product (pbcor=True)",
         )
     if not Path(image.path).is_file():
         raise InputDataError(f"image {image.id}: file {image.path} is missing")
+    try:
+        data, wcs, beam, _ = load_image(image.path)
+    except InputDataError:
+        raise
+    except Exception as exc:  # astropy raises OSError, ValueError... on a bad file
+        raise InputDataError(f"image {image.id}: cannot read {image.path}: {exc}") from exc
+    return data, wcs, beam
 
 
 def field_radius_deg(image: Image) -> float:
