@@ -98,19 +98,20 @@ def apply_solutions(
     utimes, tidx = np.unique(time_s, return_inverse=True)
     nchan, npol = data.shape[1:]
     na = max(s.gains.shape[1] for s in solutions)
-    jones = np.ones((utimes.size, na, nchan, npol), np.complex128)
+    jones = np.ones((utimes.size, na, nchan, npol), np.complex64)
     jflag = np.zeros(jones.shape, bool)
     for sol in solutions:
         g, f = gains_at(sol, utimes)
-        jones[:, : g.shape[1]] *= g
+        jones[:, : g.shape[1]] *= g.astype(np.complex64)
         jflag[:, : g.shape[1]] |= f
         jflag[:, g.shape[1] :] = True
-    j1, j2 = jones[tidx, ant1], jones[tidx, ant2]
-    bad = jflag[tidx, ant1] | jflag[tidx, ant2]
-    denom = j1 * np.conj(j2)
-    ok = ~bad & (denom != 0)
-    corrected = np.where(ok, data / np.where(ok, denom, 1), 0).astype(data.dtype)
-    return corrected, flag | ~ok
+    # invert once per antenna and time, then multiply per row: 1 / (J_1 conj(J_2))
+    ok_j = ~jflag & (jones != 0)
+    inverse = np.where(ok_j, 1 / np.where(ok_j, jones, 1), 0).astype(np.complex64)
+    corrected = data * inverse[tidx, ant1]
+    corrected *= np.conj(inverse[tidx, ant2])
+    bad = ~(ok_j[tidx, ant1] & ok_j[tidx, ant2])
+    return corrected.astype(data.dtype, copy=False), flag | bad
 
 
 def apply_ms(
