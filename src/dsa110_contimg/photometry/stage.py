@@ -36,11 +36,25 @@ the caller's transaction:
 
 Idempotent: an image that already has photometry is skipped (nothing is
 read or written). Positions with no usable pixel (flux NaN) get no row.
+Events: ``photometry``/``new`` (from ``add_photometry``) and
+``photometry``/``measured`` with the returned summary; ``source``/``new``
+once per catalog batch of new sources; ``candidate`` events per candidate.
 
-Caveat of the incremental baselines: until a reference has 10 epochs its
-baseline moves with each new one, so the first epochs of a field are
-normalised against slightly different baselines (a few tenths of the
-per-epoch scale error); they are not renormalised afterwards.
+Names: a catalog source is ``Source.name`` = its catalog name, prefixed by
+the catalog label when bare (NVSS ``J133108+303032`` -> ``NVSS
+J133108+303032``; ``SIM J...`` kept), or the pipeline's
+:func:`~dsa110_contimg.catalog.naming.format_name` with the catalog label
+when the catalog gives none; ``catalog_id`` keeps the catalog's own name.
+
+Settling baselines: until a reference has 10 epochs its baseline moves with
+each new one, so an epoch that changes a baseline also renormalises the
+earlier images among the references' first epochs (factor, ``norm_flux``)
+and rebuilds the metrics of their sources from the stored light curves
+(:func:`renormalise_images`; bounded: only a field's first ~10 epochs).
+Without it the first epochs of a steady source would sit a few tenths of
+the per-epoch scale error apart, many sigma for bright sources. An earlier
+image is renormalised with the current image's references measured in it,
+and left as it was when fewer than 3 of them are.
 
 Blind finding (``blind=True``, off by default: PyBDSF takes seconds to
 minutes per 2400 px image) adds detections more than one restoring beam
