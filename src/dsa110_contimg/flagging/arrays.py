@@ -49,8 +49,8 @@ def mad_clip(
     time in each channel, then a running median over ``smooth_channels``
     channels, so a line that persists in time in one channel stands out as
     well as a burst in one integration. The residual's sigma is 1.4826 x its
-    median absolute deviation over time and channels (per baseline and
-    polarisation); samples beyond ``sigma`` of it are flagged.
+    median absolute value over time and (every 4th) channel, per baseline
+    and polarisation; samples beyond ``sigma`` of it are flagged.
 
     Parameters
     ----------
@@ -74,8 +74,9 @@ def mad_clip(
     spectrum = np.where(np.isfinite(spectrum), spectrum, fallback)
     model = median_filter(spectrum, size=(1, smooth_channels, 1), mode="nearest")
     resid = amp - model[None]
-    centre = masked_median(resid, flags, axis=(0, 2))
-    mad = masked_median(np.abs(resid - centre), flags, axis=(0, 2))
+    # the model is a median, so the residual's median is ~0: the MAD is the
+    # median of |residual|, taken on every 4th channel (plenty of samples, 4x faster)
+    mad = masked_median(np.abs(resid[:, :, ::4]), flags[:, :, ::4], axis=(0, 2))
     robust = MAD_TO_SIGMA * np.where(np.isfinite(mad) & (mad > 0), mad, np.inf)
     return np.abs(resid) > sigma * robust
 
