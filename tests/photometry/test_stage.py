@@ -336,3 +336,43 @@ def test_unreadable_or_empty_images_are_input_errors(run, tmp_path) -> None:
             with pytest.raises(InputDataError, match=message):
                 measure_image(session, image, run["settings"])
         session.rollback()
+
+
+def test_measure_image_on_sqlite_and_postgresql(db_url, tmp_path) -> None:
+    """The DB paths (window query, bit test, bulk renormalisation) on both back ends."""
+    rng = np.random.default_rng(5)
+    n_pix, n_src = 160, 12
+    wcs = make_wcs(n_pix, CELL, RA0, DEC0)
+    ra, dec = wcs.wcs_pix2world(*rng.uniform(20, n_pix - 20, (2, n_src)), 0)
+    flux = rng.uniform(0.1, 0.4, n_src)
+    scale = np.array([1.0, 1.04, 0.97, 1.02])
+    settings = load_settings(data_root=tmp_path / "data", catalog_db=tmp_path / "cat.sqlite3")
+    rows = np.zeros(n_src, CATALOG_DTYPE)
+    for k in range(n_src):
+        rows[k] = (f"P{k}", ra[k], dec[k], 1, 1, flux[k] * 1e3, 3.0, np.nan, np.nan, np.nan)
+    with CatalogStore(settings.catalog_db) as store:
+        store.import_rows("TEST", rows)
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    factory = make_session_factory(engine)
+    ids = []
+    for e, s in enumerate(scale):
+        path = tmp_path / f"pg{e}-image-pb.fits"
+        image = correlated_noise((n_pix, n_pix), wcs, BEAM, RMS, rng, scale=1 / np.sqrt(2))
+        add_sources(image, wcs, BEAM, ra, dec, flux * s)
+        write_fits(path, image, wcs, BEAM)
+        with session_scope(factory) as session:
+            row = _register(session, path, e, 61300.0 + e)
+            assert measure_image(session, row, settings)["normalised"]
+            ids.append(row.id)
+    with session_scope(factory) as session:
+        again = measure_image(session, session.get(Image, ids[0]), settings)
+        stored = {n.image_id: n.factor for n in session.scalars(sa.select(EpochNormalisation))}
+        n_metrics = session.scalar(
+            sa.select(sa.func.count()).where(VariabilityMetrics.n_epochs == len(scale))
+        )
+    engine.dispose()
+    assert again["skipped"]
+    final = np.array([stored[i] for i in ids])
+    assert final == pytest.approx(scale / np.median(scale), rel=0.005)
+    assert n_metrics == n_src

@@ -18,10 +18,10 @@ N_STEADY, N_EPOCHS = 300, 12
 
 
 @pytest.fixture
-def factory(tmp_path):
-    url = f"sqlite:///{tmp_path / 'products.sqlite3'}"
-    upgrade(url)
-    engine = make_engine(url)
+def factory(db_url):
+    """A migrated products DB: SQLite, and PostgreSQL when a server is available."""
+    upgrade(db_url)
+    engine = make_engine(db_url)
     yield make_session_factory(engine)
     engine.dispose()
 
