@@ -56,10 +56,22 @@ def chunks(ids: Sequence[int], size: int = IN_CHUNK) -> list[list[int]]:
 
 
 def load_metrics_rows(session: Session, source_ids: np.ndarray) -> list[VariabilityMetrics]:
-    """The metrics rows of the sources in the given order, creating the missing ones."""
+    """The metrics rows of the sources in the given order, creating the missing ones.
+
+    The rows are locked (``FOR UPDATE`` on PostgreSQL, in id order so two
+    workers cannot deadlock) until the transaction ends: two images measuring
+    the same source at once are added one after the other, never lost.
+    SQLite serialises writers by itself.
+    """
     found: dict[int, VariabilityMetrics] = {}
-    for part in chunks(source_ids):
-        stmt = sa.select(VariabilityMetrics).where(VariabilityMetrics.source_id.in_(part))
+    for part in chunks(np.sort(source_ids)):
+        stmt = (
+            sa.select(VariabilityMetrics)
+            .where(VariabilityMetrics.source_id.in_(part))
+            .order_by(VariabilityMetrics.source_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)  # the values as locked, not cached
+        )
         found.update((row.source_id, row) for row in session.scalars(stmt))
     rows = []
     for sid in source_ids.tolist():
