@@ -1,0 +1,242 @@
+"""Named WSClean parameter tiers: ``standard``, ``quicklook`` and ``deep``.
+
+``standard`` is the operating pipeline's tile (2400 x 2400 px at 6 arcsec,
+Briggs 0.5, niter 1000, 5 mJy threshold, uv > 1000 lambda, auto-mask 5,
+auto-threshold 1, mgain 0.8, Stokes I, w-gridder). ``quicklook`` images the
+same 4 deg at 12 arcsec with a shallow clean (about 8x fewer pixels);
+``deep`` cleans further (10000 iterations down to the auto-threshold).
+
+Tiers are frozen pydantic models; :func:`get_tier` applies overrides (a
+mapping, e.g. one table of a TOML file read by :func:`load_tier_overrides`).
+
+Scaling for small simulation presets (:func:`scale_tier`): the cell is the
+synthesized resolution ``lambda_min / B`` over ``oversample`` (3.5 by
+default), with ``lambda_min`` the shortest wavelength and ``B`` the longest
+baseline used (at most the tier's ``max_uv_lambda``): for the full array
+(2.0 km outriggers) that is 6 arcsec, the operating pipeline's cell;
+the field of view is the diameter at which the Airy primary beam falls to
+the tier's ``pb_limit`` at the lowest frequency, so the image holds every
+pixel the pb-corrected product keeps; the size is rounded up to an even
+number and capped at ``max_size`` (fast tests).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dsa110_contimg.errors import ConfigError
+from dsa110_contimg.telescope import SPEED_OF_LIGHT_M_S, beam_offset_for_level
+
+TIERS_ENV = "DSA110_IMAGING_TIERS"
+"""Environment variable naming a TOML file of tier overrides (``[standard]``...)."""
+
+
+class ImagingTier(BaseModel):
+    """WSClean parameters of one imaging tier.
+
+    Attributes
+    ----------
+    name : str
+        Tier name, written to the FITS header (``IMTIER``).
+    size : int
+        Image side, pixels.
+    cell_arcsec : float
+        Pixel size, arcsec.
+    weight, robust : str, float
+        ``briggs`` (with ``robust``), ``natural`` or ``uniform``.
+    niter : int
+        Maximum clean iterations.
+    threshold_jy : float
+        Absolute clean threshold, Jy/beam (0: none).
+    min_uv_lambda : float
+        Shortest baseline used, wavelengths (0: all).
+    max_uv_lambda : float or None
+        Longest baseline used, wavelengths (None: all); coarse tiers cut
+        the long baselines so their cells still sample the beam.
+    auto_mask, auto_threshold : float or None
+        WSClean's auto-masking and auto-threshold, in local rms.
+    mgain : float
+        Major-cycle gain.
+    pol : str
+        Polarisation imaged (``I``).
+    channels_out, spectral_pol : int
+        Above 1: image this many sub-bands, clean them jointly and keep the
+        MFS image (``-join-channels``), with a polynomial of ``spectral_pol``
+        terms fitted across them (sources of any spectral index and the
+        frequency-dependent primary beam deconvolve without residual rings).
+    wgridder : bool
+        Use the w-gridder (``-use-wgridder``).
+    baseline_averaging_lambda : float or None
+        ``-baseline-averaging`` size, wavelengths (faster gridding).
+    no_update_model : bool
+        Skip writing MODEL_DATA (``-no-update-model-required``).
+    pb_limit : float
+        Primary-beam level below which the pb-corrected image is blanked.
+    abs_mem_gb : float
+        WSClean's memory limit (``-abs-mem``), GB.
+    threads : int or None
+        WSClean threads (``-j``); None lets WSClean use every core.
+    timeout_s : float
+        Wall-clock limit of the WSClean run, seconds.
+    extra_args : tuple of str
+        Further WSClean arguments, appended verbatim.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    size: int = Field(ge=16, le=20000)
+    cell_arcsec: float = Field(gt=0)
+    weight: str = "briggs"
+    robust: float = 0.5
+    niter: int = Field(default=1000, ge=0)
+    threshold_jy: float = Field(default=0.005, ge=0)
+    min_uv_lambda: float = Field(default=1000.0, ge=0)
+    max_uv_lambda: float | None = Field(default=None, gt=0)
+    auto_mask: float | None = 5.0
+    auto_threshold: float | None = 1.0
+    mgain: float = Field(default=0.8, gt=0, le=1)
+    pol: str = "I"
+    channels_out: int = Field(default=1, ge=1)
+    spectral_pol: int | None = Field(default=None, ge=1)
+    wgridder: bool = True
+    baseline_averaging_lambda: float | None = None
+    no_update_model: bool = True
+    pb_limit: float = Field(default=0.2, gt=0, lt=1)
+    abs_mem_gb: float = Field(default=16.0, gt=0)
+    threads: int | None = Field(default=None, ge=1)
+    timeout_s: float = Field(default=1800.0, gt=0)
+    extra_args: tuple[str, ...] = ()
+
+    @property
+    def fov_deg(self) -> float:
+        """Image side, degrees."""
+        return self.size * self.cell_arcsec / 3600.0
+
+
+TIERS: dict[str, ImagingTier] = {
+    "standard": ImagingTier(name="standard", size=2400, cell_arcsec=6.0),
+    "quicklook": ImagingTier(
+        name="quicklook",
+        size=1200,
+        cell_arcsec=12.0,
+        niter=300,
+        threshold_jy=0.01,
+        max_uv_lambda=4300.0,  # resolution ~48 arcsec: 4 cells of 12 arcsec
+        auto_mask=None,
+        auto_threshold=3.0,
+        timeout_s=600.0,
+    ),
+    "deep": ImagingTier(
+        name="deep",
+        size=2400,
+        cell_arcsec=6.0,
+        niter=10000,
+        threshold_jy=0.0,
+        auto_mask=4.0,
+        auto_threshold=1.0,
+        timeout_s=3600.0,
+    ),
+}
+"""The built-in tiers, by name."""
+
+
+def load_tier_overrides(path: str | os.PathLike[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Read tier overrides from a TOML file (default: ``$DSA110_IMAGING_TIERS``).
+
+    The file holds one table per tier, e.g. ``[standard]\\nniter = 2000``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not valid TOML.
+    """
+    path = path or os.environ.get(TIERS_ENV)
+    if not path:
+        return {}
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read imaging tiers from {path}: {exc}") from exc
+
+
+def get_tier(
+    name: str | ImagingTier, overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> ImagingTier:
+    """Return a tier by name with its overrides applied.
+
+    Parameters
+    ----------
+    name
+        ``standard``, ``quicklook``, ``deep`` (or a tier, returned as given
+        apart from overrides).
+    overrides
+        ``{tier name: {field: value}}``; default :func:`load_tier_overrides`.
+
+    Raises
+    ------
+    ConfigError
+        If the tier is unknown or an override is invalid.
+    """
+    overrides = load_tier_overrides() if overrides is None else overrides
+    if isinstance(name, ImagingTier):
+        base = name
+    elif name in TIERS:
+        base = TIERS[name]
+    else:
+        raise ConfigError(f"unknown imaging tier {name!r}", hint=f"choose from {sorted(TIERS)}")
+    changes = dict(overrides.get(base.name, {}))
+    if "extra_args" in changes:
+        changes["extra_args"] = tuple(changes["extra_args"])
+    try:
+        return ImagingTier(**{**base.model_dump(), **changes})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid override of imaging tier {base.name!r}: {exc}") from exc
+
+
+def scale_tier(
+    tier: ImagingTier,
+    *,
+    max_baseline_m: float,
+    freq_min_hz: float,
+    freq_max_hz: float,
+    max_size: int | None = None,
+    oversample: float = 3.5,
+) -> ImagingTier:
+    """Fit a tier's cell and size to a (small) array and band; see the module notes.
+
+    Parameters
+    ----------
+    tier
+        The tier to scale.
+    max_baseline_m
+        Longest baseline, metres.
+    freq_min_hz, freq_max_hz
+        Band edges, Hz.
+    max_size
+        Largest image side allowed, pixels.
+    oversample
+        Cells per synthesized resolution.
+
+    Returns
+    -------
+    ImagingTier
+        A copy with ``cell_arcsec`` and ``size`` replaced.
+    """
+    wavelength_m = SPEED_OF_LIGHT_M_S / freq_max_hz
+    longest = max_baseline_m / wavelength_m
+    if tier.max_uv_lambda is not None:
+        longest = min(longest, tier.max_uv_lambda)
+    cell = round(np.degrees(1.0 / longest) * 3600 / oversample, 1)
+    fov_deg = 2 * np.degrees(float(beam_offset_for_level(tier.pb_limit, freq_min_hz)))
+    size = int(np.ceil(fov_deg * 3600 / cell / 2)) * 2
+    if max_size is not None:
+        size = min(size, max_size)
+    return tier.model_copy(update={"cell_arcsec": float(cell), "size": size})

@@ -1,0 +1,85 @@
+"""A simulated target field (unit gains: data in Jy), its MS and one standard-tier image.
+
+The field: the ``test`` preset (24 antennas, 64 channels, 6 integrations)
+pointed 6 deg away from the calibrator (near the Airy pattern's second
+null, so the 15 Jy calibrator adds nothing), with the sky confined to
+0.6 deg of the strip so that every source lies inside the 1.75 deg test
+image: sources outside an image leave their sidelobes uncleaned, which with
+24 antennas and 77 s would dominate the noise (the pipeline's full-beam
+tiles do not have that problem).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dsa110_contimg.conversion.convert import convert_group
+from dsa110_contimg.imaging import get_tier, image_ms, scale_tier
+from dsa110_contimg.imaging.msinfo import read_ms_summary
+from dsa110_contimg.simulate import preset_config, simulate
+
+needs_wsclean = pytest.mark.skipif(shutil.which("wsclean") is None, reason="wsclean not installed")
+
+#: Image side of the test tiles, pixels (the scaled standard tier would take ~4000).
+TEST_SIZE = 1800
+
+
+@pytest.fixture(scope="session")
+def field(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The simulated target group converted to an MS: paths, truth and the group record."""
+    out = tmp_path_factory.mktemp("img-sim")
+    cfg = preset_config(
+        "test",
+        gains=False,
+        rfi=False,
+        n_epochs=1,
+        targets_per_epoch=1,
+        pointing_offset_deg=6.0,
+        sky_radius_deg=0.6,
+        density_per_deg2=12.0,
+    )
+    truth = simulate(cfg, out, groups=[1])
+    group = truth["groups"][1]
+    ms = out / "target.ms"
+    convert_group([out / "incoming" / name for name in group["files"]], ms)
+    return {"ms": ms, "truth": truth, "group": group, "dir": out}
+
+
+def true_catalog(truth: dict, group: dict, freq_hz: float) -> dict[str, np.ndarray]:
+    """True positions and fluxes at ``freq_hz`` (the 1.4 GHz flux of the group's day)."""
+    src = truth["sources"]
+    alpha = np.asarray(src["spectral_index"])
+    flux = np.asarray(group["true_flux_1p4_jy"]) * (freq_hz / 1.4e9) ** alpha
+    return {
+        "ra_deg": np.asarray(src["ra_deg"]),
+        "dec_deg": np.asarray(src["dec_deg"]),
+        "flux_jy": flux,
+    }
+
+
+def scaled_tier(ms: Path, name: str = "standard", size: int = TEST_SIZE):
+    """A tier scaled to the MS's array and band, capped at ``size`` pixels."""
+    s = read_ms_summary(ms)
+    return scale_tier(
+        get_tier(name, {}),
+        max_baseline_m=s.max_baseline_m,
+        freq_min_hz=float(s.freqs_hz.min()),
+        freq_max_hz=float(s.freqs_hz.max()),
+        max_size=size,
+    )
+
+
+@pytest.fixture(scope="session")
+def imaged(field: dict, tmp_path_factory: pytest.TempPathFactory):
+    """The field imaged (DATA) with the scaled standard tier, QA'd against the truth."""
+    if shutil.which("wsclean") is None:
+        pytest.skip("wsclean not installed")
+    catalog = true_catalog(field["truth"], field["group"], 1.405e9)
+    out = tmp_path_factory.mktemp("img-out")
+    return image_ms(
+        field["ms"], out, tier=scaled_tier(field["ms"]), data_column="DATA", catalog=catalog
+    )
