@@ -1,0 +1,34 @@
+"""`dsa110 image MS`: products written, the result printed, errors as exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from dsa110_contimg.cli import main
+
+from .conftest import needs_wsclean
+
+
+@needs_wsclean
+def test_image_command(field, tmp_path: Path) -> None:
+    tiers = tmp_path / "tiers.toml"
+    tiers.write_text("[quicklook]\nsize = 256\ncell_arcsec = 30.0\n")
+    out = tmp_path / "images"
+    args = ["image", str(field["ms"]), "--tier", "quicklook", "--data-column", "DATA"]
+    result = CliRunner().invoke(
+        main, [*args, "--out", str(out), "--tiers-file", str(tiers), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.output)
+    assert record["size"] == 256 and record["tier"] == "quicklook"
+    assert Path(record["products"]["image-pb"]).parent == out.resolve()
+    assert Path(record["preview_path"]).is_file()
+
+
+def test_image_command_without_corrected_data(field, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["image", str(field["ms"]), "--out", str(tmp_path)])
+    assert result.exit_code == 4  # InputDataError
+    assert "CORRECTED_DATA" in result.output
