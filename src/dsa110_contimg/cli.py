@@ -606,7 +606,11 @@ def image(
 
         _, factory = _database(ctx)
         with session_scope(factory) as session:
-            register_imaging(session, result, repo.get_ms(session, result.ms_path).id)
+            try:
+                row = repo.get_ms(session, ms)
+            except repo.NotFoundError:
+                row = repo.get_ms(session, result.ms_path)  # registered by its absolute path
+            register_imaging(session, result, row.id)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1, default=str))
         return

@@ -32,3 +32,25 @@ def test_image_command_without_corrected_data(field, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["image", str(field["ms"]), "--out", str(tmp_path)])
     assert result.exit_code == 4  # InputDataError
     assert "CORRECTED_DATA" in result.output
+
+
+@needs_wsclean
+def test_image_command_registers(field, tmp_path: Path) -> None:
+    from dsa110_contimg.config import load_settings
+    from dsa110_contimg.products import make_engine, make_session_factory, session_scope
+    from dsa110_contimg.products import repositories as repo
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    engine = make_engine(load_settings().db_url)
+    with session_scope(make_session_factory(engine)) as session:
+        repo.register_ms(session, path=str(field["ms"]), mjd_start=1.0, mjd_mid=1.5, mjd_end=2.0)
+    tiers = tmp_path / "tiers.toml"
+    tiers.write_text("[quicklook]\nsize = 128\ncell_arcsec = 60.0\n")
+    args = ["image", str(field["ms"]), "--tier", "quicklook", "--data-column", "DATA"]
+    result = runner.invoke(main, [*args, "--tiers-file", str(tiers), "--register"])
+    assert result.exit_code == 0, result.output
+    assert "rms" in result.output and "QA" in result.output
+    with session_scope(make_session_factory(engine)) as session:
+        assert repo.list_images(session, image_type="image-pb").total == 1
+    engine.dispose()

@@ -4,7 +4,8 @@ Stretch: asinh between the 0.5th and 99.8th percentiles of the finite
 pixels (faint noise visible, bright sources not saturated to a blob). The
 preview has RA/Dec axes (WCSAxes), a colour bar in mJy/beam and the
 restoring beam drawn as a filled ellipse in the lower-left corner; the
-thumbnail is the same stretch, no axes, at most ``thumb_px`` on a side.
+thumbnail is the same stretch, no axes, at most ``thumb_px`` on a side
+(maximum of each block of pixels, so compact sources survive).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def _norm(data: np.ndarray) -> ImageNormalize:
     lo, hi = np.percentile(finite, [0.5, 99.8])
     if hi <= lo:
         hi = lo + 1e-12
-    return ImageNormalize(vmin=lo, vmax=hi, stretch=AsinhStretch(0.05), clip=True)
+    return ImageNormalize(vmin=lo, vmax=hi, stretch=AsinhStretch(0.05), clip=False)
 
 
 def write_previews(
@@ -68,10 +69,14 @@ def write_previews(
     data = data.reshape(data.shape[-2:]) * 1e3  # mJy/beam
     wcs = WCS(header).celestial
     norm = _norm(data)
+    # blanked pixels (beyond the pb limit): light grey
+    cmap = matplotlib.colormaps["inferno"].with_extremes(bad="0.8")
 
     fig = plt.figure(figsize=(8, 7))
     ax = fig.add_subplot(projection=wcs)
-    im = ax.imshow(data, origin="lower", cmap="inferno", norm=norm, interpolation="nearest")
+    im = ax.imshow(
+        np.ma.masked_invalid(data), origin="lower", cmap=cmap, norm=norm, interpolation="nearest"
+    )
     ax.set_xlabel("RA (ICRS)")
     ax.set_ylabel("Dec (ICRS)")
     ax.coords.grid(color="white", alpha=0.25, linestyle=":")
@@ -82,7 +87,12 @@ def write_previews(
     fig.savefig(preview_path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
 
+    # block maxima, not a stride: a thumbnail keeps its sources
     step = max(1, int(np.ceil(max(data.shape) / thumb_px)))
-    small = data[::step, ::step]
-    plt.imsave(thumbnail_path, np.asarray(norm(small).filled(0.0)), cmap="inferno", origin="lower")
+    ny, nx = (s // step * step for s in data.shape)
+    blocks = data[:ny, :nx].reshape(ny // step, step, nx // step, step)
+    with np.errstate(all="ignore"):
+        small = np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1)
+    rgba = cmap(norm(np.ma.masked_invalid(small)))
+    plt.imsave(thumbnail_path, rgba, origin="lower")
     return str(preview_path), str(thumbnail_path)

@@ -3,7 +3,8 @@
 ``standard`` is the operating pipeline's tile (2400 x 2400 px at 6 arcsec,
 Briggs 0.5, niter 1000, 5 mJy threshold, uv > 1000 lambda, auto-mask 5,
 auto-threshold 1, mgain 0.8, Stokes I, w-gridder). ``quicklook`` images the
-same 4 deg at 12 arcsec with a shallow clean (about 8x fewer pixels);
+same 4 deg at 12 arcsec (long baselines cut at 4300 lambda) with a
+shallow clean and baseline-dependent averaging over 10 lambda;
 ``deep`` cleans further (10000 iterations down to the auto-threshold).
 
 Tiers are frozen pydantic models; :func:`get_tier` applies overrides (a
@@ -130,6 +131,9 @@ TIERS: dict[str, ImagingTier] = {
         niter=300,
         threshold_jy=0.01,
         max_uv_lambda=4300.0,  # resolution ~48 arcsec: 4 cells of 12 arcsec
+        # gridding all visibilities dominates: averaging is what makes it quick
+        # (full tile: 111 s -> 35 s; rms +15%)
+        baseline_averaging_lambda=10.0,
         auto_mask=None,
         auto_threshold=3.0,
         timeout_s=600.0,
