@@ -13,8 +13,12 @@ Measurements
   arrays): forced photometry (:func:`dsa110_contimg.photometry.forced_photometry`,
   the beam as matched filter) on the pb-corrected image. *Bright* sources
   (expected SNR, flux x beam / rms, at least ``bright_snr``) give the flux
-  ratios (measured / catalog) and the astrometric offsets (sub-pixel peak
-  near the catalog position minus the catalog position). Completeness is
+  ratios (pb-corrected peak near the catalog position / catalog flux; the
+  forced-photometry ratio is reported beside it) and the astrometric offsets
+  (sub-pixel peak minus the catalog position). The grade uses the peak: in a
+  tile cleaned only to niter 1000 many sources keep part of their flux in
+  the dirty-beam shape, which biases a Gaussian matched filter low (on the
+  full simulated tile: median forced ratio 0.92, peak ratio 0.99). Completeness is
   the fraction of catalog sources at or above ``completeness_flux_jy`` on
   usable pixels detected at SNR >= ``detection_snr``.
 
@@ -85,6 +89,7 @@ class ImageQA:
     n_bright: int = 0
     flux_ratio_median: float = math.nan
     flux_ratio_mad: float = math.nan
+    flux_ratio_forced_median: float = math.nan
     astrometry_median_arcsec: float = math.nan
     astrometry_dra_median_arcsec: float = math.nan
     astrometry_ddec_median_arcsec: float = math.nan
@@ -301,7 +306,8 @@ def _catalog_checks(qa, pb, wcs, beam, rms, rms_map, background, beam_path, ra, 
                 "catalog_flux_jy": float(flux[k]),
                 "forced_flux_jy": float(measured[k]),
                 "peak_flux_jy": found[2],
-                "flux_ratio": float(measured[k] / flux[k]),
+                "flux_ratio": float(found[2] / flux[k]),
+                "forced_ratio": float(measured[k] / flux[k]),
                 "dra_arcsec": dra,
                 "ddec_arcsec": ddec,
                 "offset_arcsec": float(np.hypot(dra, ddec)),
@@ -314,6 +320,7 @@ def _catalog_checks(qa, pb, wcs, beam, rms, rms_map, background, beam_path, ra, 
         ratios = np.array([r["flux_ratio"] for r in rows])
         qa.flux_ratio_median = float(np.median(ratios))
         qa.flux_ratio_mad = float(np.median(np.abs(ratios - qa.flux_ratio_median)))
+        qa.flux_ratio_forced_median = float(np.median([r["forced_ratio"] for r in rows]))
         qa.astrometry_median_arcsec = float(np.median([r["offset_arcsec"] for r in rows]))
         qa.astrometry_dra_median_arcsec = float(np.median([r["dra_arcsec"] for r in rows]))
         qa.astrometry_ddec_median_arcsec = float(np.median([r["ddec_arcsec"] for r in rows]))
