@@ -97,4 +97,167 @@ def convert(ctx: StageContext) -> dict[str, Any]:
     return out_dict
 
 
-STAGES = [("convert", convert)]
+def _ms_row(ctx: StageContext) -> MeasurementSet:
+    with session_scope(ctx.factory) as session:
+        ms = group_ms(session, ctx.group_id)
+        if ms is None:
+            raise InputDataError(
+                f"group {ctx.group_id} has no registered MS", hint="run the convert stage"
+            )
+        session.expunge(ms)
+        return ms
+
+
+def flag(ctx: StageContext) -> dict[str, Any]:
+    """Autocorrelations, zeros, AOFlagger, MAD clip, extension, dead antennas (in place)."""
+    from dsa110_contimg.flagging import flag_ms
+
+    ms = _ms_row(ctx)
+    if ms.flag_fraction is not None:
+        return {"ms_path": ms.path, "skipped": True, "flag_fraction": ms.flag_fraction}
+    result = flag_ms(ms.path)
+    qa = result.qa()
+    fraction = float(qa["total"])
+    with session_scope(ctx.factory) as session:
+        row = session.get(MeasurementSet, ms.id)
+        row.flag_fraction, row.stage = fraction, MSStage.FLAGGED
+        row.qa_metrics = {**(row.qa_metrics or {}), "flagging": qa}
+    return {"ms_path": ms.path, "flag_fraction": fraction}
+
+
+def calibrate(ctx: StageContext) -> dict[str, Any]:
+    """Solve on a calibrator transit, then apply the valid tables; or record why not."""
+    from dsa110_contimg.calibration import (
+        PointSource,
+        caltable_records,
+        read_info,
+        select_tables,
+        solve_ms,
+        write_model_ms,
+        write_solutions,
+    )
+    from dsa110_contimg.calibration.apply import apply_ms
+    from dsa110_contimg.pipeline.calibrators import find_transits
+    from dsa110_contimg.products.models import CalTable, CalTableStatus
+
+    ms = _ms_row(ctx)
+    if ms.cal_applied:
+        return {"ms_path": ms.path, "skipped": True}
+    out: dict[str, Any] = {"ms_path": ms.path}
+    transits = find_transits(ms.mjd_start, ms.mjd_end, ms.pointing_dec_deg)
+    if transits:
+        cal = transits[0].calibrator
+        write_model_ms(
+            ms.path, [PointSource.from_calibrator(cal)], pointing_dec_deg=ms.pointing_dec_deg
+        )
+        solution = solve_ms(ms.path, pointing_dec_deg=ms.pointing_dec_deg)
+        paths = write_solutions(solution, ms.path)
+        records = caltable_records(solution, paths, read_info(ms.path), cal.name)
+        with session_scope(ctx.factory) as session:
+            for record in records:
+                repo.register_cal_table(session, **record)
+            row = session.get(MeasurementSet, ms.id)
+            row.calibrator = cal.name
+        out["solved"] = {"calibrator": cal.name, "tables": {k: str(v) for k, v in paths.items()}}
+    with session_scope(ctx.factory) as session:
+        candidates = session.scalars(
+            sa.select(CalTable).where(CalTable.status == CalTableStatus.VALID)
+        ).all()
+        selection = select_tables(candidates, ms.mjd_mid, ms.pointing_dec_deg)
+        chosen = selection.paths
+        if not selection.ok:
+            row = session.get(MeasurementSet, ms.id)
+            row.note = f"left uncalibrated: {selection.reason}"
+            out["uncalibrated"] = selection.reason
+            log.warning("group %s left uncalibrated: %s", ctx.group_id, selection.reason)
+            return out
+    out["applied"] = apply_ms(ms.path, chosen)
+    with session_scope(ctx.factory) as session:
+        for path in chosen:
+            repo.record_cal_application(
+                session, ms_path=ms.path, cal_path=path, job_run_id=ctx.job.run_id
+            )
+        row = session.get(MeasurementSet, ms.id)
+        row.stage = MSStage.CALIBRATED
+    out["tables"] = chosen
+    return out
+
+
+def image(ctx: StageContext) -> dict[str, Any]:
+    """WSClean on CORRECTED_DATA (tier scaled to the array), pb correction, QA, previews."""
+    from dsa110_contimg.imaging import get_tier, image_ms, register_imaging
+    from dsa110_contimg.imaging.msinfo import read_ms_summary
+    from dsa110_contimg.imaging.stage import next_image_version
+    from dsa110_contimg.imaging.tiers import scale_tier
+    from dsa110_contimg.products.models import Image
+
+    ms = _ms_row(ctx)
+    with session_scope(ctx.factory) as session:
+        current = session.scalars(
+            sa.select(Image).where(Image.ms_id == ms.id, Image.status == ProductStatus.OK)
+        ).first()
+        if current is not None:
+            return {"ms_path": ms.path, "skipped": True}
+        version = next_image_version(session, ms.id)
+    if not ms.cal_applied:
+        raise InputDataError(
+            f"MS {ms.path} is not calibrated ({ms.note or 'no tables applied'})",
+            hint="a group with no valid calibration is not imaged",
+        )
+    summary = read_ms_summary(ms.path)
+    tier = get_tier(ctx.options.get("tier", "standard"))
+    tier = scale_tier(
+        tier,
+        max_baseline_m=summary.max_baseline_m,
+        freq_min_hz=float(summary.freqs_hz.min()),
+        freq_max_hz=float(summary.freqs_hz.max()),
+    )
+    result = image_ms(
+        ms.path,
+        ctx.settings.images_dir / ctx.group_id,
+        tier=tier,
+        data_column="CORRECTED_DATA",
+        version=version,
+    )
+    with session_scope(ctx.factory) as session:
+        rows = register_imaging(session, result, ms.id)
+        ids = {r.image_type: r.id for r in rows}
+    return {
+        "ms_path": ms.path,
+        "images": {k: str(v) for k, v in result.products.items()},
+        "image_ids": ids,
+        "qa": result.qa,
+        "wsclean_seconds": result.wsclean_seconds,
+    }
+
+
+def photometry(ctx: StageContext) -> dict[str, Any]:
+    """Forced photometry at catalog positions, normalisation, light curves, candidates."""
+    from dsa110_contimg.photometry.stage import measure_image
+    from dsa110_contimg.pipeline.jobs import describe_inputs
+    from dsa110_contimg.products.models import Image
+
+    ms = _ms_row(ctx)
+    with session_scope(ctx.factory) as session:
+        image_row = session.scalars(
+            sa.select(Image)
+            .where(Image.ms_id == ms.id, Image.status == ProductStatus.OK, Image.pbcor.is_(True))
+            .order_by(Image.version.desc())
+        ).first()
+        if image_row is None:
+            raise InputDataError(
+                f"group {ctx.group_id} has no pb-corrected image", hint="run the image stage"
+            )
+        ctx.job.record_inputs(describe_inputs([image_row.path]))
+        return measure_image(
+            session, image_row, ctx.settings, blind=ctx.options.get("blind", False)
+        )
+
+
+STAGES = [
+    ("convert", convert),
+    ("flag", flag),
+    ("calibrate", calibrate),
+    ("image", image),
+    ("photometry", photometry),
+]
