@@ -507,7 +507,7 @@ def reprocess(
     help="Demo data root.",
 )
 @click.option(
-    "--preset", default="demo", show_default=True, help="Simulation preset (test is quicker)."
+    "--preset", default="test", show_default=True, help="Simulation preset (demo: larger, slower)."
 )
 @click.option(
     "--serve/--no-serve", default=True, show_default=True, help="Start the API afterwards."

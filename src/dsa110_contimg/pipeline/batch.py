@@ -65,13 +65,15 @@ def select_groups(
     return sorted(ordered, key=lambda gid: (not has_cal[gid], ordered.index(gid)))
 
 
-def _run_one(settings: Settings, group_id: str) -> tuple[str, bool]:
+def _run_one(settings: Settings, group_id: str, options: dict | None = None) -> tuple[str, bool]:
     """Worker entry point: its own engine, one group."""
     from dsa110_contimg.pipeline.runner import process_group
 
     engine = make_engine(settings.db_url)
     try:
-        return group_id, process_group(settings, make_session_factory(engine), group_id)
+        return group_id, process_group(
+            settings, make_session_factory(engine), group_id, options=options
+        )
     finally:
         engine.dispose()
 
@@ -83,6 +85,7 @@ def run_batch(
     executor: str = "local",
     workers: int | None = None,
     scheduler: str | None = None,
+    options: dict | None = None,
     on_done: Callable[[str, bool], None] | None = None,
 ) -> BatchSummary:
     """Process groups; calibrator groups finish before the others start.
@@ -100,7 +103,7 @@ def run_batch(
     first, rest = split_calibrator_groups(settings, group_ids)
     for wave in (first, rest):
         for group_id, ok in _execute(
-            settings, wave, executor, workers or settings.workers, scheduler
+            settings, wave, executor, workers or settings.workers, scheduler, options
         ):
             (summary.done if ok else summary.failed).append(group_id)
             if on_done:
@@ -109,17 +112,24 @@ def run_batch(
 
 
 def _execute(
-    settings: Settings, group_ids: Sequence[str], executor: str, workers: int, scheduler: str | None
+    settings: Settings,
+    group_ids: Sequence[str],
+    executor: str,
+    workers: int,
+    scheduler: str | None,
+    options: dict | None = None,
 ):  # type: ignore[no-untyped-def]
     if not group_ids:
         return
     if executor == "serial" or (executor == "local" and workers == 1):
         for gid in group_ids:
-            yield _run_one(settings, gid)
+            yield _run_one(settings, gid, options)
         return
     if executor == "local":
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures: list[Future] = [pool.submit(_run_one, settings, gid) for gid in group_ids]
+            futures: list[Future] = [
+                pool.submit(_run_one, settings, gid, options) for gid in group_ids
+            ]
             for fut in as_completed(futures):
                 yield fut.result()
         return
@@ -133,7 +143,13 @@ def _execute(
         )
         client = Client(scheduler or cluster)
         try:
-            futures = client.map(_run_one, [settings] * len(group_ids), list(group_ids), pure=False)
+            futures = client.map(
+                _run_one,
+                [settings] * len(group_ids),
+                list(group_ids),
+                [options] * len(group_ids),
+                pure=False,
+            )
             for fut in futures:
                 yield fut.result()
         finally:

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: The catalog name the demo's simulated sky is imported under.
 DEMO_CATALOG = "SIM"
+#: Stage options of the demo: the quicklook tier keeps it within minutes on 2 cores.
+DEMO_OPTIONS = {"tier": "quicklook", "max_image_size": 2048}
 
 
 @dataclass
@@ -63,7 +65,7 @@ def product_counts(factory) -> dict[str, int]:  # type: ignore[no-untyped-def]
 def run_demo(
     settings: Settings,
     *,
-    preset: str = "demo",
+    preset: str = "test",
     echo: Callable[[str], None] = print,
     executor: str = "local",
 ) -> DemoResult:
@@ -97,6 +99,7 @@ def run_demo(
             settings,
             groups,
             executor=executor,
+            options=DEMO_OPTIONS,
             on_done=lambda gid, ok: echo(f"  {gid}: {'done' if ok else 'FAILED'}"),
         )
         counts = product_counts(factory)

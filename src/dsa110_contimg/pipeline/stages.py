@@ -211,6 +211,7 @@ def image(ctx: StageContext) -> dict[str, Any]:
         max_baseline_m=summary.max_baseline_m,
         freq_min_hz=float(summary.freqs_hz.min()),
         freq_max_hz=float(summary.freqs_hz.max()),
+        max_size=ctx.options.get("max_image_size", 2400),
     )
     result = image_ms(
         ms.path,

@@ -173,7 +173,12 @@ class GroupSimulator:
         directions = geometry.source_directions(self.sky.ra_deg, self.sky.dec_deg, times)
         spectra = self.sky.spectrum(plan.day, self.freqs)  # (Ns, F)
         theta = np.arccos(np.clip(directions @ centre, -1, 1))  # (Nt, Ns)
-        gains = draw_gains(cfg, rng, len(self.pads), N_SUBBANDS, cfg.n_chan_per_subband, nt)
+        # Antenna gains and bandpasses hold for an epoch (a day), so the
+        # calibrator's solutions apply to its targets; only the drift is per group.
+        shape = (len(self.pads), N_SUBBANDS, cfg.n_chan_per_subband, nt)
+        stable = draw_gains(cfg, np.random.default_rng([cfg.seed, 4, plan.epoch]), *shape)
+        drift = draw_gains(cfg, rng, *shape).drift
+        gains = GainTruth(stable.antenna_gain, stable.bandpass, drift)
         rfi = draw_rfi_mask(cfg, rng, self.freqs, nt)
         sigma = noise_sigma_jy(cfg.sefd_jy, self.chan_width, INTEGRATION_TIME_S)
 

@@ -144,9 +144,14 @@ def build_sky(
     n = len(ra)
     alpha = rng.normal(cfg.spectral_index_mean, cfg.spectral_index_std, n)
     kind = np.full(n, "steady", dtype=object)
+    # variables: the bright-enough sources nearest the middle of the swept field,
+    # where every epoch sees them well
+    centre_ra = 0.5 * (ra_range_deg[0] + ra_range_deg[1]) % 360.0
+    off = angular_separation(*np.radians([ra, dec]), *np.radians([centre_ra, dec_centre_deg]))
     eligible = np.flatnonzero(flux >= cfg.variable_min_flux_jy)
+    eligible = eligible[np.argsort(off[eligible], kind="stable")]
     n_var = min(cfg.n_flares + cfg.n_eses, len(eligible))
-    chosen = rng.choice(eligible, size=n_var, replace=False) if n_var else np.array([], int)
+    chosen = eligible[:n_var]
     kind[chosen[: min(cfg.n_flares, n_var)]] = "flare"
     kind[chosen[min(cfg.n_flares, n_var) :]] = "ese"
     names = np.array([source_name(r, d) for r, d in zip(ra, dec, strict=True)], dtype=object)
