@@ -433,13 +433,19 @@ def process(
     "--interval", type=float, default=5.0, show_default=True, help="Seconds between polls."
 )
 @click.option("--once", is_flag=True, help="Exit when no group is left to process.")
+@click.option("--tier", default="standard", show_default=True, help="Imaging tier.")
 @click.option(
     "--settle", type=float, default=None, help="Seconds a file must be unchanged before it is read."
 )
 @click.pass_context
 @handle_errors
 def stream(
-    ctx: click.Context, incoming: str | None, interval: float, once: bool, settle: float | None
+    ctx: click.Context,
+    incoming: str | None,
+    interval: float,
+    once: bool,
+    tier: str,
+    settle: float | None,
 ) -> None:
     """The daemon: watch INCOMING (default: settings.incoming_dir) and process groups as they complete."""
     import threading
@@ -461,6 +467,7 @@ def stream(
         once=once,
         policy=policy,
         on_group=lambda gid, ok: click.echo(f"{gid}: {'done' if ok else 'not done'}"),
+        options={"tier": tier},
     )
     click.echo(f"stream stopped; {done} groups done")
 

@@ -12,14 +12,17 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from dsa110_contimg.catalog.store import CatalogStore
 from dsa110_contimg.config import load_settings
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope, upgrade
 from dsa110_contimg.products.models import (
     GroupState,
+    Image,
     Job,
     JobStatus,
     MeasurementSet,
     ObservationGroup,
+    Photometry,
     RawFile,
 )
 from dsa110_contimg.simulate import preset_config, simulate
@@ -48,6 +51,8 @@ def test_sigkill_and_restart(tmp_path: Path) -> None:
     truth = simulate(preset_config("test", n_epochs=2, targets_per_epoch=1, n_antennas=10), root)
     settings = load_settings(data_root=root)
     upgrade(settings.db_url)
+    with CatalogStore(settings.catalog_db) as store:
+        store.import_file("SIM", root / "catalog.csv")
     rng = np.random.default_rng(11)
     kills = 0
     for delay in rng.uniform(1.0, 6.0, 4):
@@ -79,3 +84,13 @@ def test_sigkill_and_restart(tmp_path: Path) -> None:
         ).all()
     engine.dispose()
     assert not list(settings.ms_dir.glob(".*.tmp"))
+    with session_scope(make_session_factory(make_engine(settings.db_url))) as s:
+        # every group imaged and measured exactly once
+        assert s.scalar(
+            sa.select(sa.func.count(sa.distinct(Image.ms_id))).where(Image.image_type == "image-pb")
+        ) == len(groups)
+        assert s.scalar(
+            sa.select(sa.func.count()).select_from(Image).where(Image.image_type == "image-pb")
+        ) == len(groups)
+        pairs = s.execute(sa.select(Photometry.source_id, Photometry.image_id)).all()
+        assert pairs and len(pairs) == len(set(pairs))

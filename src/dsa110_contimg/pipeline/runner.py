@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsa110_contimg.config import Settings
-from dsa110_contimg.errors import StageError
+from dsa110_contimg.errors import DSA110Error
 from dsa110_contimg.pipeline.jobs import JobHandle, job_run
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
@@ -121,7 +121,7 @@ def process_group(
                 _set_item(
                     factory, batch_run_id, position, JobStatus.SUCCEEDED, run_id=handle.run_id
                 )
-        except StageError as exc:
+        except DSA110Error as exc:  # job_run wrapped anything else in StageError
             _set_item(factory, batch_run_id, position, JobStatus.FAILED, error=str(exc))
             _finish(factory, batch_run_id, group_id, ok=False, error=f"stage {name}: {exc}")
             log.error("group %s failed at %s: %s", group_id, name, exc)

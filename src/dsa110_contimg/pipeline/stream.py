@@ -35,6 +35,7 @@ def run_stream(
     once: bool = False,
     policy: IngestPolicy | None = None,
     on_group: Callable[[str, bool], None] | None = None,
+    options: dict | None = None,
 ) -> int:
     """Watch and process until ``stop`` is set (or, with ``once``, until idle).
 
@@ -55,7 +56,7 @@ def run_stream(
         for group_id in [*first, *rest]:
             if stop.is_set():
                 break
-            ok = process_group(settings, factory, group_id, stop=stop.is_set)
+            ok = process_group(settings, factory, group_id, stop=stop.is_set, options=options)
             done += ok
             if on_group:
                 on_group(group_id, ok)
