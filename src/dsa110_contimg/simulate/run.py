@@ -26,6 +26,7 @@ import numpy as np
 from astropy.time import Time, TimeDelta
 
 from dsa110_contimg import __version__
+from dsa110_contimg.catalog.readers import FIELDS as CATALOG_FIELDS
 from dsa110_contimg.simulate import geometry
 from dsa110_contimg.simulate.config import SimConfig
 from dsa110_contimg.simulate.corruptions import (
@@ -386,18 +387,8 @@ def truth_record(sim: GroupSimulator) -> dict:
     }
 
 
-CATALOG_COLUMNS = (
-    "name",
-    "ra_deg",
-    "dec_deg",
-    "ra_err_arcsec",
-    "dec_err_arcsec",
-    "flux_mjy",
-    "flux_err_mjy",
-    "major_arcsec",
-    "minor_arcsec",
-    "pa_deg",
-)
+#: The columns of the catalog CSV the pipeline imports (catalog.readers).
+CATALOG_COLUMNS = ("name", *CATALOG_FIELDS)
 
 
 def write_catalog(sky: SkyModel, cfg: SimConfig, path: Path) -> None:
