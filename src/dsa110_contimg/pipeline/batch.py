@@ -43,9 +43,10 @@ def select_groups(
     group_ids: Sequence[str] | None = None,
     states: Sequence[str] = ("complete", "incomplete", "queued"),
 ) -> list[str]:
-    """Runnable groups in a time range (or the named ones), calibrator transits first."""
-    from dsa110_contimg.pipeline.calibrators import transits_in_group
+    """Runnable groups in a time range (or the named ones), in time order.
 
+    :func:`run_batch` (and the stream) put calibrator-transit groups first.
+    """
     engine = make_engine(settings.db_url)
     try:
         factory = make_session_factory(engine)
@@ -57,12 +58,13 @@ def select_groups(
                 stmt = stmt.where(ObservationGroup.start_mjd < end_mjd)
             if group_ids:
                 stmt = stmt.where(ObservationGroup.id.in_(list(group_ids)))
-            groups = session.scalars(stmt.order_by(ObservationGroup.start_mjd)).all()
-            has_cal = {g.id: bool(transits_in_group(g)) for g in groups}
-            ordered = [g.id for g in groups]
+            return list(
+                session.scalars(
+                    stmt.with_only_columns(ObservationGroup.id).order_by(ObservationGroup.start_mjd)
+                )
+            )
     finally:
         engine.dispose()
-    return sorted(ordered, key=lambda gid: (not has_cal[gid], ordered.index(gid)))
 
 
 def _run_one(settings: Settings, group_id: str, options: dict | None = None) -> tuple[str, bool]:
