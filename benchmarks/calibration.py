@@ -34,12 +34,13 @@ import numpy as np
 from casacore.tables import table
 
 from dsa110_contimg.calibration.caltable import read_caltable, write_solutions
-from dsa110_contimg.calibration.casa import casa_available, run_casa
 from dsa110_contimg.calibration.model import PointSource
 from dsa110_contimg.calibration.msio import read_info
 from dsa110_contimg.calibration.solve import SolveParams, solve_ms
 from dsa110_contimg.calibration.synthetic import make_synthetic_ms
 from dsa110_contimg.telescope import SEFD_JY, dsa110_layout
+from dsa110_contimg.tools.casa import casa_available
+from dsa110_contimg.tools.casa import run_casa_result as run_casa
 
 SIZES = {
     "small": {"n_chan": 192, "n_times": 24, "n_ant": 32},

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dsa110_contimg.calibration.casa import casa_available
 from dsa110_contimg.calibration.synthetic import SyntheticTruth, make_synthetic_ms
+from dsa110_contimg.tools.casa import casa_available
 
 
 @pytest.fixture(scope="session")

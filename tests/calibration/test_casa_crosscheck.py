@@ -10,8 +10,8 @@ from casacore.tables import table
 
 from dsa110_contimg.calibration.apply import apply_ms
 from dsa110_contimg.calibration.caltable import write_solutions
-from dsa110_contimg.calibration.casa import run_casa
 from dsa110_contimg.calibration.solve import SolveParams, solve_ms
+from dsa110_contimg.tools.casa import run_casa_result as run_casa
 
 from .conftest import requires_casa
 

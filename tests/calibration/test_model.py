@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from casacore.tables import table
 
-from dsa110_contimg.calibration.casa import run_casa
 from dsa110_contimg.calibration.model import (
     PointSource,
     direction_cosines,
@@ -14,6 +13,7 @@ from dsa110_contimg.calibration.model import (
     write_model_ms,
 )
 from dsa110_contimg.telescope import SPEED_OF_LIGHT_M_S, airy_power
+from dsa110_contimg.tools.casa import run_casa_result as run_casa
 
 from .conftest import requires_casa
 

@@ -11,10 +11,12 @@ tasks in one process).
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 from dsa110_contimg.errors import ToolMissingError
@@ -66,7 +68,11 @@ def run_casa(
     if not casa_available():
         raise ToolMissingError("CASA is not installed", hint="pip install 'dsa110-contimg[casa]'")
     with tempfile.TemporaryDirectory(prefix="dsa110-casa-") as tmp:
-        env = {**os.environ, "CASASITECONFIG": str(write_site_config(Path(tmp)))}
+        env = {
+            **os.environ,
+            "CASASITECONFIG": str(write_site_config(Path(tmp))),
+            "OMP_NUM_THREADS": "1",
+        }
         return subprocess.run(
             [sys.executable, "-c", code],
             cwd=workdir or tmp,
@@ -76,3 +82,35 @@ def run_casa(
             timeout=timeout,
             check=True,
         )
+
+
+def run_casa_result(
+    script: str, *, timeout_s: float = 1800.0, workdir: str | Path | None = None
+) -> dict:
+    """Run a CASA snippet that assigns a JSON-able dict to ``result``; return it.
+
+    ``casatools`` and ``casatasks`` are imported before the snippet runs.
+
+    Raises
+    ------
+    ToolMissingError
+        If CASA is not installed.
+    RuntimeError
+        If the subprocess fails (its stderr is included).
+    """
+    with tempfile.TemporaryDirectory(prefix="dsa110-casa-result-") as tmp:
+        out = Path(tmp) / "result.json"
+        body = (
+            "import json\nimport casatools, casatasks\nresult = {}\n"
+            + textwrap.dedent(script)
+            + f"\nwith open({str(out)!r}, 'w') as fh:\n    json.dump(result, fh)\n"
+        )
+        try:
+            run_casa(body, workdir=workdir or tmp, timeout=timeout_s)
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(
+                f"CASA subprocess failed ({exc.returncode}):\n{exc.stderr[-4000:]}"
+            ) from exc
+        if not out.exists():
+            raise RuntimeError("CASA subprocess wrote no result")
+        return json.loads(out.read_text())
