@@ -11,17 +11,19 @@ convention (UVW = x1 - x2; the data conjugated accordingly). Autocorrelations
 are kept and flagged. WEIGHT and SIGMA come from the sample counts (no
 WEIGHT_SPECTRUM: the counts are flat across a subband's channels).
 
-The MS is written under a temporary name beside the target and renamed when
-complete, so a crash never leaves a half-written MS under the final name.
+The MS is written under a temporary name beside the target, flushed to disk
+(fsync) and renamed when complete, so neither a crash nor a power cut leaves a
+half-written MS under the final name.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from dsa110_contimg.conversion.kernels import place_subband
 from dsa110_contimg.conversion.ms_writer import MSMetadata, create_ms, write_subtables
 from dsa110_contimg.conversion.reader import GroupHeader, open_group
 from dsa110_contimg.errors import ProductExistsError
+from dsa110_contimg.tools.prefetch import prefetched
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,7 @@ def convert_group(
     *,
     flag_autos: bool = True,
     overwrite: bool = False,
+    durable: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> ConversionResult:
     """Write the subband files of one group as one Measurement Set.
@@ -131,6 +135,9 @@ def convert_group(
         Flag autocorrelations (kept in the MS, but not for imaging).
     overwrite
         Replace an existing MS at ``out_ms``.
+    durable
+        fsync every file of the MS before the rename that publishes it (and the
+        folder after it), so the name never points at bytes not yet on disk.
     progress
         Called with 1 after each integration is written.
 
@@ -149,9 +156,13 @@ def convert_group(
     tmp = out_ms.with_name(f".{out_ms.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         result = _write(h, tmp, out_ms, flag_autos, progress)
+        if durable:
+            _fsync_tree(tmp)
         if out_ms.exists():
             shutil.rmtree(out_ms)
         tmp.rename(out_ms)
+        if durable:
+            _fsync_path(out_ms.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -194,24 +205,13 @@ def _write(h: GroupHeader, tmp: Path, final: Path, flag_autos: bool, progress) -
         sign = np.where(np.tile(conj, nt), -1.0, 1.0)[:, None]
         ms.putcol("UVW", uvw_new * sign)
 
-        present = {f.subband for f in h.files}
-        vis = np.zeros((nbl, nchan, npol), np.complex64)
-        flags = np.ones((nbl, nchan, npol), bool)  # missing subbands stay flagged
-        for t in range(nt):
-            rows = slice(t * nbl, (t + 1) * nbl)
-            weight = np.zeros((nbl, npol), np.float32)
-            for f in h.files:
-                v, fl, ns = f.read(rows)
-                place_subband(
-                    vis, flags, v, fl, dw[rows], freqs, f.first_channel, f.descending, conj
-                )
-                weight += ns
-            weight /= 16.0  # a missing subband counts as no samples
-            if flag_autos:
-                flags[autos] = True
-            sigma = np.where(weight > 0, 1 / np.sqrt(np.maximum(weight, 1e-30)), 0).astype(
-                np.float32
-            )
+        depth = 2
+        blocks = _integrations(
+            h, freqs, dw, conj, autos if flag_autos else None, n_buffers=depth + 2
+        )
+        for t, (vis, flags, weight, sigma) in enumerate(
+            prefetched(blocks, depth, name="convert-read")
+        ):
             start = t * nbl
             ms.putcol("DATA", vis, start, nbl)
             ms.putcol("FLAG", flags, start, nbl)
@@ -225,6 +225,7 @@ def _write(h: GroupHeader, tmp: Path, final: Path, flag_autos: bool, progress) -
     t_edges = (h.times_jd[[0, -1]] - 2400000.5) * 86400.0 + np.array([-0.5, 0.5]) * h.integration_s
     site_ecef = _site_ecef(h)
     group_id = min(f.path.name for f in h.files)[:19]  # the file names' start time
+    present = {f.subband for f in h.files}
     missing = sorted(set(range(16)) - present)
     write_subtables(
         tmp,
@@ -265,6 +266,58 @@ def _write(h: GroupHeader, tmp: Path, final: Path, flag_autos: bool, progress) -
         size_bytes=0,
         seconds=0.0,
     )
+
+
+def _integrations(
+    h: GroupHeader,
+    freqs: np.ndarray,
+    dw: np.ndarray,
+    conj: np.ndarray,
+    autos: np.ndarray | None,
+    n_buffers: int,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Each integration's band arrays: DATA, FLAG (Nbl, Nchan, Npol), WEIGHT, SIGMA (Nbl, Npol).
+
+    The arrays come from a ring of ``n_buffers`` reused in turn (fresh pages
+    for every integration cost more than the copy into them), so a consumer
+    must be done with an integration before ``n_buffers - 1`` more are made.
+    A missing subband's channels are never written: they stay zero and
+    flagged from the allocation. ``autos`` marks rows to flag, or None.
+    """
+    nbl, npol = h.n_bls, len(h.pols)
+    ring = [
+        (np.zeros((nbl, len(freqs), npol), np.complex64), np.ones((nbl, len(freqs), npol), bool))
+        for _ in range(min(n_buffers, h.n_times))
+    ]
+    for t in range(h.n_times):
+        rows = slice(t * nbl, (t + 1) * nbl)
+        vis, flags = ring[t % len(ring)]
+        weight = np.zeros((nbl, npol), np.float32)
+        for f in h.files:
+            v, fl, ns = f.read(rows)
+            place_subband(vis, flags, v, fl, dw[rows], freqs, f.first_channel, f.descending, conj)
+            weight += ns
+        weight /= 16.0  # a missing subband counts as no samples
+        if autos is not None:
+            flags[autos] = True
+        sigma = np.where(weight > 0, 1 / np.sqrt(np.maximum(weight, 1e-30)), 0).astype(np.float32)
+        yield vis, flags, weight, sigma
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Flush every file and folder under ``root`` (folders last, so entries exist)."""
+    for folder, _, names in os.walk(root, topdown=False):
+        for name in names:
+            _fsync_path(Path(folder) / name)
+        _fsync_path(Path(folder))
 
 
 def _site_ecef(h: GroupHeader) -> np.ndarray:
