@@ -12,7 +12,7 @@ from dsa110_contimg.calibration.model import (
     predict_visibilities,
     write_model_ms,
 )
-from dsa110_contimg.telescope import SPEED_OF_LIGHT_M_S, airy_power
+from dsa110_contimg.telescope import SPEED_OF_LIGHT_M_S, airy_power, drift_pointing_icrs
 from dsa110_contimg.tools.casa import run_casa_result as run_casa
 
 from .conftest import requires_casa
@@ -95,10 +95,15 @@ casatasks.ft(vis={str(casa_ms)!r}, complist={str(tmp_path / "src.cl")!r}, usescr
 def test_drift_scan_pointing_attenuates_offset_source(cal_ms):
     ms, _ = cal_ms
     _, _, ra0, dec0, freqs = _ms_geometry(ms)
-    # the fixture's phase centre is the meridian at mid time: a source 1 deg north of it
-    # sits 1 deg from the drift-scan pointing (to within the ~1.5 arcmin of drift in 50 s)
-    src = PointSource("north", np.degrees(ra0), np.degrees(dec0) + 1.0, 4.0)
-    write_model_ms(ms, [src], pointing_dec_deg=np.degrees(dec0))
+    with table(str(ms), ack=False) as tb:
+        mid_mjd = np.median(tb.getcol("TIME")) / 86400.0
+    # the beam centre at mid time: the meridian at this declination of date, in ICRS;
+    # a source 1 deg north of it stays 1 deg from the pointing (to within the
+    # ~1.5 arcmin of drift in 50 s)
+    dec_of_date = np.degrees(dec0)
+    ra_p, dec_p = drift_pointing_icrs(np.array([mid_mjd]), dec_of_date)
+    src = PointSource("north", np.degrees(ra_p[0]), np.degrees(dec_p[0]) + 1.0, 4.0)
+    write_model_ms(ms, [src], pointing_dec_deg=dec_of_date)
     with table(str(ms), ack=False) as tb:
         model = tb.getcol("MODEL_DATA")
     expected = 4.0 * airy_power(np.radians(1.0), freqs)

@@ -20,11 +20,12 @@ textbook form ``exp(-2 pi i ...)`` holds for ``x_2 - x_1``. Imaging with
 without CASA).
 
 DSA-110 drift-scans: the dishes point at the meridian at the strip's
-declination, so the pointing RA is the local sidereal time of each
-integration (``pointing_dec_deg``); a fixed pointing can be given instead.
-LST is apparent (of date) while source positions are J2000: the ~0.2 deg
-precession offset this leaves changes beam attenuation by < 1% within
-the half-power radius.
+declination of date (``pointing_dec_deg``), which in ICRS, where the source
+positions are, moves along the strip; the beam centre of each row is that
+track (:func:`dsa110_contimg.telescope.drift_pointing_icrs`). Pairing the
+local sidereal time with J2000 positions instead misplaces the beam by the
+precession since 2000 (0.3 deg in 2026) and biased the calibrator's model
+by 2-3% across a group. A fixed pointing can be given instead.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from dsa110_contimg.calibration.msio import DEFAULT_CHUNK_ROWS, _table, ensure_column, read_info
-from dsa110_contimg.telescope import SPEED_OF_LIGHT_M_S, airy_power, angular_separation
+from dsa110_contimg.telescope import (
+    SPEED_OF_LIGHT_M_S,
+    airy_power,
+    angular_separation,
+    drift_pointing_icrs,
+)
 
 REFERENCE_FREQ_HZ = 1.4e9
 """Default reference frequency of source fluxes, Hz."""
@@ -144,17 +150,9 @@ def predict_visibilities(
     return out
 
 
-def _lst_rad(times_s: np.ndarray) -> np.ndarray:
-    """Apparent local sidereal time at the array for MJD-second times, radians."""
-    from astropy.time import Time
-
-    from dsa110_contimg.telescope import site_location
-
-    unique, inverse = np.unique(times_s, return_inverse=True)
-    lst = Time(unique / 86400.0, format="mjd", scale="utc").sidereal_time(
-        "apparent", longitude=site_location().lon
-    )
-    return np.asarray(lst.rad)[inverse]
+def drift_pointing_rows(times_s: np.ndarray, pointing_dec_deg: float) -> np.ndarray:
+    """Beam centre (ICRS RA, Dec, radians; shape (rows, 2)) of rows at MJD-second times."""
+    return np.column_stack(drift_pointing_icrs(np.asarray(times_s) / 86400.0, pointing_dec_deg))
 
 
 def write_model_ms(
@@ -175,7 +173,8 @@ def write_model_ms(
     sources : sequence of PointSource
         Calibrator and, optionally, catalog sources in the beam.
     pointing_dec_deg : float, optional
-        Drift-scan declination: the beam centre is (LST of each row, this).
+        Drift-scan declination of date (the MS's ``pointing_dec_deg``): the
+        beam centre is the meridian at this declination at each row's time.
     pointing_radec_deg : (float, float), optional
         A fixed beam centre instead, degrees.
     apply_beam : bool
@@ -203,8 +202,7 @@ def write_model_ms(
                 if pointing_radec_deg is not None:
                     pointing = np.radians(np.asarray(pointing_radec_deg, float))
                 elif pointing_dec_deg is not None:
-                    lst = _lst_rad(tb.getcol("TIME", start, n))
-                    pointing = np.column_stack([lst, np.full(n, np.radians(pointing_dec_deg))])
+                    pointing = drift_pointing_rows(tb.getcol("TIME", start, n), pointing_dec_deg)
                 else:
                     pointing = pc
             vis = predict_visibilities(

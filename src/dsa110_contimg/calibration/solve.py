@@ -420,7 +420,7 @@ def solve_calibrator(
 
 def _with_model(ms, info, data_column, chunk_rows, sources, pointing_dec_deg):
     """Chunks whose model is predicted from UVW instead of read from the MS."""
-    from dsa110_contimg.calibration.model import _lst_rad, predict_visibilities
+    from dsa110_contimg.calibration.model import drift_pointing_rows, predict_visibilities
     from dsa110_contimg.calibration.msio import _table
 
     with _table(Path(ms) / "FIELD") as fld:
@@ -430,8 +430,7 @@ def _with_model(ms, info, data_column, chunk_rows, sources, pointing_dec_deg):
         if pointing_dec_deg is None:
             pointing = pc
         else:
-            dec = np.full(ch.time_s.size, np.radians(pointing_dec_deg))
-            pointing = np.column_stack([_lst_rad(ch.time_s), dec])
+            pointing = drift_pointing_rows(ch.time_s, pointing_dec_deg)
         vis = predict_visibilities(ch.uvw_m, info.freqs_hz, sources, pc, pointing)
         ch.model = np.broadcast_to(vis[:, :, None], ch.data.shape)
         yield ch

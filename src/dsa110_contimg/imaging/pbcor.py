@@ -35,7 +35,7 @@ from astropy.wcs import WCS
 from scipy import ndimage
 
 from dsa110_contimg.imaging.msinfo import MSSummary
-from dsa110_contimg.telescope import primary_beam, site_location
+from dsa110_contimg.telescope import drift_pointing_icrs, primary_beam, site_location
 
 
 def pointing_track(summary: MSSummary) -> tuple[np.ndarray, np.ndarray]:
@@ -46,18 +46,10 @@ def pointing_track(summary: MSSummary) -> tuple[np.ndarray, np.ndarray]:
     ra_rad, dec_rad : numpy.ndarray
         Shape (Nt,), radians.
     """
-    site = site_location()
     mid = Time(summary.mjd_mid, format="mjd", scale="utc")
     centre = SkyCoord(ra=summary.phase_ra_deg * u.deg, dec=summary.phase_dec_deg * u.deg)
-    dec_of_date = centre.transform_to(HADec(obstime=mid, location=site)).dec
-    times = Time(summary.times_mjd, format="mjd", scale="utc")
-    n = times.size
-    track = SkyCoord(
-        ha=np.zeros(n) * u.hourangle,
-        dec=np.full(n, dec_of_date.deg) * u.deg,
-        frame=HADec(obstime=times, location=site),
-    ).icrs
-    return track.ra.rad, track.dec.rad
+    dec_of_date = centre.transform_to(HADec(obstime=mid, location=site_location())).dec.deg
+    return drift_pointing_icrs(np.asarray(summary.times_mjd), dec_of_date)
 
 
 def band_bins(summary: MSSummary, max_freqs: int = 16) -> tuple[np.ndarray, np.ndarray]:

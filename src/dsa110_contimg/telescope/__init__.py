@@ -67,6 +67,7 @@ from .layout import (
     enu_to_ecef_offsets,
     geodetic_to_ecef,
 )
+from .pointing import drift_pointing_icrs
 
 __all__ = [
     "AIRY_FIRST_NULL_X",
@@ -113,6 +114,7 @@ __all__ = [
     "beam_offset_for_level",
     "build_dsa110_layout",
     "channel_frequencies_ascending",
+    "drift_pointing_icrs",
     "dsa110_layout",
     "ecef_offsets_to_enu",
     "enu_to_ecef_offsets",

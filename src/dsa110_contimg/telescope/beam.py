@@ -172,8 +172,9 @@ def primary_beam(
     ra_rad, dec_rad : float or array_like
         Directions of interest, radians.
     pointing_ra_rad, pointing_dec_rad : float or array_like
-        Pointing centre, radians (for a drift scan: the meridian's RA, i.e.
-        the local sidereal time, at the strip's declination).
+        Pointing centre, radians, in the frame of ``ra_rad, dec_rad`` (for
+        a drift scan and ICRS positions: :func:`.pointing.drift_pointing_icrs`,
+        not the local sidereal time, which is an RA of date).
     freq_hz : float or array_like
         Observing frequency, Hz. All inputs broadcast together under numpy's
         rules; e.g. give positions shape (N, 1) and frequencies (F,) for an
