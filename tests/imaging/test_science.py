@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 from casacore.tables import table
@@ -47,7 +48,18 @@ def predicted_rms_jy(ms: Path, sigma_vis_jy: float, min_uv_lambda: float) -> tup
     return sigma_vis_jy / np.sqrt(2) / np.sqrt(n), n
 
 
-def test_rms_near_thermal(imaged, field) -> None:
+@pytest.fixture(params=["unit-gains", "calibrated"])
+def case(request) -> tuple:
+    """(imaged, field): the unit-gain field imaged from DATA, or a target group
+    calibrated from its calibrator transit and imaged from CORRECTED_DATA."""
+    if request.param == "unit-gains":
+        return request.getfixturevalue("imaged"), request.getfixturevalue("field")
+    field = request.getfixturevalue("calibrated_field")
+    return field["imaged"], field
+
+
+def test_rms_near_thermal(case) -> None:
+    imaged, field = case
     predicted, n = predicted_rms_jy(
         field["ms"], field["truth"]["noise_sigma_jy"], imaged.tier_params["min_uv_lambda"]
     )
@@ -77,7 +89,8 @@ def _bright(imaged, field):
     return cat, wcs, pb, x, y, np.array(keep, int), header
 
 
-def test_positions_and_pb_fluxes(imaged, field) -> None:
+def test_positions_and_pb_fluxes(case) -> None:
+    imaged, field = case
     cat, wcs, pb, x, y, bright, header = _bright(imaged, field)
     assert bright.size >= 3, "too few bright sources in the test field"
     beam_arcsec = 3600 * np.sqrt(header["BMAJ"] * header["BMIN"])
