@@ -563,6 +563,94 @@ def demo(ctx: click.Context, root: str, preset: str, serve: bool, port: int | No
 
 
 # --------------------------------------------------------------------------
+# calibrate
+# --------------------------------------------------------------------------
+def _ms_record(factory: Any, ms: str) -> Any:
+    """The products DB's row of MS (registered from its metadata when absent), detached."""
+    import math
+
+    from dsa110_contimg.calibration import read_info
+    from dsa110_contimg.products import repositories as repo
+    from dsa110_contimg.products.db import session_scope
+
+    path = str(Path(ms).resolve())
+    with session_scope(factory) as session:
+        for candidate in (ms, path):
+            try:
+                row = repo.get_ms(session, candidate)
+                break
+            except repo.NotFoundError:
+                continue
+        else:
+            info = read_info(path)
+            start, end = (t / 86400.0 for t in info.time_range_s)
+            ra_deg = math.degrees(float(info.phase_dir_rad[0]))
+            row = repo.register_ms(
+                session,
+                path=path,
+                mjd_start=start,
+                mjd_mid=info.mid_mjd,
+                mjd_end=end,
+                pointing_dec_deg=info.dec_deg,
+                phase_ra_deg=ra_deg,
+                phase_dec_deg=info.dec_deg,
+                n_rows=info.n_rows,
+                n_channels=len(info.freqs_hz),
+            )
+        session.expunge(row)
+    return row
+
+
+@main.command()
+@click.argument("ms", type=click.Path(file_okay=False, exists=True))
+@click.option(
+    "--solve",
+    is_flag=True,
+    help="First solve bandpass and gains on the calibrator transiting MS and register them.",
+)
+@click.pass_context
+@handle_errors
+def calibrate(ctx: click.Context, ms: str, solve: bool) -> None:
+    """Apply the products DB's valid calibration tables to MS (writes CORRECTED_DATA).
+
+    Tables are chosen for the MS's mid time and declination strip: expired
+    tables are not used, tables solved more than 5 deg away in declination
+    are refused. The application is recorded as a `calibrate` job and in
+    cal_applications (an unregistered MS is registered first). Exits
+    non-zero when no valid table exists.
+    """
+    from dsa110_contimg.calibration import CalibrationError
+    from dsa110_contimg.pipeline.jobs import job_run
+    from dsa110_contimg.pipeline.stages import apply_valid_tables, solve_on_transit
+
+    settings, factory = _database(ctx)
+    row = _ms_record(factory, ms)
+    if row.cal_applied:
+        click.echo(f"{row.path} is already calibrated; nothing done")
+        return
+    params = {"ms": row.path, "solve": solve}
+    with job_run(
+        factory, settings.logs_dir, job_type="calibrate", group_id=row.group_id, params=params
+    ) as job:
+        if solve:
+            solved = solve_on_transit(factory, row)
+            if solved is None:
+                raise CalibrationError(
+                    f"no calibrator transits {row.path} (Dec {row.pointing_dec_deg:+.2f} deg)",
+                    hint="--solve needs a calibrator group",
+                )
+            job.outputs["solved"] = solved
+            click.echo(f"solved on {solved['calibrator']}: {solved['tables']}")
+        job.outputs.update(apply_valid_tables(factory, row, job.run_id))
+    if "uncalibrated" in job.outputs:
+        raise CalibrationError(
+            f"{row.path} left uncalibrated: {job.outputs['uncalibrated']}",
+            hint="solve a calibrator of this strip (`dsa110 calibrate CAL.ms --solve`)",
+        )
+    click.echo(f"{row.path}: CORRECTED_DATA from {', '.join(job.outputs['tables'])}")
+
+
+# --------------------------------------------------------------------------
 # image
 # --------------------------------------------------------------------------
 @main.command()

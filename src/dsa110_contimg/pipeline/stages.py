@@ -127,39 +127,67 @@ def flag(ctx: StageContext) -> dict[str, Any]:
 
 def calibrate(ctx: StageContext) -> dict[str, Any]:
     """Solve on a calibrator transit, then apply the valid tables; or record why not."""
-    from dsa110_contimg.calibration import (
-        PointSource,
-        caltable_records,
-        read_info,
-        select_tables,
-        solve_ms,
-        write_model_ms,
-        write_solutions,
-    )
-    from dsa110_contimg.calibration.apply import apply_ms
-    from dsa110_contimg.pipeline.calibrators import find_transits
-    from dsa110_contimg.products.models import CalTable, CalTableStatus
-
     ms = _ms_row(ctx)
     if ms.cal_applied:
         return {"ms_path": ms.path, "skipped": True}
     out: dict[str, Any] = {"ms_path": ms.path}
+    solved = solve_on_transit(ctx.factory, ms)
+    if solved is not None:
+        out["solved"] = solved
+    out.update(apply_valid_tables(ctx.factory, ms, ctx.job.run_id))
+    return out
+
+
+def solve_on_transit(factory: sa.orm.sessionmaker, ms: MeasurementSet) -> dict[str, Any] | None:
+    """Solve bandpass and gains when a calibrator transits the MS; register the tables.
+
+    Returns the calibrator's name and the table paths, or None when no
+    calibrator transits the MS's time range near its declination.
+    """
+    from dsa110_contimg.calibration import (
+        PointSource,
+        caltable_records,
+        read_info,
+        solve_ms,
+        write_model_ms,
+        write_solutions,
+    )
+    from dsa110_contimg.pipeline.calibrators import find_transits
+
     transits = find_transits(ms.mjd_start, ms.mjd_end, ms.pointing_dec_deg)
-    if transits:
-        cal = transits[0].calibrator
-        write_model_ms(
-            ms.path, [PointSource.from_calibrator(cal)], pointing_dec_deg=ms.pointing_dec_deg
-        )
-        solution = solve_ms(ms.path, pointing_dec_deg=ms.pointing_dec_deg)
-        paths = write_solutions(solution, ms.path)
-        records = caltable_records(solution, paths, read_info(ms.path), cal.name)
-        with session_scope(ctx.factory) as session:
-            for record in records:
-                repo.register_cal_table(session, **record)
-            row = session.get(MeasurementSet, ms.id)
-            row.calibrator = cal.name
-        out["solved"] = {"calibrator": cal.name, "tables": {k: str(v) for k, v in paths.items()}}
-    with session_scope(ctx.factory) as session:
+    if not transits:
+        return None
+    cal = transits[0].calibrator
+    write_model_ms(
+        ms.path, [PointSource.from_calibrator(cal)], pointing_dec_deg=ms.pointing_dec_deg
+    )
+    solution = solve_ms(ms.path, pointing_dec_deg=ms.pointing_dec_deg)
+    paths = write_solutions(solution, ms.path)
+    records = caltable_records(solution, paths, read_info(ms.path), cal.name)
+    with session_scope(factory) as session:
+        for record in records:
+            repo.register_cal_table(session, **record)
+        row = session.get(MeasurementSet, ms.id)
+        row.calibrator = cal.name
+    return {"calibrator": cal.name, "tables": {k: str(v) for k, v in paths.items()}}
+
+
+def apply_valid_tables(
+    factory: sa.orm.sessionmaker, ms: MeasurementSet, job_run_id: str | None
+) -> dict[str, Any]:
+    """Apply the tables valid for the MS's time and strip, and record the application.
+
+    Returns ``{"applied": ..., "tables": [...]}``, or ``{"uncalibrated":
+    reason}`` (also written to the MS's note) when a required table type has
+    no valid table. Raises
+    :class:`~dsa110_contimg.calibration.DeclinationMismatchError` when the
+    only tables valid in time come from another declination strip.
+    """
+    from dsa110_contimg.calibration import select_tables
+    from dsa110_contimg.calibration.apply import apply_ms
+    from dsa110_contimg.products.models import CalTable, CalTableStatus
+
+    with session_scope(factory) as session:
         candidates = session.scalars(
             sa.select(CalTable).where(CalTable.status == CalTableStatus.VALID)
         ).all()
@@ -168,19 +196,17 @@ def calibrate(ctx: StageContext) -> dict[str, Any]:
         if not selection.ok:
             row = session.get(MeasurementSet, ms.id)
             row.note = f"left uncalibrated: {selection.reason}"
-            out["uncalibrated"] = selection.reason
-            log.warning("group %s left uncalibrated: %s", ctx.group_id, selection.reason)
-            return out
-    out["applied"] = apply_ms(ms.path, chosen)
-    with session_scope(ctx.factory) as session:
+            log.warning("MS %s left uncalibrated: %s", ms.path, selection.reason)
+            return {"uncalibrated": selection.reason}
+    applied = apply_ms(ms.path, chosen)
+    with session_scope(factory) as session:
         for path in chosen:
             repo.record_cal_application(
-                session, ms_path=ms.path, cal_path=path, job_run_id=ctx.job.run_id
+                session, ms_path=ms.path, cal_path=path, job_run_id=job_run_id
             )
         row = session.get(MeasurementSet, ms.id)
         row.stage = MSStage.CALIBRATED
-    out["tables"] = chosen
-    return out
+    return {"applied": applied, "tables": chosen}
 
 
 def image(ctx: StageContext) -> dict[str, Any]:
