@@ -62,3 +62,27 @@ def pipeline_env(tmp_path: Path, sim_two_groups):
     groups = register_sim_groups(factory, truth, out / "incoming")
     yield settings, factory, groups, truth
     engine.dispose()
+
+
+def prepare_root(root: Path, sim_dir: Path, db_url: str | None = None) -> Settings:
+    """A data root reading ``sim_dir``'s incoming files: DB upgraded, catalog imported, indexed.
+
+    Indexing is the real ingest step (it reads each group's pointing
+    declination, which the calibrator-first ordering needs).
+    """
+    from dsa110_contimg.catalog.store import CatalogStore
+    from dsa110_contimg.ingest import IngestPolicy, index_folder
+
+    fields = {"db_url": db_url} if db_url else {}
+    settings = load_settings(data_root=root, incoming_dir=sim_dir / "incoming", **fields)
+    settings.ensure_folders()
+    upgrade(settings.db_url)
+    with CatalogStore(settings.catalog_db) as store:
+        store.import_file("SIM", sim_dir / "catalog.csv")
+    engine = make_engine(settings.db_url)
+    try:
+        policy = IngestPolicy.from_settings(settings, settle_s=0.0)
+        index_folder(settings, make_session_factory(engine), policy=policy)
+    finally:
+        engine.dispose()
+    return settings
