@@ -5,8 +5,13 @@ from __future__ import annotations
 from urllib.parse import quote
 
 import pytest
+import sqlalchemy as sa
 from api_support import Seed
 from fastapi.testclient import TestClient
+
+from dsa110_contimg.api.routes.sources import LightCurve
+from dsa110_contimg.products import make_engine, make_session_factory, models
+from dsa110_contimg.products import repositories as repo
 
 
 def enc(path: str) -> str:
@@ -146,6 +151,37 @@ def test_light_curve(read_client: TestClient, template_seed: Seed) -> None:
     assert_error(read_client.get("/api/sources/999999/lightcurve"), 404)
     assert_error(read_client.get(f"/api/sources/{src}/lightcurve?flux=log"), 422)
     assert_error(read_client.get(f"/api/sources/{src}/lightcurve?mjd_max=1e9"), 422)
+
+
+@pytest.mark.parametrize("query", ["", "?flux=raw", "?mjd_min=61007.9&flux=normalised"])
+def test_light_curve_body_is_its_schema(
+    read_client: TestClient, template_seed: Seed, query: str
+) -> None:
+    # The route serialises its rows without validating them: the body must still be
+    # exactly what the documented schema produces (no missing, extra or coerced field).
+    response = read_client.get(f"/api/sources/{template_seed.source_ids[1]}/lightcurve{query}")
+    assert response.status_code == 200
+    assert LightCurve.model_validate_json(response.content).model_dump_json() == response.text
+
+
+def test_light_curve_query_reads_the_index_only(template_seed: Seed) -> None:
+    assert models.LIGHT_CURVE_COLUMNS == repo.LIGHT_CURVE_COLUMNS
+    engine = make_engine(template_seed.url)
+    statements: list[tuple[str, tuple]] = []
+    sa.event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, params, context, many: statements.append((sql, params)),
+    )
+    try:
+        with make_session_factory(engine)() as session:
+            assert len(repo.light_curve(session, template_seed.source_ids[1])) == 3
+            sql, params = next(s for s in statements if "FROM photometry" in s[0])
+            plan = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)
+            details = " ".join(row[-1] for row in plan)
+    finally:
+        engine.dispose()
+    assert "COVERING INDEX ix_photometry_source_mjd" in details, details
 
 
 def test_candidates(read_client: TestClient, template_seed: Seed) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
+import pydantic_core
 from fastapi import Depends, Query, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
@@ -98,6 +99,8 @@ def cached_json(
     state: AppState,
     model: type[BaseModel],
     build: Callable[[Session], Any],
+    *,
+    validate: bool = True,
 ) -> Response:
     """The JSON of ``model`` validated from ``build(session)``, served from the cache when fresh.
 
@@ -109,12 +112,20 @@ def cached_json(
     build
         Produces the data on a miss (runs the repository queries); a session
         is opened only then, so a hit never touches the database.
+    validate
+        False for hot paths whose ``build`` already returns plain values in
+        ``model``'s shape (Core rows as dicts): they are serialised as they
+        are, which saves the validation (a test checks such responses still
+        validate against ``model``).
     """
 
     def render() -> bytes:
         with state.sessions() as session:
-            data = model.model_validate(build(session), from_attributes=True)
-        return data.model_dump_json().encode()
+            data = build(session)
+            if not validate:
+                return pydantic_core.to_json(data)
+            # Inside the session: validation may read lazy ORM attributes.
+            return model.model_validate(data, from_attributes=True).model_dump_json().encode()
 
     key = cache_key(request.scope["path"], request.scope.get("query_string", b""))
     body = state.cache.get_or_build(key, render)

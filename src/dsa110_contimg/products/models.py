@@ -424,13 +424,31 @@ class Source(_Timestamps, Base):
     is_reference: Mapped[bool] = mapped_column(default=False, index=True)
 
 
+#: Columns of a light curve, in the order the API returns them; the light-curve
+#: index carries them all (repositories.LIGHT_CURVE_COLUMNS is the same tuple).
+LIGHT_CURVE_COLUMNS = (
+    "mjd",
+    "flux_jy",
+    "flux_err_jy",
+    "norm_flux_jy",
+    "norm_flux_err_jy",
+    "snr",
+    "local_rms_jy",
+    "is_upper_limit",
+    "flags",
+    "image_id",
+)
+
+
 class Photometry(Base):
     """One forced measurement of one source in one image."""
 
     __tablename__ = "photometry"
     __table_args__ = (
         sa.UniqueConstraint("source_id", "image_id", name="uq_photometry_source_image"),
-        sa.Index("ix_photometry_source_mjd", "source_id", "mjd"),
+        # Light curves: a source's rows in time order, read from the index alone
+        # (one contiguous index range, not one table page per epoch; a test checks).
+        sa.Index("ix_photometry_source_mjd", "source_id", *LIGHT_CURVE_COLUMNS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

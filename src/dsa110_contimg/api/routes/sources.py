@@ -153,7 +153,7 @@ def get_light_curve(
             "points": points,
         }
 
-    return cached_json(request, state, LightCurve, build)
+    return cached_json(request, state, LightCurve, build, validate=False)
 
 
 @router.get(

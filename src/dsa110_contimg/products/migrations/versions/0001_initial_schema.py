@@ -652,7 +652,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("photometry", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_photometry_image_id"), ["image_id"], unique=False)
-        batch_op.create_index("ix_photometry_source_mjd", ["source_id", "mjd"], unique=False)
+        batch_op.create_index(
+            "ix_photometry_source_mjd",
+            [
+                "source_id",
+                "mjd",
+                "flux_jy",
+                "flux_err_jy",
+                "norm_flux_jy",
+                "norm_flux_err_jy",
+                "snr",
+                "local_rms_jy",
+                "is_upper_limit",
+                "flags",
+                "image_id",
+            ],
+            unique=False,
+        )
 
 
 def downgrade() -> None:
