@@ -64,21 +64,28 @@ def pipeline_env(tmp_path: Path, sim_two_groups):
     engine.dispose()
 
 
-def prepare_root(root: Path, sim_dir: Path, db_url: str | None = None) -> Settings:
-    """A data root reading ``sim_dir``'s incoming files: DB upgraded, catalog imported, indexed.
+def prepare_root(
+    root: Path, sim_dir: Path, db_url: str | None = None, *, incoming: Path | None = None
+) -> Settings:
+    """A data root with its DB upgraded and ``sim_dir``'s catalog imported.
 
-    Indexing is the real ingest step (it reads each group's pointing
-    declination, which the calibrator-first ordering needs).
+    Without ``incoming`` it reads ``sim_dir``'s incoming files, indexed here
+    by the real ingest step (it reads each group's pointing declination, which
+    the calibrator-first ordering needs); with it, that folder is left for the
+    stream to index.
     """
     from dsa110_contimg.catalog.store import CatalogStore
     from dsa110_contimg.ingest import IngestPolicy, index_folder
 
     fields = {"db_url": db_url} if db_url else {}
-    settings = load_settings(data_root=root, incoming_dir=sim_dir / "incoming", **fields)
+    incoming_dir = incoming or sim_dir / "incoming"
+    settings = load_settings(data_root=root, incoming_dir=incoming_dir, **fields)
     settings.ensure_folders()
     upgrade(settings.db_url)
     with CatalogStore(settings.catalog_db) as store:
         store.import_file("SIM", sim_dir / "catalog.csv")
+    if incoming is not None:
+        return settings
     engine = make_engine(settings.db_url)
     try:
         policy = IngestPolicy.from_settings(settings, settle_s=0.0)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from dsa110_contimg.conversion.convert import convert_group
 from dsa110_contimg.errors import InputDataError
 from dsa110_contimg.pipeline.jobs import describe_inputs
+from dsa110_contimg.pipeline.reapply import UNCALIBRATED_NOTE
 from dsa110_contimg.pipeline.runner import StageContext
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
@@ -195,7 +196,7 @@ def apply_valid_tables(
         chosen = selection.paths
         if not selection.ok:
             row = session.get(MeasurementSet, ms.id)
-            row.note = f"left uncalibrated: {selection.reason}"
+            row.note = f"{UNCALIBRATED_NOTE}: {selection.reason}"
             log.warning("MS %s left uncalibrated: %s", ms.path, selection.reason)
             return {"uncalibrated": selection.reason}
     applied = apply_ms(ms.path, chosen)
@@ -206,6 +207,8 @@ def apply_valid_tables(
             )
         row = session.get(MeasurementSet, ms.id)
         row.stage = MSStage.CALIBRATED
+        if row.note and row.note.startswith(UNCALIBRATED_NOTE):  # it waited; no longer
+            row.note = None
     return {"applied": applied, "tables": chosen}
 
 

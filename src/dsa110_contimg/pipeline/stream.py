@@ -1,7 +1,9 @@
 """`dsa110 stream`: the daemon that watches the incoming folder and processes groups.
 
 Each cycle indexes new stable files (the ingest watcher), then processes the
-runnable groups, calibrator transits first, then in time order. SIGTERM or
+runnable groups, calibrator transits first, then in time order. When a
+calibrator group is done, earlier groups of its strip that waited for
+calibration are queued again (by policy, on by default). SIGTERM or
 SIGINT stop it cleanly: the running stage finishes, the group goes back to the
 queue if stages remain, and the daemon exits. After any stop, clean or not,
 the next start recovers (interrupted jobs failed, their groups requeued,
@@ -21,6 +23,7 @@ from dsa110_contimg.config import Settings
 from dsa110_contimg.ingest import IngestPolicy, Watcher
 from dsa110_contimg.pipeline.batch import select_groups
 from dsa110_contimg.pipeline.calibrators import split_calibrator_groups
+from dsa110_contimg.pipeline.reapply import requeue_waiting
 from dsa110_contimg.pipeline.runner import process_group, recover
 
 log = logging.getLogger(__name__)
@@ -36,8 +39,15 @@ def run_stream(
     policy: IngestPolicy | None = None,
     on_group: Callable[[str, bool], None] | None = None,
     options: dict | None = None,
+    reapply_waiting: bool = True,
 ) -> int:
     """Watch and process until ``stop`` is set (or, with ``once``, until idle).
+
+    ``reapply_waiting`` is the re-calibration policy: after a calibrator
+    transit group is done, earlier groups of its strip that were left
+    uncalibrated and that the new tables cover are queued again (see
+    :func:`~dsa110_contimg.pipeline.reapply.requeue_waiting`); the next cycle
+    takes them through calibrate -> image -> photometry.
 
     Returns the number of groups that ended done.
     """
@@ -60,6 +70,8 @@ def run_stream(
             done += ok
             if on_group:
                 on_group(group_id, ok)
+            if ok and reapply_waiting and group_id in first:
+                requeue_waiting(factory)
         if once and not groups:
             break
         stop.wait(interval)
