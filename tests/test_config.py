@@ -77,6 +77,11 @@ def test_masked_hides_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DSA110_ALLOWED_IPS", "not-a-network"),
         ("DSA110_API_KEYS", "short"),
         ("DSA110_LOG_LEVEL", "LOUD"),
+        ("DSA110_API_CACHE_TTL_S", "-1"),
+        ("DSA110_API_CACHE_MAX_ENTRIES", "0"),
+        ("DSA110_API_EVENT_POLL_S", "0"),
+        ("DSA110_API_MAX_BODY_BYTES", "10"),
+        ("DSA110_API_CACHE_CHECK_S", "nan"),
     ],
 )
 def test_bad_values_are_config_errors(
@@ -94,3 +99,20 @@ def test_unknown_key_in_file_and_missing_file(tmp_path: Path) -> None:
         load_settings(cfg)
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_api_tunables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s = load_settings()
+    assert (s.api_cache_ttl_s, s.api_cache_max_entries, s.api_cors_origins) == (30.0, 2048, [])
+    monkeypatch.setenv("DSA110_API_CACHE_TTL_S", "0")
+    monkeypatch.setenv("DSA110_API_CORS_ORIGINS", "https://dash.example, https://ops.example")
+    cfg = tmp_path / "api.toml"
+    cfg.write_text("api_cache_ttl_s = 120.0\napi_gauge_ttl_s = 1.5\n")
+    s = load_settings(cfg)
+    assert s.api_cache_ttl_s == 0.0  # the environment wins over the file
+    assert s.api_gauge_ttl_s == 1.5
+    assert s.api_cors_origins == ["https://dash.example", "https://ops.example"]
+    assert s.masked()["api_cors_origins"] == s.api_cors_origins
+    for name, field in type(s).model_fields.items():
+        if name.startswith("api_") and name not in {"api_host", "api_port", "api_keys"}:
+            assert field.description, f"{name} needs a description"

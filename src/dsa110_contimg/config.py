@@ -6,7 +6,8 @@ environment (``DSA110_DATA_ROOT``, ``DSA110_DB_URL``, ...), the TOML file
 
 Folders under the data root may be given relative (to the data root) or
 absolute. List-valued settings (``allowed_ips``, ``api_keys``,
-``trusted_proxies``) accept comma-separated strings in the environment.
+``trusted_proxies``, ``api_cors_origins``) accept comma-separated strings in
+the environment.
 """
 
 from __future__ import annotations
@@ -117,9 +118,67 @@ class Settings(BaseSettings):
     api_keys: Secrets = Field(default_factory=list, description="Keys allowed to write.")
     redis_url: SecretStr | None = Field(default=None, description="Redis for cache and events.")
 
+    # -- API tunables: response cache, live events, metrics, requests --------
+    api_cache_ttl_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=86_400,
+        description="How long (s) a cached read (a GET's JSON) is served while nothing new "
+        "is registered; a new product invalidates every entry sooner. 0 turns caching off.",
+    )
+    api_cache_max_entries: int = Field(
+        default=2048,
+        ge=1,
+        le=1_000_000,
+        description="Most responses the in-process cache holds (least recently used go "
+        "first); entries in Redis are bounded by api_cache_ttl_s only.",
+    )
+    api_cache_check_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=3600,
+        description="How often (s) the cache re-reads the newest product event from the DB, "
+        "which invalidates entries after writes by other processes (0: on every request); "
+        "events seen by the live-event poller invalidate at once.",
+    )
+    api_cache_redis_retry_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="After Redis fails, how long (s) the cache uses the in-process store "
+        "before trying Redis again.",
+    )
+    api_event_poll_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=60,
+        description="How often (s) the API polls the events table for WebSocket and "
+        "/api/events subscribers (and for cache invalidation).",
+    )
+    api_gauge_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=3600,
+        description="How long (s) the scientific gauges of /metrics are reused before the "
+        "products DB is queried again (0: at every scrape).",
+    )
+    api_max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        le=1 << 30,
+        description="Largest request body accepted (bytes); larger ones get a 413.",
+    )
+    api_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS and for cross-origin WebSockets (comma-separated "
+        "in the environment); empty, the default, sends no CORS headers at all.",
+    )
+
     log_level: str = "INFO"
 
-    @field_validator("allowed_ips", "trusted_proxies", "api_keys", mode="before")
+    @field_validator(
+        "allowed_ips", "trusted_proxies", "api_keys", "api_cors_origins", mode="before"
+    )
     @classmethod
     def _lists_from_commas(cls, value: Any) -> Any:
         return _split_commas(value)

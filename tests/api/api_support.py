@@ -15,15 +15,14 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from dsa110_contimg.api import ApiOptions
 from dsa110_contimg.config import Settings
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope, upgrade
 from dsa110_contimg.products import repositories as repo
 
 API_KEY = "test-key-0123456789abcdef"
 LOCAL = ("127.0.0.1", 50000)
-#: Options for tests: the cache sees new events at once.
-FAST = ApiOptions(generation_check_s=0.0, event_poll_s=0.05)
+#: API settings of tests: the cache sees new events at once, live events arrive fast.
+FAST = {"api_cache_check_s": 0.0, "api_event_poll_s": 0.05}
 
 
 @dataclasses.dataclass
@@ -268,6 +267,7 @@ def make_settings(root: Path, url: str, **overrides: Any) -> Settings:
         "allowed_ips": [],
         "trusted_proxies": ["127.0.0.1/32", "::1/128"],
         "redis_url": None,
+        **FAST,
     }
     values.update(overrides)
     return Settings(**values)

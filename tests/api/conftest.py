@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from api_support import FAST, LOCAL, Seed, free_port, make_settings, seed  # noqa: E402
+from api_support import LOCAL, Seed, free_port, make_settings, seed  # noqa: E402
 
 from dsa110_contimg.api import create_app  # noqa: E402
 
@@ -37,7 +37,7 @@ def template_seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
 @pytest.fixture(scope="session")
 def read_client(template_seed: Seed) -> Iterator[TestClient]:
     """A client of an app over the shared seeded DB; tests using it must not write."""
-    app = create_app(make_settings(template_seed.root, template_seed.url), FAST)
+    app = create_app(make_settings(template_seed.root, template_seed.url))
     with TestClient(app, client=LOCAL) as client:
         yield client
 
@@ -55,7 +55,7 @@ def writable_seed(template_seed: Seed, tmp_path: Path) -> Seed:
 @pytest.fixture
 def client(writable_seed: Seed) -> Iterator[TestClient]:
     """A client of an app over a private seeded DB (writes allowed with ``API_KEY``)."""
-    app = create_app(make_settings(writable_seed.root, writable_seed.url), FAST)
+    app = create_app(make_settings(writable_seed.root, writable_seed.url))
     with TestClient(app, client=LOCAL) as test_client:
         yield test_client
 

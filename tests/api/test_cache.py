@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from api_support import FAST, LOCAL, Seed, make_settings
+import sys
+import time
+
+import pytest
+from api_support import LOCAL, Seed, make_settings
 from fastapi.testclient import TestClient
 
-from dsa110_contimg.api import create_app
+from dsa110_contimg.api import app_from_env, create_app
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope
 from dsa110_contimg.products import repositories as repo
 
@@ -46,7 +50,7 @@ def test_query_order_does_not_split_the_cache(client: TestClient) -> None:
 
 def test_redis_cache_hits_invalidation_and_fallback(writable_seed: Seed, redis_server) -> None:
     settings = make_settings(writable_seed.root, writable_seed.url, redis_url=redis_server["url"])
-    with TestClient(create_app(settings, FAST), client=LOCAL) as client:
+    with TestClient(create_app(settings), client=LOCAL) as client:
         cache = client.app.state.api.cache
         assert cache.backend == "redis"
         check_cache_cycle(client, writable_seed)
@@ -70,8 +74,8 @@ def test_redis_cache_hits_invalidation_and_fallback(writable_seed: Seed, redis_s
 def test_a_second_api_process_shares_redis_entries(writable_seed: Seed, redis_server) -> None:
     settings = make_settings(writable_seed.root, writable_seed.url, redis_url=redis_server["url"])
     with (
-        TestClient(create_app(settings, FAST), client=LOCAL) as one,
-        TestClient(create_app(settings, FAST), client=LOCAL) as two,
+        TestClient(create_app(settings), client=LOCAL) as one,
+        TestClient(create_app(settings), client=LOCAL) as two,
     ):
         one.get("/api/sources")
         two_cache = two.app.state.api.cache
@@ -80,13 +84,9 @@ def test_a_second_api_process_shares_redis_entries(writable_seed: Seed, redis_se
 
 
 def test_fast_path_hits_and_event_driven_invalidation(writable_seed: Seed) -> None:
-    import time
-
-    from dsa110_contimg.api import ApiOptions
-
     # The generation is trusted for 60 s: only the event hub can invalidate in time.
-    options = ApiOptions(generation_check_s=60.0, event_poll_s=0.05)
-    app = create_app(make_settings(writable_seed.root, writable_seed.url), options)
+    settings = make_settings(writable_seed.root, writable_seed.url, api_cache_check_s=60.0)
+    app = create_app(settings)
     with TestClient(app, client=LOCAL) as client:
         cache = client.app.state.api.cache
         first = client.get("/api/images?limit=5")
@@ -101,3 +101,66 @@ def test_fast_path_hits_and_event_driven_invalidation(writable_seed: Seed) -> No
             time.sleep(0.05)
         metrics = client.get("/metrics").text
         assert 'route="/api/images",status="200"' in metrics
+
+
+def test_cache_ttl_setting_expires_entries(template_seed: Seed) -> None:
+    # Nothing new is registered and the generation is trusted for 60 s: only the
+    # TTL can end an entry.
+    settings = make_settings(
+        template_seed.root,
+        template_seed.url,
+        api_cache_ttl_s=0.3,
+        api_cache_check_s=60.0,
+        api_event_poll_s=60.0,
+    )
+    with TestClient(create_app(settings), client=LOCAL) as client:
+        cache = client.app.state.api.cache
+        client.get("/api/images")
+        client.get("/api/images")
+        assert (cache.hits, cache.misses) == (1, 1)
+        time.sleep(0.4)
+        client.get("/api/images")
+        assert (cache.hits, cache.misses) == (1, 2)
+
+
+def test_cache_ttl_zero_turns_caching_off(template_seed: Seed) -> None:
+    settings = make_settings(template_seed.root, template_seed.url, api_cache_ttl_s=0)
+    with TestClient(create_app(settings), client=LOCAL) as client:
+        cache = client.app.state.api.cache
+        bodies = {client.get("/api/sources?limit=3").content for _ in range(3)}
+        assert len(bodies) == 1
+        assert (cache.hits, cache.misses) == (0, 3)
+
+
+def test_cache_size_setting_bounds_the_store(template_seed: Seed) -> None:
+    settings = make_settings(template_seed.root, template_seed.url, api_cache_max_entries=2)
+    with TestClient(create_app(settings), client=LOCAL) as client:
+        cache = client.app.state.api.cache
+        for offset in range(4):
+            client.get(f"/api/images?offset={offset}")
+        client.get("/api/images?offset=3")  # the newest entry is kept
+        client.get("/api/images?offset=0")  # the oldest was dropped
+        assert (cache.hits, cache.misses) == (1, 5)
+
+
+def test_cache_settings_from_the_environment(
+    template_seed: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `dsa110 serve` (uvicorn --factory app_from_env) is configured by.
+    monkeypatch.setenv("DSA110_DATA_ROOT", str(template_seed.root))
+    monkeypatch.setenv("DSA110_DB_URL", template_seed.url)
+    monkeypatch.setenv("DSA110_API_CACHE_TTL_S", "0")
+    monkeypatch.setenv("DSA110_API_MAX_BODY_BYTES", "2048")
+    interval = sys.getswitchinterval()
+    try:
+        app = app_from_env()
+    finally:
+        sys.setswitchinterval(interval)
+    with TestClient(app, client=LOCAL) as client:
+        cache = client.app.state.api.cache
+        client.get("/api/images")
+        client.get("/api/images")
+        assert (cache.hits, cache.misses) == (0, 2)
+        body = {"run_ids": ["x" * 60] * 40}  # about 2.6 kB
+        response = client.post("/api/batch/rerun", json=body, headers={"X-API-Key": "k" * 16})
+        assert response.status_code == 413

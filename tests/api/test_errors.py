@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api_support import FAST, LOCAL, make_settings
+from api_support import LOCAL, make_settings
 from fastapi.testclient import TestClient
 from starlette.routing import Match
 
@@ -28,7 +28,7 @@ def test_validation_errors_list_what_is_wrong(read_client: TestClient) -> None:
 
 def test_database_down_is_503(tmp_path: Path) -> None:
     down = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"
-    app = create_app(make_settings(tmp_path, down), FAST)
+    app = create_app(make_settings(tmp_path, down))
     with TestClient(app, client=LOCAL) as client:
         for path in ("/api/images", "/api/sources/1", "/api/stats", "/api/jobs/x"):
             response = client.get(path)
@@ -42,7 +42,7 @@ def test_database_down_is_503(tmp_path: Path) -> None:
 
 def test_unmigrated_database_is_503_not_500(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
-    with TestClient(create_app(make_settings(tmp_path, url), FAST), client=LOCAL) as client:
+    with TestClient(create_app(make_settings(tmp_path, url)), client=LOCAL) as client:
         assert client.get("/api/images").status_code == 503
 
 

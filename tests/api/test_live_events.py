@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import websockets
-from api_support import FAST, LiveServer, Seed, make_settings
+from api_support import LiveServer, Seed, make_settings
 from fastapi.testclient import TestClient
 
 from dsa110_contimg.api import create_app
@@ -67,7 +67,7 @@ async def _collect(url: str, until: str) -> list[dict]:
 
 
 def test_websocket_receives_progress_from_a_pipeline_process(writable_seed: Seed) -> None:
-    app = create_app(make_settings(writable_seed.root, writable_seed.url), FAST)
+    app = create_app(make_settings(writable_seed.root, writable_seed.url))
     run_id = "image-ws-test"
     engine = make_engine(writable_seed.url)
     with make_session_factory(engine)() as session:

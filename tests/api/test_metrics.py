@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
-from api_support import Seed
+import pytest
+from api_support import LOCAL, Seed, make_settings
 from fastapi.testclient import TestClient
+from test_cache import add_image
+
+from dsa110_contimg.api import create_app
 
 
 def value(text: str, name: str, labels: str = "") -> float:
@@ -44,3 +48,13 @@ def test_science_gauges(read_client: TestClient) -> None:
 def test_server_timing_header(read_client: TestClient) -> None:
     timing = read_client.get("/api/stats").headers["server-timing"]
     assert timing.startswith("app;dur=") and float(timing.split("=")[1]) >= 0
+
+
+@pytest.mark.parametrize(("ttl_s", "grows"), [(0.0, True), (60.0, False)])
+def test_gauge_ttl_setting(writable_seed: Seed, ttl_s: float, grows: bool) -> None:
+    settings = make_settings(writable_seed.root, writable_seed.url, api_gauge_ttl_s=ttl_s)
+    with TestClient(create_app(settings), client=LOCAL) as client:
+        before = value(client.get("/metrics").text, "dsa110_images")
+        add_image(writable_seed.url, 5)
+        after = value(client.get("/metrics").text, "dsa110_images")
+    assert after == (before + 1 if grows else before)

@@ -6,7 +6,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from api_support import API_KEY, FAST, LOCAL, make_settings, seed
+from api_support import API_KEY, LOCAL, make_settings, seed
 from fastapi.testclient import TestClient
 
 from dsa110_contimg.api import create_app
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.postgres
 
 def test_reads_writes_and_exports_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     seeded = seed(tmp_path / "data", postgres_url)
-    app = create_app(make_settings(seeded.root, postgres_url), FAST)
+    app = create_app(make_settings(seeded.root, postgres_url))
     with TestClient(app, client=LOCAL) as client:
         assert client.get("/api/stats").json()["photometry_rows"] == 15
         cone = client.get("/api/sources?ra=210&dec=54.6&radius_deg=0.5&sort=-eta").json()
@@ -43,6 +43,6 @@ def test_reads_writes_and_exports_on_postgres(postgres_url: str, tmp_path: Path)
 
 def test_nul_byte_is_not_a_server_error_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     seeded = seed(tmp_path / "data", postgres_url)
-    with TestClient(create_app(make_settings(seeded.root, postgres_url), FAST), client=LOCAL) as c:
+    with TestClient(create_app(make_settings(seeded.root, postgres_url)), client=LOCAL) as c:
         assert c.get("/api/jobs/abc%00def").status_code in (404, 422)
         assert c.get("/api/images?image_type=%00").status_code in (200, 422)

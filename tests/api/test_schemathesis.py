@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 import schemathesis
-from api_support import API_KEY, FAST, LiveServer, make_settings, seed
+from api_support import API_KEY, LiveServer, make_settings, seed
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
@@ -41,7 +41,7 @@ CHECKS = [
 def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("schemathesis") / "data"
     seeded = seed(root, f"sqlite:///{root / 'state' / 'products.sqlite3'}")
-    app = create_app(make_settings(seeded.root, seeded.url), FAST)
+    app = create_app(make_settings(seeded.root, seeded.url))
     with LiveServer(app) as server:
         yield server
 

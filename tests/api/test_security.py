@@ -5,12 +5,12 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from api_support import API_KEY, FAST, LOCAL, Seed, make_settings
+from api_support import API_KEY, LOCAL, Seed, make_settings
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from starlette.websockets import WebSocketDisconnect
 
-from dsa110_contimg.api import ApiOptions, create_app
+from dsa110_contimg.api import create_app
 from dsa110_contimg.api.security import KeyRing, client_address
 
 OUTSIDE = ("203.0.113.7", 40000)
@@ -38,7 +38,7 @@ def test_client_address(peer: str, xff: list[str], expected: str | None) -> None
 
 @pytest.fixture
 def app(template_seed: Seed):
-    return create_app(make_settings(template_seed.root, template_seed.url), FAST)
+    return create_app(make_settings(template_seed.root, template_seed.url))
 
 
 def test_outside_address_is_refused_except_health(app) -> None:
@@ -76,9 +76,9 @@ def test_forwarded_for_through_trusted_proxy(app) -> None:
 
 def test_extra_allowed_networks(template_seed: Seed) -> None:
     settings = make_settings(template_seed.root, template_seed.url, allowed_ips=["203.0.113.0/24"])
-    with TestClient(create_app(settings, FAST), client=OUTSIDE) as client:
+    with TestClient(create_app(settings), client=OUTSIDE) as client:
         assert client.get("/api/stats").status_code == 200
-    with TestClient(create_app(settings, FAST), client=("198.51.100.2", 1)) as client:
+    with TestClient(create_app(settings), client=("198.51.100.2", 1)) as client:
         assert client.get("/api/stats").status_code == 403
 
 
@@ -98,7 +98,7 @@ def test_writes_need_a_valid_key(client: TestClient, writable_seed: Seed) -> Non
 
 def test_no_keys_configured_means_no_writes(template_seed: Seed) -> None:
     settings = make_settings(template_seed.root, template_seed.url, api_keys=[])
-    with TestClient(create_app(settings, FAST), client=LOCAL) as client:
+    with TestClient(create_app(settings), client=LOCAL) as client:
         response = client.patch(
             f"/api/candidates/{template_seed.candidate_ids[0]}",
             json={"status": "confirmed"},
@@ -122,8 +122,10 @@ def test_security_headers_and_no_cors(read_client: TestClient) -> None:
 
 
 def test_cors_when_configured(template_seed: Seed) -> None:
-    options = ApiOptions(cors_origins=("https://dash.example",))
-    app = create_app(make_settings(template_seed.root, template_seed.url), options)
+    settings = make_settings(
+        template_seed.root, template_seed.url, api_cors_origins=["https://dash.example"]
+    )
+    app = create_app(settings)
     with TestClient(app, client=LOCAL) as client:
         response = client.get("/api/stats", headers={"Origin": "https://dash.example"})
         assert response.headers["access-control-allow-origin"] == "https://dash.example"
@@ -141,7 +143,7 @@ def test_keys_may_be_configured_as_digests(template_seed: Seed) -> None:
 
     digest = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()
     settings = make_settings(template_seed.root, template_seed.url, api_keys=[digest])
-    with TestClient(create_app(settings, FAST), client=LOCAL) as client:
+    with TestClient(create_app(settings), client=LOCAL) as client:
         body = {"status": "new"}
         url = f"/api/candidates/{template_seed.candidate_ids[1]}"
         assert client.patch(url, json=body, headers={"X-API-Key": digest}).status_code == 403

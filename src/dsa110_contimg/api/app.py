@@ -39,7 +39,7 @@ from dsa110_contimg.api.security import (
     KeyRing,
     SecurityHeadersMiddleware,
 )
-from dsa110_contimg.api.state import ApiOptions, AppState
+from dsa110_contimg.api.state import AppState
 from dsa110_contimg.config import Settings, load_settings
 from dsa110_contimg.products.db import make_engine, make_session_factory
 
@@ -74,30 +74,29 @@ ROUTERS = (
 )
 
 
-def create_app(settings: Settings | None = None, options: ApiOptions | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (default: read from the environment).
 
     Parameters
     ----------
     settings
-        Database, allow-list, trusted proxies, API keys, Redis.
-    options
-        Cache, polling and request-size tunables (see :class:`ApiOptions`).
+        Database, allow-list, trusted proxies, API keys, Redis, and the
+        ``api_*`` tunables (cache TTL and size, polling, body limit, CORS).
     """
     settings = settings or load_settings()
-    options = options or ApiOptions()
     engine = make_engine(settings.db_url, pool_size=settings.db_pool_size)  # type: ignore[arg-type]
     sessions = make_session_factory(engine)
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
     cache = make_cache(
         redis_url,
         sessions,
-        ttl_s=options.cache_ttl_s,
-        max_entries=options.cache_max_entries,
-        check_s=options.generation_check_s,
+        ttl_s=settings.api_cache_ttl_s,
+        max_entries=settings.api_cache_max_entries,
+        check_s=settings.api_cache_check_s,
+        redis_retry_s=settings.api_cache_redis_retry_s,
     )
-    hub = EventHub(sessions, options.event_poll_s, on_advance=cache.generation.advance)
-    registry, http_metrics = make_registry(sessions)
+    hub = EventHub(sessions, settings.api_event_poll_s, on_advance=cache.generation.advance)
+    registry, http_metrics = make_registry(sessions, gauge_ttl_s=settings.api_gauge_ttl_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -119,7 +118,6 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
     )
     app.state.api = AppState(
         settings=settings,
-        options=options,
         engine=engine,
         sessions=sessions,
         cache=cache,
@@ -136,12 +134,12 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     # Added innermost first: the last one added sees the request first.
-    if options.cors_origins:
+    if settings.api_cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(options.cors_origins), allow_methods=["GET"]
+            CORSMiddleware, allow_origins=list(settings.api_cors_origins), allow_methods=["GET"]
         )
     app.add_middleware(CachedReadMiddleware, cache=cache)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=options.max_body_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(
         AllowListMiddleware, allowed=settings.allowed_networks, trusted=settings.trusted_proxies
     )

@@ -4,7 +4,7 @@ Every write through :mod:`dsa110_contimg.products.repositories` publishes an
 event, so the newest event id is a generation number for the whole database:
 it is part of every cache key, and a new product (from any process) makes all
 older entries unreachable. The newest id is re-read at most every
-``generation_check_s`` seconds.
+``check_s`` seconds (the ``api_cache_*`` settings set these knobs).
 
 With ``redis_url`` set the entries live in Redis, shared by every API worker;
 if Redis stops answering, the cache falls back to the in-process store and
@@ -30,9 +30,6 @@ from dsa110_contimg.products import repositories as repo
 
 log = logging.getLogger(__name__)
 
-#: How long to leave Redis alone after it failed (s).
-REDIS_RETRY_S = 5.0
-
 
 class Store(Protocol):
     """Where cached bytes live."""
@@ -44,7 +41,7 @@ class Store(Protocol):
 class LocalStore:
     """A thread-safe, size-bounded in-process store with per-entry expiry."""
 
-    def __init__(self, max_entries: int = 2048):
+    def __init__(self, max_entries: int):
         self.max_entries = max_entries
         self._data: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -71,9 +68,9 @@ class LocalStore:
 class RedisStore:
     """Entries in Redis (shared by API workers), with a local fallback when Redis is away."""
 
-    def __init__(self, url: str, fallback: LocalStore, prefix: str = "dsa110:cache:"):
+    def __init__(self, url: str, fallback: LocalStore, *, prefix: str, retry_s: float):
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.fallback, self.prefix = fallback, prefix
+        self.fallback, self.prefix, self.retry_s = fallback, prefix, retry_s
         self._down_until = 0.0
 
     @property
@@ -84,7 +81,7 @@ class RedisStore:
     def _failed(self, exc: Exception) -> None:
         if self.available:
             log.warning("Redis cache unavailable, using the in-process cache: %s", exc)
-        self._down_until = time.monotonic() + REDIS_RETRY_S
+        self._down_until = time.monotonic() + self.retry_s
 
     def get(self, key: str) -> bytes | None:
         if self.available:
@@ -152,6 +149,8 @@ class ResponseCache:
 
     def __init__(self, store: Store, generation: Generation, ttl_s: float):
         self.store, self.generation, self.ttl_s = store, generation, ttl_s
+        #: False when ``ttl_s`` is 0: every read is built afresh and nothing is stored.
+        self.enabled = ttl_s > 0
         self.hits = self.misses = 0
         #: The route that answered each key, for metrics of hits served by the fast path.
         self.routes: dict[str, Any] = {}
@@ -162,7 +161,7 @@ class ResponseCache:
         Only the in-process store qualifies, and only while the generation is
         fresh; used by :class:`CachedReadMiddleware` on the event loop.
         """
-        if not isinstance(self.store, LocalStore):
+        if not self.enabled or not isinstance(self.store, LocalStore):
             return None
         generation = self.generation.fresh()
         if generation is None:
@@ -187,6 +186,9 @@ class ResponseCache:
 
     def get_or_build(self, key: str, build: Callable[[], bytes]) -> bytes:
         """The cached bytes for ``key`` in the current generation, building them on a miss."""
+        if not self.enabled:
+            self.misses += 1
+            return build()
         full_key = f"{self.generation.current()}:{key}"
         value = self.store.get(full_key)
         if value is not None:
@@ -205,15 +207,28 @@ def make_cache(
     ttl_s: float,
     max_entries: int,
     check_s: float,
+    redis_retry_s: float,
 ) -> ResponseCache:
-    """The response cache: Redis-backed when ``redis_url`` is given, else in-process."""
+    """The response cache: Redis-backed when ``redis_url`` is given, else in-process.
+
+    Parameters
+    ----------
+    ttl_s
+        Lifetime of an entry (s); 0 turns caching off.
+    max_entries
+        Size bound of the in-process store.
+    check_s
+        How often the newest event id (the generation) is re-read.
+    redis_retry_s
+        Pause before trying Redis again after it failed.
+    """
     local = LocalStore(max_entries)
     store: Store = local
     if redis_url:
         # Entries of different products DBs sharing one Redis must never mix.
         database = str(sessions.kw["bind"].url.render_as_string(hide_password=True))
         prefix = f"dsa110:cache:{hashlib.sha256(database.encode()).hexdigest()[:12]}:"
-        store = RedisStore(redis_url, local, prefix=prefix)
+        store = RedisStore(redis_url, local, prefix=prefix, retry_s=redis_retry_s)
     return ResponseCache(store, Generation(sessions, check_s), ttl_s)
 
 

@@ -2,7 +2,7 @@
 
 Each app has its own registry (several apps may live in one process, e.g. in
 tests). The scientific gauges are read from the products DB when Prometheus
-scrapes, at most every ``GAUGE_TTL_S`` seconds.
+scrapes, at most every ``api_gauge_ttl_s`` seconds (a setting).
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import JobStatus, MSStage, utcnow
 
-#: How long scraped gauge values are reused (s).
-GAUGE_TTL_S = 5.0
 _BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -84,15 +82,15 @@ class MetricsMiddleware:
 class ScienceCollector(Collector):
     """Gauges of the pipeline's products, read from the DB at scrape time."""
 
-    def __init__(self, sessions: sessionmaker[Session]):
-        self.sessions = sessions
+    def __init__(self, sessions: sessionmaker[Session], ttl_s: float):
+        self.sessions, self.ttl_s = sessions, ttl_s
         self._values: dict[str, Any] | None = None
         self._read_at = float("-inf")
         self._lock = threading.Lock()
 
     def _read(self) -> dict[str, Any] | None:
         with self._lock:
-            if time.monotonic() - self._read_at >= GAUGE_TTL_S:
+            if time.monotonic() - self._read_at >= self.ttl_s:
                 try:
                     with self.sessions() as session:
                         self._values = repo.science_gauges(session)
@@ -137,9 +135,11 @@ class ScienceCollector(Collector):
             )
 
 
-def make_registry(sessions: sessionmaker[Session]) -> tuple[CollectorRegistry, HttpMetrics]:
-    """A registry with the HTTP metrics and the scientific gauges."""
+def make_registry(
+    sessions: sessionmaker[Session], *, gauge_ttl_s: float
+) -> tuple[CollectorRegistry, HttpMetrics]:
+    """A registry with the HTTP metrics and the scientific gauges (re-read every ``gauge_ttl_s``)."""
     registry = CollectorRegistry()
     http = HttpMetrics(registry)
-    registry.register(ScienceCollector(sessions))
+    registry.register(ScienceCollector(sessions, gauge_ttl_s))
     return registry, http

@@ -85,7 +85,7 @@ def _origin_allowed(websocket: WebSocket) -> bool:
     origin = websocket.headers.get("origin")
     if origin is None:
         return True
-    allowed = websocket.app.state.api.options.cors_origins
+    allowed = websocket.app.state.api.settings.api_cors_origins
     host = websocket.headers.get("host", "")
     return origin in allowed or urlsplit(origin).netloc == host
 
