@@ -11,6 +11,13 @@ from starlette.routing import Match
 from dsa110_contimg.api import create_app
 
 
+def assert_error_body(response, status: int) -> dict:
+    assert response.status_code == status, (response.request.url, response.text)
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    return error
+
+
 def test_unknown_route_and_method_use_the_error_body(read_client: TestClient) -> None:
     for response, status in (
         (read_client.get("/api/nothing-here"), 404),
@@ -84,10 +91,57 @@ def test_every_get_endpoint_answers_unknown_ids_with_404_and_bad_ids_with_422(
             bad = bad.replace(
                 f"{{{name}}}", "not-a-number" if kind == "integer" else "%2Fno%2Fsuch"
             )
-        response = read_client.get(unknown)
-        assert response.status_code == 404, (unknown, response.text)
-        assert set(response.json()["error"]) == {"code", "message", "details"}
+        assert_error_body(read_client.get(unknown), 404)
         if "integer" in kinds.values():
-            assert read_client.get(bad).status_code == 422, bad
+            assert_error_body(read_client.get(bad), 422)
         checked += 1
     assert checked >= 24
+
+
+def test_every_list_endpoint_refuses_bad_paging_and_sort(read_client: TestClient) -> None:
+    schema = read_client.get("/api/openapi.json").json()
+    checked = 0
+    for path, operations in schema["paths"].items():
+        query = {p["name"] for p in operations.get("get", {}).get("parameters", [])}
+        if "{" in path or not {"limit", "offset"} <= query:
+            continue
+        for bad, parameter in (
+            ("limit=0", "limit"),
+            ("limit=100000000", "limit"),
+            ("limit=ten", "limit"),
+            ("offset=-1", "offset"),
+            ("offset=1e99", "offset"),
+        ) + ((("sort=-no_such_column", "sort"),) if "sort" in query else ()):
+            error = assert_error_body(read_client.get(f"{path}?{bad}"), 422)
+            assert error["code"] == "invalid_parameters"
+            assert ["query", parameter] in [d["loc"] for d in error["details"]], (path, bad)
+        checked += 1
+    assert checked >= 8
+
+
+def test_every_export_refuses_an_unknown_format(read_client: TestClient) -> None:
+    schema = read_client.get("/api/openapi.json").json()
+    exports = [p for p in schema["paths"] if p.startswith("/api/export/")]
+    for path in exports:
+        url = path.replace("{source_id}", "1")
+        error = assert_error_body(read_client.get(f"{url}?format=xls"), 422)
+        assert ["query", "format"] in [d["loc"] for d in error["details"]], path
+    assert len(exports) >= 6
+
+
+def test_every_write_refuses_an_empty_or_broken_body(client: TestClient) -> None:
+    from api_support import API_KEY
+
+    schema = client.get("/api/openapi.json").json()
+    key = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
+    checked = 0
+    for path, operations in schema["paths"].items():
+        for method in {"post", "patch", "put"} & set(operations):
+            if "requestBody" not in operations[method]:
+                continue
+            url = path.replace("{candidate_id}", "1")
+            for body in (b"{}", b"[1, 2", b'{"unexpected": true}'):
+                response = client.request(method, url, content=body, headers=key)
+                assert_error_body(response, 422)
+            checked += 1
+    assert checked >= 5
