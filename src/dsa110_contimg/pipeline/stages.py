@@ -11,8 +11,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 
+from dsa110_contimg.config import Settings
 from dsa110_contimg.conversion.convert import convert_group
 from dsa110_contimg.errors import InputDataError
 from dsa110_contimg.pipeline.jobs import describe_inputs
@@ -135,8 +137,97 @@ def calibrate(ctx: StageContext) -> dict[str, Any]:
     solved = solve_on_transit(ctx.factory, ms)
     if solved is not None:
         out["solved"] = solved
+    elif ctx.options.get("tile_gains", True):
+        tile = solve_tile_gains_on_catalog(ctx.settings, ctx.factory, ms)
+        if tile is not None:
+            out["tile_gains"] = tile
     out.update(apply_valid_tables(ctx.factory, ms, ctx.job.run_id))
     return out
+
+
+def solve_tile_gains_on_catalog(
+    settings: Settings, factory: sa.orm.sessionmaker, ms: MeasurementSet
+) -> dict[str, Any] | None:
+    """Between transits: gains of this group against the catalog sky model.
+
+    Used when a transit's bandpass is valid for the MS but no transit gain
+    table is (the gains last about an hour, the bandpass a day): the group's
+    own gains are solved against the catalog sources in its beam with that
+    bandpass applied (:mod:`dsa110_contimg.calibration.tile`) and registered
+    as a gain table valid for this group's time range only, which
+    :func:`apply_valid_tables` then picks. Returns None when the transit's
+    gains are still valid or no bandpass is; otherwise the table, or why none
+    was made (no catalog store, too little model flux, a poor solution).
+    The catalog with the most sources in the cone is used (one catalog, so
+    no source is modelled twice).
+    """
+    from dsa110_contimg.calibration import caltable_records, read_info, select_tables
+    from dsa110_contimg.calibration.caltable import write_caltable
+    from dsa110_contimg.calibration.tile import (
+        catalog_sky_model,
+        model_radius_deg,
+        solve_tile_gains,
+    )
+    from dsa110_contimg.catalog.store import CatalogStore
+    from dsa110_contimg.photometry.stage import SKIP_CATALOGS
+    from dsa110_contimg.products.models import CalTable, CalTableStatus
+
+    with session_scope(factory) as session:
+        candidates = session.scalars(
+            sa.select(CalTable).where(CalTable.status == CalTableStatus.VALID)
+        ).all()
+        if select_tables(candidates, ms.mjd_mid, ms.pointing_dec_deg).ok:
+            return None  # the transit's gains still hold
+        bandpass = select_tables(
+            candidates, ms.mjd_mid, ms.pointing_dec_deg, required=("bandpass",)
+        )
+    if not bandpass.ok:
+        return None  # nothing to anchor the tile to: left uncalibrated by the caller
+    store_path = Path(settings.catalog_db)
+    if not store_path.is_file():
+        return {"skipped": f"no catalog store at {store_path}"}
+    info = read_info(ms.path)
+    freq = float(np.median(info.freqs_hz))
+    with CatalogStore(store_path) as store:
+        cones = [
+            store.cone(name, ms.phase_ra_deg, ms.phase_dec_deg, model_radius_deg(freq))
+            for name in store.catalogs()
+            if name not in SKIP_CATALOGS
+        ]
+    cone = max(cones, key=len, default=np.empty(0))
+    model = catalog_sky_model(
+        [cone], mid_mjd=ms.mjd_mid, pointing_dec_deg=ms.pointing_dec_deg, freq_hz=freq
+    )
+    if not model.enough:
+        reason = f"catalog model too thin ({model.apparent_flux_jy:.2f} Jy apparent)"
+        log.warning("MS %s: no tile gains: %s", ms.path, reason)
+        return {"skipped": reason}
+    solution = solve_tile_gains(
+        ms.path, bandpass.paths[0], model, pointing_dec_deg=ms.pointing_dec_deg
+    )
+    if solution.gain.flag_fraction > 0.5:
+        reason = f"tile gains {solution.gain.flag_fraction:.0%} flagged"
+        log.warning("MS %s: no tile gains: %s", ms.path, reason)
+        return {"skipped": reason}
+    path = write_caltable(solution.gain, ms.path)
+    (record,) = caltable_records(
+        solution,
+        {"gain": path},
+        info,
+        None,
+        validity_days={"gain": ms.mjd_end - ms.mjd_start},
+    )
+    record["qa_metrics"]["sky_model"] = solution.gain.meta["sky_model"]
+    with session_scope(factory) as session:
+        repo.register_cal_table(session, **record)
+    log.info(
+        "MS %s: tile gains %s from %d catalog sources (%.2f Jy apparent)",
+        ms.path,
+        path,
+        len(model.sources),
+        model.apparent_flux_jy,
+    )
+    return {"table": str(path), "bandpass": bandpass.paths[0], **solution.gain.meta["sky_model"]}
 
 
 def solve_on_transit(factory: sa.orm.sessionmaker, ms: MeasurementSet) -> dict[str, Any] | None:
