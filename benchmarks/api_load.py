@@ -151,6 +151,13 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU time (s) all processes of the machine spent so far, summed over cores (Linux)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(url: str, root: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
     """``uvicorn`` with the app factory, as ``dsa110 serve`` runs it."""
     env = {**os.environ, "DSA110_DB_URL": url, "DSA110_DATA_ROOT": str(root)}
@@ -181,6 +188,8 @@ class Run:
     elapsed: float
     client_cpu_s: float
     server_cpu_s: float = float("nan")
+    #: CPU time (s) of every other process on the machine meanwhile (competition for the cores).
+    others_cpu_s: float = float("nan")
 
 
 class RawClient:
@@ -291,10 +300,12 @@ def drive_processes(
 
 
 def measured(server_pid: int, phase: Callable[[], Run]) -> Run:
-    """Run ``phase`` and record the CPU time the server processes spent meanwhile."""
-    before = cpu_seconds(server_pid)
+    """Run ``phase``; record the CPU time of the server processes and of everything else."""
+    before, busy = cpu_seconds(server_pid), machine_busy_seconds()
     run = phase()
     run.server_cpu_s = cpu_seconds(server_pid) - before
+    busy = machine_busy_seconds() - busy
+    run.others_cpu_s = max(0.0, busy - run.server_cpu_s - run.client_cpu_s)
     return run
 
 
@@ -302,16 +313,18 @@ def report(name: str, run: Run) -> tuple[float, float]:
     """Print client-side percentiles, the server-side p95 (Server-Timing), the rate and CPU use.
 
     CPU is given per request, for the server processes and for the load
-    generator, so the generator's share of the cores is visible.
+    generator, so the generator's share of the cores is visible; and the
+    cores' worth of CPU that other processes of the machine took meanwhile.
     """
     ms = np.array(run.latencies) * 1000
     n = len(ms)
     p50, p95, rate = np.percentile(ms, 50), np.percentile(ms, 95), n / run.elapsed
     server_p95 = np.nanpercentile(np.array(run.server) * 1000, 95)
     print(f"{name:<38} n={n:6d} err={run.errors:2d} p50={p50:6.2f} ms p95={p95:6.2f} ms "
-          f"p99={np.percentile(ms, 99):6.2f} ms server-p95={server_p95:5.2f} ms "
-          f"{rate:6.0f} req/s; CPU/req server {1000 * run.server_cpu_s / n:.2f} ms, "
-          f"client {1000 * run.client_cpu_s / n:.2f} ms")  # fmt: skip
+          f"p99={np.percentile(ms, 99):6.2f} ms server-p95={server_p95:5.2f} ms {rate:6.0f} req/s")  # fmt: skip
+    print(f"{'':<38} CPU/req: server {1000 * run.server_cpu_s / n:.2f} ms, client "
+          f"{1000 * run.client_cpu_s / n:.2f} ms; other processes used "
+          f"{run.others_cpu_s / run.elapsed:.2f} of {os.cpu_count()} cores")  # fmt: skip
     return float(p95), float(rate)
 
 
