@@ -15,7 +15,8 @@ The server and the load generator share the machine's cores, so each phase
 also reports the CPU time per request of the server processes and of the
 client processes. The default client is a minimal HTTP/1.1 one (about 0.1 ms
 of CPU per request); ``--client httpx`` uses httpx (about 1.5 ms), which takes
-a large share of 2 cores away from the server.
+a large share of 2 cores away from the server. "Other processes" are everything
+else on the machine, a local PostgreSQL's backends included.
 
 Run: ``.venv/bin/python benchmarks/api_load.py [--duration 10] [--workers 2]``
 (``--db-url postgresql://...`` for PostgreSQL; ``--keep DIR`` reuses a loaded DB).

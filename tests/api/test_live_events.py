@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import websockets
-from api_support import LiveServer, Seed, make_settings
+from api_support import LOCAL, LiveServer, Seed, make_settings
 from fastapi.testclient import TestClient
 
 from dsa110_contimg.api import create_app
@@ -141,3 +141,14 @@ def test_events_can_be_polled_over_http(client: TestClient) -> None:
     assert later == {"items": [], "last_id": everything["last_id"]}
     assert client.get("/api/events?after=-1").status_code == 422
     assert client.get("/api/events?limit=5000").status_code == 422
+
+
+def test_configured_origin_may_open_a_websocket(template_seed: Seed) -> None:
+    settings = make_settings(
+        template_seed.root, template_seed.url, api_cors_origins=["https://dash.example"]
+    )
+    with TestClient(create_app(settings), client=LOCAL) as client:
+        with client.websocket_connect(
+            "/api/ws?topics=*", headers={"Origin": "https://dash.example"}
+        ) as ws:
+            assert ws.receive_json()["type"] == "subscribed"
