@@ -1,8 +1,9 @@
 """Flagging on visibility arrays shaped (Ntimes, Nbls, Nchan, Npol).
 
 Each function takes the visibilities and/or the current flags and returns a
-new boolean mask of the same shape (True = bad); callers OR them together.
-None touches the data.
+boolean mask of the same shape (True = bad): a new one, or the ``out`` /
+``flags`` array it was asked to OR into. None touches the data. The loops
+over baselines are compiled (:mod:`~dsa110_contimg.flagging.kernels`).
 """
 
 from __future__ import annotations
@@ -10,47 +11,44 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import binary_dilation, median_filter
 
-MAD_TO_SIGMA = 1.482602218505602
-"""Standard deviation of a Gaussian per unit median absolute deviation."""
+from dsa110_contimg.flagging.kernels import (
+    count_over_time,
+    extend_baselines,
+    mad_clip_baselines,
+    mark_invalid,
+    run_baselines,
+)
 
 
-def flag_autocorrelations(ant1: np.ndarray, ant2: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Flag every sample of the autocorrelation baselines.
+def flag_invalid(vis: np.ndarray, flags: np.ndarray | None = None) -> np.ndarray:
+    """Flag exact zeros (correlator dropouts) and non-finite samples.
 
-    Parameters
-    ----------
-    ant1, ant2 : numpy.ndarray
-        Shape (Nbls,): antennas of each baseline.
-    shape : tuple of int
-        (Ntimes, Nbls, Nchan, Npol).
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean mask of ``shape``.
+    With ``flags`` given, OR them into it in place and return it.
     """
-    auto = np.asarray(ant1) == np.asarray(ant2)
-    return np.broadcast_to(auto[None, :, None, None], shape).copy()
-
-
-def flag_invalid(vis: np.ndarray) -> np.ndarray:
-    """Flag exact zeros (correlator dropouts) and non-finite samples."""
-    return (vis == 0) | ~np.isfinite(vis)
+    out = np.zeros(vis.shape, bool) if flags is None else flags
+    run_baselines(lambda bls: mark_invalid(vis, out, bls), np.arange(vis.shape[1]))
+    return out
 
 
 def mad_clip(
-    vis: np.ndarray, flags: np.ndarray, sigma: float = 7.0, smooth_channels: int = 15
+    vis: np.ndarray,
+    flags: np.ndarray,
+    sigma: float = 7.0,
+    smooth_channels: int = 15,
+    *,
+    baselines: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Flag amplitude outliers against a smooth model, with a robust (MAD) sigma.
 
     The model of ``|V|`` per baseline and polarisation is the median over
-    time in each channel, then a running median over ``smooth_channels``
-    channels, so a line that persists in time in one channel stands out as
-    well as a burst in one integration. The residual's sigma is 1.4826 x its
-    median absolute value over time and (every 4th) channel, per baseline
-    and polarisation; samples beyond ``sigma`` of it are flagged.
+    (unflagged) time in each channel, then a running median over
+    ``smooth_channels`` channels, so a line that persists in time in one
+    channel stands out as well as a burst in one integration. The
+    residual's sigma is 1.4826 x its median absolute value over time and
+    (every 4th) channel, per baseline and polarisation; samples beyond
+    ``sigma`` of it are flagged.
 
     Parameters
     ----------
@@ -62,55 +60,25 @@ def mad_clip(
         Threshold in robust standard deviations (7).
     smooth_channels : int
         Width of the running median along frequency, channels.
+    baselines : numpy.ndarray, optional
+        Only these baseline indices (default all).
+    out : numpy.ndarray, optional
+        Mask to OR the new flags into (may be ``flags``); default a new one.
 
     Returns
     -------
     numpy.ndarray
-        New flags (not including ``flags``).
+        ``out``: the new flags (only those, when ``out`` was not given).
     """
-    amp = np.abs(vis).astype(np.float32)
-    spectrum = masked_median(amp, flags, axis=0)[0]  # (Nbls, Nchan, Npol)
-    fallback = np.median(spectrum[np.isfinite(spectrum)]) if np.isfinite(spectrum).any() else 0.0
-    spectrum = np.where(np.isfinite(spectrum), spectrum, fallback)
-    model = median_filter(spectrum, size=(1, smooth_channels, 1), mode="nearest")
-    resid = amp - model[None]
-    # the model is a median, so the residual's median is ~0: the MAD is the
-    # median of |residual|, taken on every 4th channel (plenty of samples, 4x faster)
-    mad = masked_median(np.abs(resid[:, :, ::4]), flags[:, :, ::4], axis=(0, 2))
-    robust = MAD_TO_SIGMA * np.where(np.isfinite(mad) & (mad > 0), mad, np.inf)
-    return np.abs(resid) > sigma * robust
-
-
-def masked_median(values: np.ndarray, mask: np.ndarray, axis) -> np.ndarray:
-    """Median ignoring masked samples, fast (no ``nanmedian``).
-
-    Masked samples are replaced alternately by +inf and -inf, which leaves
-    the median of the rest unchanged when they split evenly and moves it by
-    at most half the masked fraction in quantile otherwise: good enough for
-    the robust statistics here, and ~10x faster than ``numpy.nanmedian``.
-    Cells with every sample masked give NaN.
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        Real values.
-    mask : numpy.ndarray
-        True where a sample must be ignored (same shape).
-    axis : int or tuple of int
-        Axes to take the median over (kept as length-1 dimensions).
-    """
-    if mask.any():
-        # alternate along the first axis and the last one (broadcast, no full-size index)
-        first = np.arange(values.shape[0]).reshape(-1, *([1] * (values.ndim - 1)))
-        last = np.arange(values.shape[-1])
-        sign = np.where((first + last) % 2 == 0, np.inf, -np.inf).astype(values.dtype)
-        filled = np.where(mask, sign, values)
-    else:
-        filled = values
-    with np.errstate(invalid="ignore"):  # +inf and -inf both in the middle: NaN, handled below
-        med = np.median(filled, axis=axis, keepdims=True)
-    empty = mask.all(axis=axis, keepdims=True)
-    return np.where(empty | ~np.isfinite(med), np.nan, med)
+    out = np.zeros(vis.shape, bool) if out is None else out
+    bls = np.arange(vis.shape[1]) if baselines is None else np.asarray(baselines, np.int64)
+    run_baselines(
+        lambda part: mad_clip_baselines(
+            vis, flags, part, float(sigma), int(smooth_channels), 4, out
+        ),
+        bls,
+    )
+    return out
 
 
 def extend_flags(
@@ -141,14 +109,26 @@ def extend_flags(
         The extended flags (a superset of ``flags``).
     """
     out = flags.copy()
-    out |= flags.mean(axis=0, keepdims=True) > channel_fraction
-    out |= flags.mean(axis=2, keepdims=True) > time_fraction
-    if dilate_channels > 0 or dilate_times > 0:
-        structure = np.zeros((2 * dilate_times + 1, 1, 2 * dilate_channels + 1, 1), bool)
-        structure[:, 0, dilate_channels, 0] = True
-        structure[dilate_times, 0, :, 0] = True
-        out |= binary_dilation(flags, structure=structure)
+    run_baselines(
+        lambda bls: extend_baselines(
+            flags,
+            bls,
+            float(channel_fraction),
+            float(time_fraction),
+            int(dilate_channels),
+            int(dilate_times),
+            out,
+        ),
+        np.arange(flags.shape[1]),
+    )
     return out
+
+
+def flagged_counts(flags: np.ndarray) -> np.ndarray:
+    """Flagged integrations per baseline, channel and polarisation, shape (Nbls, Nchan, Npol)."""
+    counts = np.zeros(flags.shape[1:], np.int32)
+    run_baselines(lambda bls: count_over_time(flags, bls, counts), np.arange(flags.shape[1]))
+    return counts
 
 
 @dataclass(frozen=True)
@@ -182,9 +162,15 @@ class FlagFractions:
         }
 
 
-def antenna_fractions(flags: np.ndarray, ant1: np.ndarray, ant2: np.ndarray) -> dict[int, float]:
-    """Fraction of flagged samples on each antenna's baselines (cross only if any)."""
-    per_bl = flags.mean(axis=(0, 2, 3))
+def antenna_fractions(
+    flags: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, counts: np.ndarray | None = None
+) -> dict[int, float]:
+    """Fraction of flagged samples on each antenna's baselines (cross only if any).
+
+    ``counts`` (from :func:`flagged_counts`) saves a pass over ``flags``.
+    """
+    counts = flagged_counts(flags) if counts is None else counts
+    per_bl = counts.sum(axis=(1, 2)) / (flags.shape[0] * flags.shape[2] * flags.shape[3])
     cross = ant1 != ant2
     use = cross if cross.any() else np.ones_like(cross)
     ants = np.unique(np.concatenate([ant1, ant2]))
@@ -218,11 +204,13 @@ def drop_bad_antennas(
 
 def flag_fractions(flags: np.ndarray, ant1: np.ndarray, ant2: np.ndarray) -> FlagFractions:
     """Flagged fractions per antenna, channel and polarisation (cross-correlations)."""
+    counts = flagged_counts(flags)
     cross = ant1 != ant2
-    f = flags[:, cross] if cross.any() else flags
+    c = (counts[cross] if cross.any() else counts).astype(np.int64)
+    n = flags.shape[0] * c.shape[0]  # samples per channel and polarisation
     return FlagFractions(
-        total=float(f.mean()),
-        per_antenna=antenna_fractions(flags, ant1, ant2),
-        per_channel=f.mean(axis=(0, 1, 3)),
-        per_polarization=f.mean(axis=(0, 1, 2)),
+        total=float(c.sum() / (n * c.shape[1] * c.shape[2])),
+        per_antenna=antenna_fractions(flags, ant1, ant2, counts),
+        per_channel=c.sum(axis=(0, 2)) / (n * c.shape[2]),
+        per_polarization=c.sum(axis=(0, 1)) / (n * c.shape[1]),
     )

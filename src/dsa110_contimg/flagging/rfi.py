@@ -3,16 +3,14 @@
 The pip ``aoflagger`` module loads a custom strategy with
 ``AOFlagger.load_strategy_file``; the repository's strategy is
 ``strategies/dsa110.lua`` (see its header for the tuning). Each baseline is
-one image set: time along x (Ntimes), frequency along y (Nchan), real and
-imaginary parts of XX and YY. AOFlagger's mask is shared by the
-polarisations of a baseline.
+one single-image set: time along x (Ntimes), frequency along y (Nchan), the
+time-flattened amplitude combined over XX and YY (:func:`aoflagger_mask`).
+AOFlagger's mask is shared by the polarisations of a baseline.
 """
 
 from __future__ import annotations
 
-import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -50,53 +48,97 @@ def _load(strategy: str):
     return flagger, flagger.load_strategy_file(strategy)
 
 
-def flatten_spectra(vis: np.ndarray, flags: np.ndarray | None = None) -> np.ndarray:
-    """Subtract each baseline's median over time, per channel (real and imaginary).
+def aoflagger_mask(
+    vis: np.ndarray,
+    flags: np.ndarray,
+    baselines: np.ndarray | None = None,
+    strategy: str | Path | None = None,
+    workers: int | None = None,
+    chunk: int = 64,
+) -> np.ndarray:
+    """Run the AOFlagger strategy on each of ``baselines``; OR its flags into ``flags``.
 
-    Uncalibrated DSA-110 spectra drop by ~30% at every subband edge (every
-    48 channels), faster than any smooth background fit can follow, so
-    AOFlagger would flag the edges. A fringe-stopped calibrator is nearly
-    constant over a 5-minute group, so removing the median over time leaves
-    noise plus transient RFI with the same statistics in every channel.
-    Lines that persist unchanged in time cancel here; the MAD clip
-    (:func:`~.arrays.mad_clip`) catches those.
+    Each baseline is one single-image set (Nchan x Ntimes): the amplitude
+    of the visibilities minus their median over time per channel, combined
+    over polarisations as sqrt(mean |residual|^2). Uncalibrated DSA-110
+    spectra drop by ~30% at every subband edge (every 48 channels), faster
+    than any smooth background fit can follow; a fringe-stopped calibrator
+    is nearly constant over a 5-minute group, so removing the median over
+    time leaves noise plus transient RFI with the same statistics in every
+    channel. Lines that persist unchanged in time cancel here; the MAD clip
+    (:func:`~.arrays.mad_clip`) catches those. One image instead of the
+    real and imaginary parts of each polarisation halves AOFlagger's work,
+    and the combined power averages the noise of the two polarisations
+    (AOFlagger's mask is shared by them anyway).
+
+    Parameters
+    ----------
+    vis : numpy.ndarray
+        (Ntimes, Nbls, Nchan, Npol) complex.
+    flags : numpy.ndarray
+        Current flags, same shape, updated in place: AOFlagger sees any
+        polarisation flagged as a flagged sample, and its detections are
+        set for every polarisation.
+    baselines : numpy.ndarray, optional
+        Baseline indices to run on (default all).
+    strategy : str or Path, optional
+        Lua strategy file (default :func:`default_strategy`).
+    workers : int, optional
+        Threads, each with its own AOFlagger (default: CPU count).
+    chunk : int
+        Baselines prepared per kernel call (memory: chunk x Nchan x Ntimes x 9 bytes).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``flags``.
     """
-    # Flagged samples are replaced by the channel's mean before the median (a
-    # plain median is much faster than nanmedian; the few flags barely move it).
-    if flags is not None and flags.any():
-        clean = np.where(flags, 0, vis)
-        count = np.maximum((~flags).sum(axis=0, keepdims=True), 1)
-        vis_for_median = np.where(flags, clean.sum(axis=0, keepdims=True) / count, vis)
-    else:
-        vis_for_median = vis
-    level = np.median(vis_for_median.real, axis=0, keepdims=True) + 1j * np.median(
-        vis_for_median.imag, axis=0, keepdims=True
-    )
-    return vis - level
+    from dsa110_contimg.flagging.kernels import aoflagger_images, or_image_mask, run_baselines
+
+    ntimes, nbls, nchan, _ = vis.shape
+    baselines = np.arange(nbls) if baselines is None else np.asarray(baselines, np.int64)
+    path = str(strategy or default_strategy())
+    _flagger_and_strategy(path)  # fail early (in this thread) if aoflagger is missing
+
+    def run(part: np.ndarray) -> None:
+        flagger, strat = _flagger_and_strategy(path)
+        images = flagger.make_image_set(ntimes, nchan, 1)
+        in_mask = flagger.make_flag_mask(ntimes, nchan, False)
+        image = np.empty((chunk, nchan, ntimes), np.float64)
+        mask = np.empty((chunk, nchan, ntimes), bool)
+        for lo in range(0, len(part), chunk):
+            bls = part[lo : lo + chunk]
+            aoflagger_images(vis, flags, bls, image, mask)
+            for k in range(len(bls)):
+                if mask[k].all():  # nothing left to look at (autocorrelation, dead antenna)
+                    continue
+                images.set_image_buffer(0, image[k])
+                in_mask.set_buffer(mask[k])
+                mask[k] = strat.run(images, in_mask).get_buffer()
+            or_image_mask(flags, bls, mask[: len(bls)])
+
+    run_baselines(run, baselines, workers)  # AOFlagger and the kernels release the GIL
+    return flags
 
 
 def aoflagger_flags(
     vis: np.ndarray,
     flags: np.ndarray | None = None,
     strategy: str | Path | None = None,
-    flatten: bool = True,
     workers: int | None = None,
 ) -> np.ndarray:
-    """Run the AOFlagger strategy on every baseline.
+    """Run the AOFlagger strategy on every baseline (see :func:`aoflagger_mask`).
 
     Parameters
     ----------
     vis : numpy.ndarray
         (Ntimes, Nbls, Nchan, Npol) complex.
     flags : numpy.ndarray, optional
-        Existing flags, same shape: passed to AOFlagger (any polarisation
-        flagged marks the sample) so they are excluded from its statistics.
+        Existing flags, same shape (not modified).
     strategy : str or Path, optional
-        Lua strategy file (default :func:`default_strategy`).
-    flatten : bool
-        Flatten the spectra first (:func:`flatten_spectra`).
+        Lua strategy file.
     workers : int, optional
-        Threads, each with its own AOFlagger (default: CPU count).
+        Threads.
 
     Returns
     -------
@@ -104,45 +146,5 @@ def aoflagger_flags(
         Boolean mask of ``vis``'s shape, the same for all polarisations;
         it includes the input flags.
     """
-    ntimes, nbls, nchan, npol = vis.shape
-    if flatten:
-        vis = flatten_spectra(vis, flags)
-    out = np.zeros(vis.shape, bool)
-    path = str(strategy or default_strategy())
-    _flagger_and_strategy(path)  # fail early (in this thread) if aoflagger is missing
-    workers = max(1, min(workers or os.cpu_count() or 1, nbls))
-    bounds = np.linspace(0, nbls, workers + 1).astype(int)
-
-    def run(lo: int, hi: int) -> None:
-        _flag_baselines(vis, flags, out, range(lo, hi), path)
-
-    if workers == 1:
-        run(0, nbls)
-    else:  # AOFlagger releases the GIL while it works on a baseline
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(run, bounds[:-1], bounds[1:]))
-    return out
-
-
-def _flag_baselines(vis, flags, out, baselines, strategy: str) -> None:
-    ntimes, _, nchan, npol = vis.shape
-    flagger, strat = _flagger_and_strategy(strategy)
-    images = flagger.make_image_set(ntimes, nchan, 2 * npol)
-    mask = flagger.make_flag_mask(ntimes, nchan, False)
-    for b in baselines:
-        # (Npol, Nchan, Ntimes) float64 real and imaginary parts: AOFlagger's layout
-        block = vis[:, b].transpose(2, 1, 0)
-        if not np.any(block):
-            out[:, b] = True
-            continue
-        re = np.ascontiguousarray(block.real, dtype=np.float64)
-        im = np.ascontiguousarray(block.imag, dtype=np.float64)
-        for p in range(npol):
-            images.set_image_buffer(2 * p, re[p])
-            images.set_image_buffer(2 * p + 1, im[p])
-        if flags is not None:
-            mask.set_buffer(np.ascontiguousarray(flags[:, b].any(axis=-1).T))
-            result = strat.run(images, mask)
-        else:
-            result = strat.run(images)
-        out[:, b] = result.get_buffer().T[:, :, None]
+    out = np.zeros(vis.shape, bool) if flags is None else flags.copy()
+    return aoflagger_mask(vis, out, strategy=strategy, workers=workers)

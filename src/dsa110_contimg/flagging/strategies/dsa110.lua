@@ -2,15 +2,24 @@
  DSA-110 RFI strategy for AOFlagger (3.x Lua API).
 
  Data shape per baseline: 24 integrations of 12.9 s (x axis) by 768 channels
- of 244 kHz (y axis), XX and YY. With so few integrations the smooth
- background is fitted mostly along frequency: a Gaussian high-pass filter
- whose kernel spans 3 integrations but 41 channels (about 10 MHz, less than
- a subband's 48 channels so the per-subband bandpass roll-off is followed).
+ of 244 kHz (y axis), one amplitude image: the visibilities minus their
+ median over time per channel, combined over XX and YY as
+ sqrt(mean |residual|^2) (flagging/rfi.py). Its smooth background is flat
+ in time (the median over time is gone) but follows the uncalibrated
+ bandpass in frequency (the noise drops ~30% at every subband edge, every
+ 48 channels), so the Gaussian high-pass filter works along frequency only,
+ 21 channels wide (5 MHz, under half a subband). On a full group it flags
+ 0.12% of clean data where the earlier 3 x 41 kernel flagged 0.37%, costs
+ less, and both find all the injected RFI.
  Detection is SumThreshold on the amplitude residual, run three times with
  a falling threshold, followed by the scale-invariant rank operator, which
- grows flags along both axes where most neighbours are flagged, and RMS
- tests per channel and per time step to catch persistent narrow-band
- lines (1350, 1395, 1405, 1422, 1475 MHz) and broadband bursts.
+ grows flags along both axes where most neighbours are flagged, and an RMS
+ test per time step for broadband bursts. There is no RMS test per channel:
+ lines that persist in time (1350, 1395, 1405, 1422, 1475 MHz) cancel in
+ the time-flattened input and are caught by the MAD clip that follows
+ (flagging/arrays.py); the test cost a third of the strategy's time and
+ only added false flags (full group: 0.57% of clean data -> 0.37%, RFI
+ recall 100% either way).
 
  Tuning knobs are the locals at the top of execute().
 ]]
@@ -21,10 +30,9 @@ function execute(input)
   local threshold = 1.8          -- SumThreshold base level (lower: more flags)
   local passes = 3               -- detection passes, threshold falls by `step`
   local step = 1.6
-  local kernel_time, kernel_freq = 3, 41   -- high-pass kernel (samples)
-  local sigma_time, sigma_freq = 1.5, 60.0 -- its Gaussian variances (samples^2)
-  local channel_rms_limit = 3.5  -- flag channels this many sigma above the rest
-  local timestep_rms_limit = 4.0 -- same for integrations
+  local kernel_time, kernel_freq = 1, 21   -- high-pass kernel (samples)
+  local sigma_time, sigma_freq = 1.0, 30.0 -- its Gaussian variances (samples^2)
+  local timestep_rms_limit = 4.0 -- flag integrations this many sigma above the rest
   local sir_level = 0.25         -- scale-invariant rank operator aggressiveness
 
   local original = input:copy()
@@ -39,9 +47,6 @@ function execute(input)
       aoflagger.sumthreshold(residual, level, level, true, true)
       amp:join_mask(residual)
     end
-    local by_channel = residual:copy()
-    aoflagger.threshold_channel_rms(by_channel, channel_rms_limit, true)
-    residual:join_mask(by_channel)
     aoflagger.threshold_timestep_rms(residual, timestep_rms_limit)
     input:join_mask(residual)
   end
