@@ -116,8 +116,13 @@ def _order(sortable: Mapping[str, Any], sort: str, tiebreak: Any) -> list[Any]:
             f"cannot sort by {name!r}", hint=f"use one of {', '.join(sorted(sortable))}"
         )
     column = sortable[name]
-    # Rows without a value (e.g. metrics not computed yet) go last, on every backend.
-    first = (column.desc() if desc else column.asc()).nulls_last()
+    first = column.desc() if desc else column.asc()
+    # Rows without a value (e.g. metrics not computed yet) go last, on every backend;
+    # a NOT NULL column skips the clause, which would stop SQLite using its index.
+    if getattr(getattr(column, "expression", column), "nullable", True):
+        first = first.nulls_last()
+    if column is tiebreak:
+        return [first]
     return [first, tiebreak.desc() if desc else tiebreak.asc()]
 
 
