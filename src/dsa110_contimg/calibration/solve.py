@@ -87,11 +87,13 @@ class SolveParams:
         Gain solution interval, seconds; None for the whole group.
     uvmin_lambda : float
         Ignore baselines shorter than this, wavelengths, converted with
-        each channel's own frequency. (CASA's ``uvrange`` appears to convert with one
-        frequency per spectral window: on a single 768-channel window it
-        keeps slightly different baselines near the cut, which is the main
-        difference between our solutions and CASA's; without the cut they
-        agree to 0.003% and 0.01 deg, see ``benchmarks/calibration.py``.)
+        each channel's own frequency. (CASA's ``uvrange`` selects whole rows
+        with one frequency for the window, the lowest channel's as measured
+        on a 768-channel window, so CASA drops baselines that ours uses in
+        the upper channels; that is the whole difference between our
+        solutions and CASA's at the cut, where ours are slightly closer to
+        the truth in median and 99th percentile. See
+        ``benchmarks/calibration.py``.)
     min_baselines : int
         Minimum usable baselines per antenna.
     fill_gaps : int
