@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import multiprocessing
 import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -170,7 +171,10 @@ def open_executor(
     if executor == "serial" or (executor == "local" and workers == 1):
         yield lambda ids, options: (_run_one(settings, gid, options) for gid in ids)
     elif executor == "local":
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: a parent that already ran the numba/OpenMP kernels
+        # (flagging) cannot fork safely; the children would abort
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
             yield functools.partial(_pool_wave, pool, settings)
     else:
         with _dask_client(settings, workers, scheduler) as client:
