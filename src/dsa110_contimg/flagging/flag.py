@@ -7,7 +7,7 @@ antennas more than 95% flagged dropped. The result carries flag fractions
 per antenna, channel and polarisation for QA, and the time of each step.
 
 Speed: a full group (4656 baselines x 768 channels x 24 integrations x 2
-polarisations) takes about 30 s of CPU, two thirds in AOFlagger, spread
+polarisations) takes about 25 s of CPU, two thirds in AOFlagger, spread
 over the cores (``benchmarks/flagging.py``).
 """
 
