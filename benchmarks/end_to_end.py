@@ -18,9 +18,12 @@ the catalog import are set-up, not timed.
 ``--keep DIR`` keeps the simulation and the products there; a second run
 reuses the simulation and redoes the products.
 
-Measured on 2 shared cores under load (load average 3-9), calibrator group:
-standard tier 568 s (1.84 x the budget; WSClean 87 %, flag 5 %, calibrate
-5 %), quicklook tier 167 s (0.54 x; WSClean 63 %, flag 16 %, calibrate 10 %).
+Measured on 2 shared cores (other sessions' load alongside):
+- load 4-9, calibrator group: standard tier 568 s (1.84 x the budget; WSClean
+  87 %, flag 5 %, calibrate 5 %); quicklook tier 167 s (0.54 x; WSClean 63 %).
+- load 0.4-3, ``--with-target``, standard tier: calibrator group 293 s (0.95 x;
+  WSClean 82 %, flag 8 %, calibrate with solve 6 %), target group 204 s
+  (0.66 x; WSClean 78 %, flag 11 %, calibrate by applying 2 %).
 """
 
 from __future__ import annotations

@@ -19,7 +19,12 @@ import sqlalchemy as sa
 from astropy.io import fits
 
 from dsa110_contimg.errors import ConfigError
-from dsa110_contimg.pipeline.batch import check_shared_database, run_batch, select_groups
+from dsa110_contimg.pipeline.batch import (
+    check_shared_database,
+    open_executor,
+    run_batch,
+    select_groups,
+)
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope
 from dsa110_contimg.products.models import (
     CalApplication,
@@ -207,4 +212,5 @@ def test_scheduler_refuses_sqlite(tmp_path: Path) -> None:
     memory = load_settings(data_root=tmp_path, db_url="sqlite://")
     with pytest.raises(ConfigError, match="in-memory"):
         check_shared_database(memory, "local", None)
-    check_shared_database(memory, "serial", None)
+    with open_executor(memory, "serial", 1, None):  # in this process: no sharing
+        pass

@@ -143,7 +143,7 @@ def check_shared_database(settings: Settings, executor: str, scheduler: str | No
     in-memory SQLite database is private to one process.
     """
     url = make_url(settings.db_url)
-    if url.get_backend_name() != "sqlite" or executor == "serial":
+    if url.get_backend_name() != "sqlite":
         return
     if url.database in (None, "", ":memory:"):
         raise ConfigError(
@@ -167,10 +167,11 @@ def open_executor(
     """The executor's workers, alive for the whole batch (all its waves)."""
     if executor not in ("local", "serial", "dask"):
         raise ValueError(f"unknown executor {executor!r} (local, serial or dask)")
-    check_shared_database(settings, executor, scheduler)
     if executor == "serial" or (executor == "local" and workers == 1):
         yield lambda ids, options: (_run_one(settings, gid, options) for gid in ids)
-    elif executor == "local":
+        return
+    check_shared_database(settings, executor, scheduler)
+    if executor == "local":
         # spawn, not fork: a parent that already ran the numba/OpenMP kernels
         # (flagging) cannot fork safely; the children would abort
         spawn = multiprocessing.get_context("spawn")
