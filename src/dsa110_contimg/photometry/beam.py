@@ -100,8 +100,32 @@ def sky_to_pixel_jacobian(wcs: WCS, ra_deg: np.ndarray, dec_deg: np.ndarray) -> 
 
 def pixel_covariance(beam: Beam, jacobian: np.ndarray) -> np.ndarray:
     """The beam's covariance in pixel units, ``J C_sky J^T``, shape (N, 2, 2)."""
-    cov = beam.sky_covariance()
-    return np.einsum("nij,jk,nlk->nil", jacobian, cov, jacobian)
+    (cee, cen), (_, cnn) = beam.sky_covariance()
+    j = jacobian
+    # rows of J C: (J C)_i = (j_ie cee + j_in cen, j_ie cen + j_in cnn)
+    u0, u1 = j[:, 0, 0] * cee + j[:, 0, 1] * cen, j[:, 0, 0] * cen + j[:, 0, 1] * cnn
+    v0, v1 = j[:, 1, 0] * cee + j[:, 1, 1] * cen, j[:, 1, 0] * cen + j[:, 1, 1] * cnn
+    out = np.empty(j.shape)
+    out[:, 0, 0] = u0 * j[:, 0, 0] + u1 * j[:, 0, 1]
+    out[:, 1, 1] = v0 * j[:, 1, 0] + v1 * j[:, 1, 1]
+    out[:, 0, 1] = out[:, 1, 0] = u0 * j[:, 1, 0] + u1 * j[:, 1, 1]
+    return out
+
+
+def inverse_2x2(m: np.ndarray) -> np.ndarray:
+    """Inverses of symmetric 2x2 matrices, shape (N, 2, 2) (closed form)."""
+    det = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0]
+    out = np.empty(m.shape)
+    out[:, 0, 0], out[:, 1, 1] = m[:, 1, 1] / det, m[:, 0, 0] / det
+    out[:, 0, 1], out[:, 1, 0] = -m[:, 0, 1] / det, -m[:, 1, 0] / det
+    return out
+
+
+def major_sigma(cov: np.ndarray) -> np.ndarray:
+    """Square root of the largest eigenvalue of symmetric 2x2 covariances, shape (N,)."""
+    mean = 0.5 * (cov[:, 0, 0] + cov[:, 1, 1])
+    spread = np.hypot(0.5 * (cov[:, 0, 0] - cov[:, 1, 1]), cov[:, 0, 1])
+    return np.sqrt(mean + spread)
 
 
 def load_image(path: str) -> tuple[np.ndarray, WCS, Beam, fits.Header]:

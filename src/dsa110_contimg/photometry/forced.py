@@ -19,9 +19,9 @@ beams). Blanked (NaN) and off-image pixels are left out of every sum.
   convolved with the beam has ``noise_acf_scale = sqrt(2)``; ``None`` means
   independent pixels;
 * ``chi2 = sum((d - S K)^2 / s^2)`` over the ``n_pix`` usable pixels, the
-  model including the fitted neighbours of a joint fit (with correlated
-  noise its expectation on blank sky is below ``n_pix - 1``; sources
-  beyond the joint-fit radius whose wings reach the cutout raise it:
+  model of a jointly fitted source including every other jointly fitted
+  source (with correlated noise its expectation on blank sky is below
+  ``n_pix - 1``; unfitted sources whose wings reach the cutout raise it:
   compare chi2 values between sources, not with the chi-square law);
 * ``snr = S / sigma_S``; ``local_rms`` = the rms map at the position.
 
@@ -38,9 +38,9 @@ filter (the overlap of two beams), 4% at 1.5 BMAJ but 0.04% at 2.5 BMAJ.
 The BLENDED flag still marks positions closer than ``blend_beams`` (1.5)
 BMAJ, the ones whose fluxes depend materially on the joint solution.
 
-Everything is vectorised over sources (cutouts gathered by flat indexing,
-in chunks that fit in cache, :mod:`~dsa110_contimg.photometry.cutouts`); the
-joint fits are in :mod:`~dsa110_contimg.photometry.blends`. Flags are
+The per-pixel work is in compiled loops over sources
+(:mod:`~dsa110_contimg.photometry.kernels`); the joint fits are in
+:mod:`~dsa110_contimg.photometry.blends`. Flags are
 :class:`~dsa110_contimg.photometry.flags.PhotFlag`.
 """
 
@@ -55,13 +55,15 @@ from dsa110_contimg.photometry.background import background_rms_map
 from dsa110_contimg.photometry.beam import (
     FWHM_TO_SIGMA,
     Beam,
+    inverse_2x2,
     load_image,
+    major_sigma,
     pixel_covariance,
     sky_to_pixel_jacobian,
 )
 from dsa110_contimg.photometry.blends import blend_groups, joint_fit
-from dsa110_contimg.photometry.cutouts import CHUNK_PIXELS, Cutouts
 from dsa110_contimg.photometry.flags import PhotFlag
+from dsa110_contimg.photometry.kernels import matched_filter_sums
 
 
 @dataclass
@@ -192,10 +194,10 @@ def forced_photometry(
     order = np.argsort(raster, kind="stable")
     ra, dec, x, y = ra[order], dec[order], x[order], y[order]
     cov = pixel_covariance(beam, sky_to_pixel_jacobian(wcs, ra, dec))
-    inv_cov = np.linalg.inv(cov)
+    inv_cov = inverse_2x2(cov)
     factor = correlation_factor(cov, noise_acf_scale)
     # BMAJ in pixels from the largest eigenvalue of the pixel covariance
-    bmaj_pix = float(np.nanmedian(np.sqrt(np.linalg.eigvalsh(cov)[:, 1]))) / FWHM_TO_SIGMA
+    bmaj_pix = float(np.nanmedian(major_sigma(cov))) / FWHM_TO_SIGMA
     half = max(1, int(np.ceil(0.5 * cutout_beams * bmaj_pix)))
 
     sums = _single_sums(data, rms_map, x, y, inv_cov, half)
@@ -234,15 +236,12 @@ def _single_sums(
     inv_cov: np.ndarray,
     half: int,
 ) -> dict[str, np.ndarray]:
-    """Per-source sums of the single-source fit, chunked over sources.
+    """Per-source sums of the single-source fit (a compiled loop over sources).
 
     The noise is taken constant over a cutout (the rms map at the position):
     rms maps vary on the scale of their boxes, far larger than a cutout.
     """
-    n, width = x.size, 2 * half + 1
-    out = {k: np.zeros(n) for k in ("dk", "kk", "dd")}
-    out["n_pix"] = np.zeros(n, np.int64)
-    flags = np.zeros(n, np.int64)
+    flags = np.zeros(x.size, np.int64)
     ny, nx = data.shape
     finite_pos = np.isfinite(x) & np.isfinite(y)
     xs = np.clip(np.where(finite_pos, x, -1e9), -1e6, 1e6)
@@ -253,28 +252,14 @@ def _single_sums(
     rms = np.where(centre_in, rms_map[yi, xi], np.nan)
     flags[~centre_in] |= PhotFlag.NO_DATA
     flags[centre_in & ~(rms > 0)] |= PhotFlag.BAD_NOISE  # also catches NaN
-    chunk = max(256, CHUNK_PIXELS // (width * width))
-    for start in range(0, n, chunk):
-        sl = slice(start, start + chunk)
-        geo = Cutouts(xs[sl], ys[sl], half, data.shape)
-        d = geo.gather(data)
-        inside = geo.inside
-        finite = np.isfinite(d)
-        usable = inside & finite
-        k = geo.kernel(xs[sl], ys[sl], inv_cov[sl])
-        k *= usable
-        d0 = np.where(usable, d, 0.0)
-        out["dk"][sl] = np.einsum("nij,nij->n", d0, k)
-        out["kk"][sl] = np.einsum("nij,nij->n", k, k)
-        out["dd"][sl] = np.einsum("nij,nij->n", d0, d0)
-        out["n_pix"][sl] = usable.sum((1, 2))
-        f = flags[sl]
-        f[~inside.all((1, 2))] |= PhotFlag.NEAR_EDGE
-        f[(inside & ~finite).any((1, 2))] |= PhotFlag.BLANKED
-    flags[out["n_pix"] == 0] |= PhotFlag.NO_DATA
+    dk, kk, dd, n_pix, edge, blanked = matched_filter_sums(
+        np.ascontiguousarray(data, dtype=float), xs, ys, np.ascontiguousarray(inv_cov), half
+    )
+    flags[edge] |= PhotFlag.NEAR_EDGE
+    flags[blanked] |= PhotFlag.BLANKED
+    flags[n_pix == 0] |= PhotFlag.NO_DATA
     weight = 1.0 / rms**2
-    for key in ("dk", "kk", "dd"):
-        out[key] *= weight
+    out = {"dk": dk * weight, "kk": kk * weight, "dd": dd * weight, "n_pix": n_pix}
     with np.errstate(invalid="ignore", divide="ignore"):
         out["kk"] = np.where(out["kk"] > 0, out["kk"], np.nan)
     out["rms"] = np.where((flags & PhotFlag.NO_DATA) != 0, np.nan, rms)
