@@ -285,6 +285,22 @@ def test_refuses_an_image_without_pb_correction(run, tmp_path) -> None:
             measure_image(session, fake, run["settings"])
 
 
+def small_field_db(tmp_path, ra: np.ndarray, dec: np.ndarray, flux: np.ndarray) -> tuple:
+    """A catalog store of sources C0, C1... (3% errors) and a fresh SQLite products DB.
+
+    Returns the settings, the engine and a session factory.
+    """
+    settings = load_settings(data_root=tmp_path / "data", catalog_db=tmp_path / "cat.sqlite3")
+    rows = np.zeros(len(ra), CATALOG_DTYPE)
+    for k in range(len(ra)):
+        rows[k] = (f"C{k}", ra[k], dec[k], 1, 1, flux[k] * 1e3, 3.0, np.nan, np.nan, np.nan)
+    with CatalogStore(settings.catalog_db) as store:
+        store.import_rows("TEST", rows)
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    return settings, engine, make_session_factory(engine)
+
+
 def test_blind_detections_become_sources_measured_later(tmp_path) -> None:
     pytest.importorskip("bdsf")
     rng = np.random.default_rng(3)
@@ -292,15 +308,7 @@ def test_blind_detections_become_sources_measured_later(tmp_path) -> None:
     wcs = make_wcs(n_pix, CELL, RA0, DEC0)
     ra, dec = wcs.wcs_pix2world([60.0, 140.0, 100.0, 70.0], [60.0, 80.0, 150.0, 130.0], 0)
     flux = np.array([0.2, 0.1, 0.05, 0.08])  # the last one is in no catalog
-    settings = load_settings(data_root=tmp_path / "data", catalog_db=tmp_path / "cat.sqlite3")
-    rows = np.zeros(3, CATALOG_DTYPE)
-    for k in range(3):
-        rows[k] = (f"C{k}", ra[k], dec[k], 1, 1, flux[k] * 1e3, 3.0, np.nan, np.nan, np.nan)
-    with CatalogStore(settings.catalog_db) as store:
-        store.import_rows("TEST", rows)
-    upgrade(settings.db_url)
-    engine = make_engine(settings.db_url)
-    factory = make_session_factory(engine)
+    settings, engine, factory = small_field_db(tmp_path, ra[:3], dec[:3], flux[:3])
     for e, blind in enumerate((True, False)):
         path = tmp_path / f"blind{e}-image-pb.fits"
         image = correlated_noise((n_pix, n_pix), wcs, BEAM, RMS, rng, scale=1 / np.sqrt(2))

@@ -60,7 +60,9 @@ Blind finding (``blind=True``, off by default: PyBDSF takes seconds to
 minutes per 2400 px image) adds detections more than one restoring beam
 from every known source as new ``Source`` rows (catalog ``blind``, named by
 :func:`~dsa110_contimg.catalog.naming.format_name`), measured here and in
-every later image that covers them.
+every later image that covers them, and back-filled in the earlier
+registered images that cover them and are still on disk
+(:mod:`~dsa110_contimg.photometry.backfill`).
 """
 
 from __future__ import annotations
@@ -199,7 +201,8 @@ def measure_image(
     -------
     dict
         JSON-serialisable summary: ``image_id``, ``skipped``, ``n_sources``,
-        ``n_measured``, ``n_new_sources``, ``n_blind``, ``factor``,
+        ``n_measured``, ``n_new_sources``, ``n_blind``, ``n_backfilled``
+        (measurements of the new blind sources in earlier images), ``factor``,
         ``factor_err``, ``n_references``, ``normalised`` and the light-curve
         summary under ``variability``. A skipped image returns ``image_id``,
         ``skipped=True`` and ``n_measured`` (rows already there).
@@ -215,13 +218,18 @@ def measure_image(
             "image %d (%s) already has %d measurements: skipped", image.id, image.path, existing
         )
         return {"image_id": image.id, "skipped": True, "n_measured": existing}
-    data, wcs, beam = _read_image(image)
+    data, wcs, beam = read_pb_image(image)
     usable = np.isfinite(data)
     radius = radius_deg if radius_deg is not None else field_radius_deg(image)
     sources, n_new = field_sources(session, image, settings, catalogs, radius, wcs, usable)
-    n_blind = 0
+    n_blind = n_backfilled = 0
     if blind:
         sources, n_blind = add_blind_sources(session, image, sources, beam, wcs, usable)
+    if n_blind:
+        from dsa110_contimg.photometry.backfill import backfill_earlier_images
+
+        fresh = _subset(sources, np.arange(sources.ids.size) >= sources.ids.size - n_blind)
+        n_backfilled = backfill_earlier_images(session, image, fresh)
     if sources.ids.size == 0:
         raise InputDataError(
             f"image {image.id} ({image.path}): no catalog or known source on its usable pixels",
@@ -232,7 +240,9 @@ def measure_image(
     refs = choose_references(session, image, sources, result, beam)
     norm = normalise_epoch(session, image, sources, result, refs)
     summary = _store(session, image, sources, result, norm, settings)
-    summary.update(n_new_sources=n_new, n_blind=n_blind, radius_deg=radius)
+    summary.update(
+        n_new_sources=n_new, n_blind=n_blind, n_backfilled=n_backfilled, radius_deg=radius
+    )
     repo.publish_event(session, "photometry", "measured", summary)
     log.info(
         "image %d (%s): %d sources measured, %d new, factor %.4f +- %.4f from %d references",
@@ -252,8 +262,15 @@ def _n_measured(session: Session, image_id: int) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-def _read_image(image: Image) -> tuple[np.ndarray, WCS, Beam]:
-    """The image's pixels, WCS and beam, after checking it is a pb-corrected FITS file."""
+def read_pb_image(image: Image) -> tuple[np.ndarray, WCS, Beam]:
+    """The image's pixels, WCS and beam, after checking it is a pb-corrected FITS file.
+
+    Raises
+    ------
+    InputDataError
+        If the image is not primary-beam corrected, or its file is missing
+        or unreadable.
+    """
     if not (image.pbcor or image.image_type == "image-pb"):
         raise InputDataError(
             f"image {image.id} ({image.path}) is type {image.image_type!r}, "
@@ -636,6 +653,33 @@ def normalise_epoch(
 # ---------------------------------------------------------------------------
 # storing
 # ---------------------------------------------------------------------------
+def photometry_rows(
+    source_ids: np.ndarray,
+    mjd: float,
+    result: ForcedPhotometry,
+    norm_flux: np.ndarray,
+    norm_err: np.ndarray,
+    idx: np.ndarray,
+) -> list[dict[str, Any]]:
+    """``Photometry`` rows (for ``repositories.add_photometry``) of the measurements ``idx``."""
+    return [
+        {
+            "source_id": int(source_ids[i]),
+            "mjd": float(mjd),
+            "flux_jy": float(result.flux_jy[i]),
+            "flux_err_jy": float(result.flux_err_jy[i]),
+            "snr": _py(result.snr[i]),
+            "local_rms_jy": _py(result.local_rms_jy[i]),
+            "norm_flux_jy": float(norm_flux[i]),
+            "norm_flux_err_jy": float(norm_err[i]),
+            "chi2": _py(result.chi2[i]),
+            "is_upper_limit": bool(result.is_upper_limit[i]),
+            "flags": int(result.flags[i]),
+        }
+        for i in idx
+    ]
+
+
 def _store(
     session: Session,
     image: Image,
@@ -650,22 +694,7 @@ def _store(
         result.flux_jy, result.flux_err_jy, norm["factor"], norm["factor_err"]
     )
     idx = np.flatnonzero(ok)
-    rows = [
-        {
-            "source_id": int(sources.ids[i]),
-            "mjd": float(image.mjd_obs),
-            "flux_jy": float(result.flux_jy[i]),
-            "flux_err_jy": float(result.flux_err_jy[i]),
-            "snr": _py(result.snr[i]),
-            "local_rms_jy": _py(result.local_rms_jy[i]),
-            "norm_flux_jy": float(norm_flux[i]),
-            "norm_flux_err_jy": float(norm_err[i]),
-            "chi2": _py(result.chi2[i]),
-            "is_upper_limit": bool(result.is_upper_limit[i]),
-            "flags": int(result.flags[i]),
-        }
-        for i in idx
-    ]
+    rows = photometry_rows(sources.ids, image.mjd_obs, result, norm_flux, norm_err, idx)
     n = repo.add_photometry(session, image.id, rows)
     variability = update_light_curves(
         session,

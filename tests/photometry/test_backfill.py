@@ -1,0 +1,77 @@
+"""Back-fill of blind detections in earlier epochs, on simulated epochs with a source turning on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from photometry_sims import add_sources, correlated_noise, make_wcs, write_fits
+from test_stage import BEAM, CELL, DEC0, RA0, RMS, _register, small_field_db
+
+from dsa110_contimg.photometry.stage import measure_image
+from dsa110_contimg.products import session_scope
+from dsa110_contimg.products.models import (
+    Candidate,
+    Photometry,
+    Source,
+    VariabilityMetrics,
+)
+from dsa110_contimg.variability.metrics import metrics_from_history
+
+N_PIX = 200
+# the uncatalogued source: absent, absent, 4 sigma (below the 7 sigma seed), then bright
+TURN_ON = np.array([0.0, 0.0, 0.004, 0.1, 0.1])
+BLIND = (False, False, True, True, True)  # blind finding from epoch 2
+
+
+def test_source_turning_on_is_backfilled(tmp_path) -> None:
+    pytest.importorskip("bdsf")
+    rng = np.random.default_rng(21)
+    wcs = make_wcs(N_PIX, CELL, RA0, DEC0)
+    ra, dec = wcs.wcs_pix2world([60.0, 140.0, 100.0, 70.0], [60.0, 80.0, 150.0, 120.0], 0)
+    steady = np.array([0.2, 0.1, 0.05])
+    settings, engine, factory = small_field_db(tmp_path, ra[:3], dec[:3], steady)
+    summaries, paths = [], []
+    for e, blind in enumerate(BLIND):
+        path = tmp_path / f"epoch{e}-image-pb.fits"
+        image = correlated_noise((N_PIX, N_PIX), wcs, BEAM, RMS, rng, scale=1 / np.sqrt(2))
+        add_sources(image, wcs, BEAM, ra, dec, np.r_[steady, TURN_ON[e]])
+        write_fits(path, image, wcs, BEAM)
+        paths.append(path)
+        if e == 3:
+            paths[0].unlink()  # epoch 0 is no longer on disk when the source is found
+        with session_scope(factory) as session:
+            row = _register(session, path, e, 61400.0 + e)
+            summaries.append(measure_image(session, row, settings, blind=blind))
+    with session_scope(factory) as session:
+        new = session.scalars(sa.select(Source).where(Source.catalog == "blind")).one()
+        points = session.execute(
+            sa.select(
+                Photometry.mjd,
+                Photometry.norm_flux_jy,
+                Photometry.norm_flux_err_jy,
+                Photometry.is_upper_limit,
+            )
+            .where(Photometry.source_id == new.id)
+            .order_by(Photometry.mjd)
+        ).all()
+        metrics = session.get(VariabilityMetrics, new.id)
+        kinds = session.scalars(
+            sa.select(Candidate.kind).where(Candidate.source_id == new.id)
+        ).all()
+        n_epochs, eta = metrics.n_epochs, metrics.eta
+    engine.dispose()
+
+    assert [s["n_blind"] for s in summaries] == [0, 0, 0, 1, 0]
+    assert [s["n_backfilled"] for s in summaries] == [0, 0, 0, 2, 0]  # epochs 1 and 2
+    mjd, flux, err, limit = (np.array(c) for c in zip(*points, strict=True))
+    assert mjd.tolist() == [61401.0, 61402.0, 61403.0, 61404.0]
+    pull = (flux - TURN_ON[1:]) / err
+    print(f"back-filled and later fluxes {flux}, errors {err}, pulls {pull}")
+    assert np.all(np.abs(pull) < 4)  # against the simulator's truth
+    assert limit.tolist() == [True, True, False, False]  # below 5 sigma before it turned on
+    # metrics rebuilt with the earlier epochs, then the later ones added incrementally
+    assert n_epochs == 4
+    assert eta == pytest.approx(metrics_from_history(flux, err)["eta"], rel=1e-9)
+    # the turn-on is what makes it a candidate: two bright epochs alone are not
+    assert list(kinds) == ["variable"]
