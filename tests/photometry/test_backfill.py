@@ -16,6 +16,7 @@ from dsa110_contimg.products.models import (
     Source,
     VariabilityMetrics,
 )
+from dsa110_contimg.variability.candidates import get_preset
 from dsa110_contimg.variability.metrics import metrics_from_history
 
 N_PIX = 200
@@ -72,6 +73,7 @@ def test_source_turning_on_is_backfilled(tmp_path) -> None:
     assert limit.tolist() == [True, True, False, False]  # below 5 sigma before it turned on
     # metrics rebuilt with the earlier epochs, then the later ones added incrementally
     assert n_epochs == 4
-    assert eta == pytest.approx(metrics_from_history(flux, err)["eta"], rel=1e-9)
+    floor = get_preset(settings.variability_preset).frac_floor
+    assert eta == pytest.approx(metrics_from_history(flux, err, floor)["eta"], rel=1e-9)
     # the turn-on is what makes it a candidate: two bright epochs alone are not
     assert list(kinds) == ["variable"]

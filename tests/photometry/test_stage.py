@@ -32,6 +32,7 @@ from dsa110_contimg.products.models import (
     Source,
     VariabilityMetrics,
 )
+from dsa110_contimg.variability.candidates import get_preset
 from dsa110_contimg.variability.metrics import METRIC_FIELDS, metrics_from_history
 
 N_PIX, N_EPOCHS, RMS, CELL = 320, 16, 1e-3, 6.0
@@ -262,6 +263,7 @@ def test_rerun_changes_nothing(run) -> None:
 
 
 def test_incremental_metrics_equal_recomputation(run) -> None:
+    floor = get_preset(run["settings"].variability_preset).frac_floor
     with session_scope(run["factory"]) as session:
         for m in session.scalars(sa.select(VariabilityMetrics)):
             rows = session.execute(
@@ -270,7 +272,7 @@ def test_incremental_metrics_equal_recomputation(run) -> None:
                 .order_by(Photometry.mjd)
             ).all()
             flux, err = (np.array(c, float) for c in zip(*rows, strict=True))
-            ref = metrics_from_history(flux, err)
+            ref = metrics_from_history(flux, err, floor)
             assert m.n_epochs == flux.size
             for name in METRIC_FIELDS:
                 assert getattr(m, name) == pytest.approx(ref[name], rel=1e-9, abs=1e-12), name

@@ -14,16 +14,34 @@ from dsa110_contimg.variability.candidates import (
     get_preset,
     select_candidates,
 )
-from dsa110_contimg.variability.metrics import MetricsState, update_batch
+from dsa110_contimg.variability.metrics import (
+    MetricsState,
+    compute_metrics,
+    metrics_from_history,
+    update_batch,
+    with_floor,
+)
 
 MJD = 60000.0 + 3.0 * np.arange(N_EPOCHS)
+# 3C286 in the demo (`dsa110 demo`, test preset): 8 measurements, Jy
+CALIBRATOR_FLUX = np.array([14.857, 14.514, 14.815, 14.692, 14.678, 14.642, 14.707, 14.760])
+CALIBRATOR_ERR = np.array([0.0138, 0.0174, 0.0203, 0.0196, 0.0146, 0.0155, 0.0175, 0.0181])
 
 
-def _state(flux: np.ndarray, err: np.ndarray) -> MetricsState:
-    n = len(flux)
+FLOOR = PRESETS[DEFAULT_PRESET].frac_floor
+
+
+def _state(flux: np.ndarray, err: np.ndarray, floor: float = FLOOR) -> MetricsState:
+    """Running state of the light curves (n, n_epochs), errors with a systematic floor."""
+    n, n_epochs = flux.shape
     state = MetricsState.empty(n)
     update_batch(
-        state, np.repeat(np.arange(n), N_EPOCHS), flux.ravel(), err.ravel(), np.tile(MJD, n)
+        state,
+        np.repeat(np.arange(n), n_epochs),
+        flux.ravel(),
+        err.ravel(),
+        np.tile(MJD[:n_epochs], n),
+        floor,
     )
     return state
 
@@ -36,8 +54,9 @@ def test_default_preset_false_positive_rate() -> None:
     assert DEFAULT_PRESET == "conservative"
     assert selected.mean() <= 1e-3
     assert selected.sum() == 0  # measured; 3 expected false alarms would fail this
-    # the sensitive preset is not a safe default: it does flag steady sources
-    sensitive, _ = select_candidates(_state(flux[:5000], err[:5000]), "sensitive")
+    # the sensitive preset is not a safe default: its thresholds flag steady sources
+    # (thermal errors only; its 1% floor lowers that at SNR > 100, to 8e-4 here)
+    sensitive, _ = select_candidates(_state(flux[:5000], err[:5000], 0.0), "sensitive")
     assert 0.005 < sensitive.mean() < 0.05
 
 
@@ -52,8 +71,10 @@ def test_flares_and_eses_flagged_and_classified() -> None:
         (n_flux, n_err, "ese"),
     ):
         selected, score = select_candidates(_state(flux, err))
-        assert selected.all(), f"{kind}: {np.sum(~selected)} missed"
-        assert np.all(score >= 1)
+        print(f"{kind}: {np.sum(~selected)} of {len(flux)} missed")
+        # the 1.5% error floor costs the faintest events: 0.2-0.8% missed (module notes)
+        assert selected.mean() >= 0.98, f"{kind}: {np.sum(~selected)} missed"
+        assert np.all(score[selected] >= 1)
         kinds = [classify_light_curve(MJD, flux[i], err[i]).kind for i in range(len(flux))]
         assert np.mean(np.array(kinds) == kind) >= 0.95, kind
 
@@ -119,26 +140,14 @@ def test_simulator_variables_at_its_epochs(sim_preset: str) -> None:
     for kind, shape in shapes.items():
         err = np.full((n, days.size), 0.02)
         flux = shape + rng.normal(size=err.shape) * err
-        state = MetricsState.empty(n)
-        update_batch(
-            state, np.repeat(np.arange(n), days.size), flux.ravel(), err.ravel(), np.tile(mjd, n)
-        )
-        selected, _ = select_candidates(state)
+        selected, _ = select_candidates(_state(flux, err))
         assert selected.mean() > 0.99, kind
         kinds = np.array([classify_light_curve(mjd, flux[i], err[i]).kind for i in range(200)])
         assert np.mean(kinds == kind) > 0.95, (kind, np.mean(kinds == kind))
     # and steady sources at the same epochs are not flagged
     _, err, flux = steady(rng, 20_000)
     err, flux = err[:, : days.size], flux[:, : days.size]
-    state = MetricsState.empty(len(flux))
-    update_batch(
-        state,
-        np.repeat(np.arange(len(flux)), days.size),
-        flux.ravel(),
-        err.ravel(),
-        np.tile(mjd, len(flux)),
-    )
-    assert select_candidates(state)[0].sum() == 0
+    assert select_candidates(_state(flux, err))[0].sum() == 0
 
 
 def test_evaluate_candidates_records() -> None:
@@ -156,3 +165,66 @@ def test_evaluate_candidates_records() -> None:
     ese_record = next(r for r in records if r.kind == "ese")
     assert ese_record.details["n_epochs"] == N_EPOCHS and ese_record.details["eta"] > 3
     json.dumps([r.details for r in records])  # storable in the JSON column
+
+
+def test_calibration_scatter_is_not_variability() -> None:
+    """Bright steady sources with 1-2% epoch-to-epoch scale scatter: the floor keeps them out."""
+    rng = np.random.default_rng(4)
+    n, n_epochs = 20_000, 10
+    truth = rng.uniform(0.05, 15, n)
+    err = (truth / 10 ** rng.uniform(1, 3.5, n))[:, None] * np.ones((n, n_epochs))  # SNR 10-3000
+    for scatter in (0.01, 0.02):
+        flux = truth[:, None] * (1 + rng.normal(0, scatter, (n, n_epochs)))
+        flux += rng.normal(size=err.shape) * err
+        flagged = select_candidates(_state(flux, err))[0].mean()
+        without_floor = select_candidates(_state(flux, err, 0.0))[0].mean()
+        print(
+            f"{scatter:.0%} scatter: {flagged:.1e} flagged, {without_floor:.2f} without the floor"
+        )
+        assert flagged <= 1e-3
+        assert without_floor > 0.3  # the thermal errors alone cannot tell
+    # the demo's 3C286: 0.7% scatter on 0.1% errors
+    cal = _state(CALIBRATOR_FLUX[None], CALIBRATOR_ERR[None])
+    assert not select_candidates(cal)[0][0]
+    assert compute_metrics(cal)["chi2_nu"][0] < 1
+    assert select_candidates(_state(CALIBRATOR_FLUX[None], CALIBRATOR_ERR[None], 0.0))[0][0]
+
+
+def test_floor_matches_history_and_classification() -> None:
+    """Incremental metrics with the floor = recomputed from the light curve with it."""
+    rng = np.random.default_rng(5)
+    _, err, flux = ese(rng, 3)
+    state = _state(flux, err)
+    metrics = compute_metrics(state)
+    for i in range(3):
+        ref = metrics_from_history(flux[i], err[i], FLOOR)
+        for name in ("eta", "chi2_nu", "sigma_deviation", "vs_max"):
+            assert metrics[name][i] == pytest.approx(ref[name], rel=1e-9)
+    assert with_floor(np.array([2.0, -2.0]), np.array([0.03, 0.04]), 0.02) == pytest.approx(
+        [0.05, np.hypot(0.04, 0.04)]
+    )
+
+
+def test_demo_ese_is_below_conservative_detectability() -> None:
+    """The demo's ESE (0.237 -> 0.155 Jy at SNR ~8, 4 epochs x 2 groups): the numbers.
+
+    Its measured fluxes agree with the simulator's truth (pulls rms 1.0), but
+    a 35% dip at 2.8 sigma per point leaves sigma_deviation near 2.6, half the
+    conservative threshold: flagged in 0.04% of noise draws, 8% under
+    moderate, 57% under sensitive. Four times the SNR is needed to catch it.
+    """
+    truth = np.repeat([0.2365, 0.1550], 4)
+    err = np.array([0.0276, 0.0262, 0.0403, 0.0348, 0.0288, 0.0284, 0.0325, 0.0298])
+    rng = np.random.default_rng(9)
+    n = 20_000
+
+    def caught(scale: float, preset: str) -> float:
+        e = err / scale
+        flux = truth + rng.normal(size=(n, truth.size)) * e
+        state = _state(flux, np.broadcast_to(e, flux.shape), PRESETS[preset].frac_floor)
+        return select_candidates(state, preset)[0].mean()
+
+    assert caught(1, "conservative") < 0.005
+    assert 0.03 < caught(1, "moderate") < 0.15
+    assert 0.45 < caught(1, "sensitive") < 0.7
+    assert caught(4, "conservative") > 0.95

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope, upgrade
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import Candidate, Event, VariabilityMetrics
-from dsa110_contimg.variability import stage
+from dsa110_contimg.variability import PRESETS, stage
 from dsa110_contimg.variability.metrics import METRIC_FIELDS, metrics_from_history
 
 N_STEADY, N_EPOCHS = 300, 12
@@ -122,8 +122,9 @@ def test_update_light_curves(factory, monkeypatch) -> None:
     assert cands[int(ids[-1])].note == "looks real"
     assert len(new_events) == 2
     assert summaries[-1]["n_used"] == flux.shape[0]
+    floor = PRESETS["conservative"].frac_floor  # errors as the metrics saw them
     for k, sid in enumerate(ids.tolist()):
-        ref = metrics_from_history(flux[k], err[k])
+        ref = metrics_from_history(flux[k], err[k], floor)
         assert metrics[sid].n_epochs == N_EPOCHS
         for name in METRIC_FIELDS:
             assert getattr(metrics[sid], name) == pytest.approx(ref[name], rel=1e-9), name

@@ -78,7 +78,9 @@ def earlier_images(session: Session, image: Image, sources: FieldSources) -> lis
     return found
 
 
-def backfill_earlier_images(session: Session, image: Image, sources: FieldSources) -> int:
+def backfill_earlier_images(
+    session: Session, image: Image, sources: FieldSources, *, preset: str | None = None
+) -> int:
     """Measure new sources in the earlier images that cover them; rebuild their metrics.
 
     Parameters
@@ -89,6 +91,8 @@ def backfill_earlier_images(session: Session, image: Image, sources: FieldSource
         The image in which the sources were found.
     sources : FieldSources
         The new sources (registered ``Source`` rows).
+    preset : str, optional
+        Variability preset (its error floor; default ``conservative``).
 
     Returns
     -------
@@ -121,7 +125,7 @@ def backfill_earlier_images(session: Session, image: Image, sources: FieldSource
         rows = photometry_rows(sources.ids[covered], other.mjd_obs, result, norm_flux, norm_err, ok)
         added += repo.add_photometry(session, other.id, rows)
     if added:
-        recompute_metrics(session, sources.ids)
+        recompute_metrics(session, sources.ids, preset=preset)
     log.info(
         "image %d: %d new sources back-filled with %d measurements in earlier images",
         image.id,

@@ -229,7 +229,9 @@ def measure_image(
         from dsa110_contimg.photometry.backfill import backfill_earlier_images
 
         fresh = _subset(sources, np.arange(sources.ids.size) >= sources.ids.size - n_blind)
-        n_backfilled = backfill_earlier_images(session, image, fresh)
+        n_backfilled = backfill_earlier_images(
+            session, image, fresh, preset=settings.variability_preset
+        )
     if sources.ids.size == 0:
         raise InputDataError(
             f"image {image.id} ({image.path}): no catalog or known source on its usable pixels",
@@ -238,7 +240,9 @@ def measure_image(
         )
     result = forced_photometry(data, wcs, beam, sources.ra_deg, sources.dec_deg)
     refs = choose_references(session, image, sources, result, beam)
-    norm = normalise_epoch(session, image, sources, result, refs)
+    norm = normalise_epoch(
+        session, image, sources, result, refs, preset=settings.variability_preset
+    )
     summary = _store(session, image, sources, result, norm, settings)
     summary.update(
         n_new_sources=n_new, n_blind=n_blind, n_backfilled=n_backfilled, radius_deg=radius
@@ -610,8 +614,14 @@ def normalise_epoch(
     sources: FieldSources,
     result: ForcedPhotometry,
     refs: np.ndarray,
+    *,
+    preset: str | None = None,
 ) -> dict[str, Any]:
-    """The epoch's correction factor from its references, stored as ``EpochNormalisation``."""
+    """The epoch's correction factor from its references, stored as ``EpochNormalisation``.
+
+    ``preset`` (the variability preset) sets the error floor of the metrics
+    rebuilt for renormalised earlier epochs.
+    """
     factor, factor_err, n_used, normalised = 1.0, 0.0, 0, False
     if refs.size:
         baseline, changed = reference_baselines(
@@ -619,7 +629,7 @@ def normalise_epoch(
         )
         if changed:
             touched = renormalise_images(session, changed, sources.ids[refs], baseline)
-            recompute_metrics(session, touched)
+            recompute_metrics(session, touched, preset=preset)
         corr = epoch_corrections(
             result.flux_jy[refs], result.flux_err_jy[refs], baseline, min_references=MIN_REFERENCES
         )

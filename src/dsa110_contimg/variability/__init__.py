@@ -24,6 +24,7 @@ from dsa110_contimg.variability.metrics import (
     metrics_from_history,
     update_batch,
     update_record,
+    with_floor,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "select_candidates",
     "update_batch",
     "update_record",
+    "with_floor",
 ]

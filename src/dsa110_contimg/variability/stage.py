@@ -7,7 +7,8 @@ never count a measurement twice or lose it from the metrics:
 
 1. the ``VariabilityMetrics`` rows of the measured sources are read (missing
    ones created) and their running sums updated in O(1) per source
-   (:func:`~dsa110_contimg.variability.metrics.update_batch`);
+   (:func:`~dsa110_contimg.variability.metrics.update_batch`, with the
+   preset's systematic error floor);
 2. only the sources whose metrics now pass the preset have their light
    curves read back from ``Photometry`` (one indexed query per candidate:
    no all-pairs table, no scan of the whole history of the field);
@@ -147,7 +148,7 @@ def update_light_curves(
     rows = load_metrics_rows(session, ids)
     state = MetricsState.from_records(rows)
     times = np.broadcast_to(np.asarray(mjd, float), ids.shape)
-    used = update_batch(state, np.arange(ids.size), fluxes, errs, times)
+    used = update_batch(state, np.arange(ids.size), fluxes, errs, times, chosen.frac_floor)
     state.write_records(rows)
     session.flush()
     repo.touch(session, "variability")
@@ -237,12 +238,19 @@ def _light_curve_candidate(session: Session, source_id: int, kind: str) -> Candi
     return unreviewed[0] if unreviewed else None
 
 
-def recompute_metrics(session: Session, source_ids: Sequence[int] | np.ndarray) -> int:
+def recompute_metrics(
+    session: Session,
+    source_ids: Sequence[int] | np.ndarray,
+    *,
+    preset: str | Preset | None = None,
+) -> int:
     """Rebuild the metrics of some sources from their stored normalised light curves.
 
-    For repairs and for the few sources whose earlier epochs were just
-    renormalised (the first epochs of a field, while the references'
-    baselines settle); never called on a whole history.
+    For repairs (a changed preset error floor), the few sources whose
+    earlier epochs were just renormalised (the first epochs of a field,
+    while the references' baselines settle) and back-filled sources; never
+    called on a whole history. ``preset`` gives the error floor (default
+    ``conservative``; pass ``settings.variability_preset``).
 
     Returns
     -------
@@ -252,6 +260,7 @@ def recompute_metrics(session: Session, source_ids: Sequence[int] | np.ndarray) 
     ids = np.unique(np.asarray(source_ids, np.int64))
     if ids.size == 0:
         return 0
+    floor = get_preset(preset).frac_floor
     rows = load_metrics_rows(session, ids)
     state = MetricsState.empty(ids.size)
     used = 0
@@ -265,7 +274,8 @@ def recompute_metrics(session: Session, source_ids: Sequence[int] | np.ndarray) 
         points = session.execute(stmt).all()
         if points:
             sid, flux, err, mjd = (np.asarray(c, float) for c in zip(*points, strict=True))
-            used += update_batch(state, np.searchsorted(ids, sid.astype(np.int64)), flux, err, mjd)
+            where = np.searchsorted(ids, sid.astype(np.int64))
+            used += update_batch(state, where, flux, err, mjd, floor)
     state.write_records(rows)
     session.flush()
     return used
