@@ -12,6 +12,7 @@ from dsa110_contimg.photometry.stage import measure_image
 from dsa110_contimg.products import session_scope
 from dsa110_contimg.products.models import (
     Candidate,
+    Image,
     Photometry,
     Source,
     VariabilityMetrics,
@@ -23,6 +24,8 @@ N_PIX = 200
 # the uncatalogued source: absent, absent, 4 sigma (below the 7 sigma seed), then bright
 TURN_ON = np.array([0.0, 0.0, 0.004, 0.1, 0.1])
 BLIND = (False, False, True, True, True)  # blind finding from epoch 2
+# epoch 2 waits for its photometry (groups run out of order) while epoch 3 finds the source
+MEASURED_IN_ORDER = (0, 1, 3, 2, 4)
 
 
 def test_source_turning_on_is_backfilled(tmp_path) -> None:
@@ -32,18 +35,21 @@ def test_source_turning_on_is_backfilled(tmp_path) -> None:
     ra, dec = wcs.wcs_pix2world([60.0, 140.0, 100.0, 70.0], [60.0, 80.0, 150.0, 120.0], 0)
     steady = np.array([0.2, 0.1, 0.05])
     settings, engine, factory = small_field_db(tmp_path, ra[:3], dec[:3], steady)
-    summaries, paths = [], []
-    for e, blind in enumerate(BLIND):
-        path = tmp_path / f"epoch{e}-image-pb.fits"
+    paths, image_ids = [], []
+    for e in range(TURN_ON.size):
+        paths.append(tmp_path / f"epoch{e}-image-pb.fits")
         image = correlated_noise((N_PIX, N_PIX), wcs, BEAM, RMS, rng, scale=1 / np.sqrt(2))
         add_sources(image, wcs, BEAM, ra, dec, np.r_[steady, TURN_ON[e]])
-        write_fits(path, image, wcs, BEAM)
-        paths.append(path)
+        write_fits(paths[e], image, wcs, BEAM)
+        with session_scope(factory) as session:
+            image_ids.append(_register(session, paths[e], e, 61400.0 + e).id)
+    summaries = {}
+    for e in MEASURED_IN_ORDER:
         if e == 3:
             paths[0].unlink()  # epoch 0 is no longer on disk when the source is found
         with session_scope(factory) as session:
-            row = _register(session, path, e, 61400.0 + e)
-            summaries.append(measure_image(session, row, settings, blind=blind))
+            image = session.get(Image, image_ids[e])
+            summaries[e] = measure_image(session, image, settings, blind=BLIND[e])
     with session_scope(factory) as session:
         new = session.scalars(sa.select(Source).where(Source.catalog == "blind")).one()
         points = session.execute(
@@ -63,8 +69,10 @@ def test_source_turning_on_is_backfilled(tmp_path) -> None:
         n_epochs, eta = metrics.n_epochs, metrics.eta
     engine.dispose()
 
-    assert [s["n_blind"] for s in summaries] == [0, 0, 0, 1, 0]
-    assert [s["n_backfilled"] for s in summaries] == [0, 0, 0, 2, 0]  # epochs 1 and 2
+    assert [summaries[e]["n_blind"] for e in range(5)] == [0, 0, 0, 1, 0]
+    # back-filled: epoch 1 only (epoch 0 deleted; epoch 2, not yet measured, measures it itself)
+    assert [summaries[e]["n_backfilled"] for e in range(5)] == [0, 0, 0, 1, 0]
+    assert [summaries[e]["n_measured"] for e in range(5)] == [3, 3, 4, 4, 4]
     mjd, flux, err, limit = (np.array(c) for c in zip(*points, strict=True))
     assert mjd.tolist() == [61401.0, 61402.0, 61403.0, 61404.0]
     pull = (flux - TURN_ON[1:]) / err

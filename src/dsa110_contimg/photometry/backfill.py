@@ -7,13 +7,17 @@ part of it (was the source fainter, absent, as bright and just missed?), so
 registered image that covers them and whose file is still on disk:
 
 * earlier = ``mjd_obs`` before the detecting image's; primary-beam corrected
-  (``pbcor`` or type ``image-pb``), status ``ok``;
+  (``pbcor`` or type ``image-pb``), status ``ok``, and already measured (it
+  has its ``EpochNormalisation``): an image still waiting for its
+  photometry (groups run out of order) measures the new sources itself,
+  since they are known sources of its field by then, and must not be
+  marked measured by a back-fill;
 * covering = the position falls on a finite (unblanked) pixel;
 * the measurement is forced photometry at the new positions alone (in a
   crowded field a neighbour the catalog knows was fitted jointly in that
   epoch; here it is not, see the BLENDED flag), normalised with the
-  image's stored ``EpochNormalisation`` factor (factor 1, error 0 if it has
-  none) and stored like any other ``Photometry`` row: upper limits
+  image's stored ``EpochNormalisation`` factor and stored like any other
+  ``Photometry`` row: upper limits
   (SNR < 5) kept as such, with their values;
 * the new sources' metrics are then rebuilt from their stored light curves
   (:func:`~dsa110_contimg.variability.stage.recompute_metrics`), before the
@@ -48,15 +52,19 @@ from dsa110_contimg.variability.stage import recompute_metrics
 log = logging.getLogger(__name__)
 
 
-def earlier_images(session: Session, image: Image, sources: FieldSources) -> list[Image]:
-    """Registered pb-corrected images before ``image`` whose field holds a source, in time order.
+def earlier_images(
+    session: Session, image: Image, sources: FieldSources
+) -> list[tuple[Image, EpochNormalisation]]:
+    """Measured pb-corrected images before ``image`` whose field holds a source, in time order.
 
-    A declination band (as wide as twice ``image``'s half-diagonal around the
-    sources) narrows the query; each image's own half-diagonal decides.
+    Returns each image with its stored normalisation. A declination band (as
+    wide as twice ``image``'s half-diagonal around the sources) narrows the
+    query; each image's own half-diagonal decides.
     """
     margin = 2 * field_radius_deg(image)
     stmt = (
-        sa.select(Image)
+        sa.select(Image, EpochNormalisation)
+        .join(EpochNormalisation, EpochNormalisation.image_id == Image.id)
         .where(
             Image.mjd_obs < image.mjd_obs,
             Image.id != image.id,
@@ -69,12 +77,12 @@ def earlier_images(session: Session, image: Image, sources: FieldSources) -> lis
         .order_by(Image.mjd_obs, Image.id)
     )
     found = []
-    for other in session.scalars(stmt):
+    for other, norm in session.execute(stmt).all():
         sep = repo.angular_separation_deg(
             sources.ra_deg, sources.dec_deg, other.ra_deg, other.dec_deg
         )
         if np.any(sep <= field_radius_deg(other)):
-            found.append(other)
+            found.append((other, norm))
     return found
 
 
@@ -102,7 +110,7 @@ def backfill_earlier_images(
     if sources.ids.size == 0:
         return 0
     added = 0
-    for other in earlier_images(session, image, sources):
+    for other, norm in earlier_images(session, image, sources):
         try:
             data, wcs, beam = read_pb_image(other)
         except InputDataError as exc:
@@ -116,10 +124,8 @@ def backfill_earlier_images(
         result = forced_photometry(
             data, wcs, beam, sources.ra_deg[covered], sources.dec_deg[covered]
         )
-        norm = session.get(EpochNormalisation, other.id)
-        factor, factor_err = (norm.factor, norm.factor_err) if norm else (1.0, 0.0)
         norm_flux, norm_err = apply_correction(
-            result.flux_jy, result.flux_err_jy, factor, factor_err
+            result.flux_jy, result.flux_err_jy, norm.factor, norm.factor_err
         )
         ok = np.flatnonzero(np.isfinite(result.flux_jy) & (result.flux_err_jy > 0))
         rows = photometry_rows(sources.ids[covered], other.mjd_obs, result, norm_flux, norm_err, ok)
