@@ -10,8 +10,9 @@ extras=""
 # wsclean images (the demo and the tests); PostgreSQL and Redis serve the scale-out
 # configuration and are started by the tests themselves.
 apt_packages=(python3-venv wsclean postgresql redis-server)
-# Only the test suite needs these: Chromium runs the dashboard's browser tests.
-apt_test_packages=(chromium)
+# Only the test suite needs these: Chromium runs the dashboard's browser tests;
+# nginx-light runs deploy/nginx/dsa110.conf in front of the API (tests/ops).
+apt_test_packages=(chromium nginx-light)
 if [[ "${1:-}" == "--test" ]]; then
     extras="[test,casa]"  # CASA cross-checks run in the test suite
     apt_packages+=("${apt_test_packages[@]}")
