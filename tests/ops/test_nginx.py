@@ -1,0 +1,236 @@
+"""deploy/nginx/dsa110.conf in a real nginx, in front of the real API over a seeded DB.
+
+The site file is used as shipped, with only its address, upstream port and
+static root replaced. To play a client from elsewhere, the test's own http
+block (not the site file) lets nginx take the client address from the
+``X-Test-Client-Ip`` header (the realip module), as if the request had come
+from that address: nginx's allow/deny rules and the X-Forwarded-For it sends
+then see that address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from api_support import LiveServer, free_port
+from ops_support import DEPLOY
+
+SITE = DEPLOY / "nginx" / "dsa110.conf"
+NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+CLIENT_HEADER = "X-Test-Client-Ip"
+#: The app's default DSA110_API_MAX_BODY_BYTES.
+MAX_BODY = 1 << 20
+
+pytestmark = pytest.mark.skipif(
+    NGINX is None and not os.environ.get("CI"),
+    reason="nginx is not installed (scripts/setup.sh --test installs nginx-light)",
+)
+
+WRAPPER = """\
+{user}worker_processes 1;
+pid {tmp}/nginx.pid;
+daemon off;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log {tmp}/access.log;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    set_real_ip_from 127.0.0.1;
+    real_ip_header {client_header};
+    include {tmp}/site.conf;
+}}
+"""
+
+
+def _site(port: int, api_port: int, static_root: Path) -> str:
+    """The shipped site file on a test port, upstream and static root."""
+    text = SITE.read_text()
+    for old, new in (
+        ("listen 80;", f"listen 127.0.0.1:{port};"),
+        ("listen [::]:80;", ""),
+        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{api_port};"),
+        ("root /var/www/dsa110;", f"root {static_root};"),
+    ):
+        assert text.count(old) == 1, f"{SITE.name} no longer has {old!r} once"
+        text = text.replace(old, new)
+    return text
+
+
+def _write_config(tmp: Path, port: int, api_port: int) -> Path:
+    static_root = tmp / "www"
+    static_root.mkdir()
+    (static_root / "maintenance.html").write_text(
+        "<!doctype html><title>DSA-110</title>"
+        + "<p>The pipeline is down for maintenance.</p>" * 40
+    )
+    (static_root / ".secret").write_text("not for the web")
+    (tmp / "site.conf").write_text(_site(port, api_port, static_root))
+    user = "user root;\n" if os.geteuid() == 0 else ""  # else workers drop to nobody
+    conf = tmp / "nginx.conf"
+    conf.write_text(WRAPPER.format(user=user, tmp=tmp, client_header=CLIENT_HEADER))
+    return conf
+
+
+def _nginx(conf: Path, *args: str) -> list[str]:
+    assert NGINX is not None, "nginx is not installed but CI requires it"
+    return [
+        NGINX,
+        "-p",
+        str(conf.parent),
+        "-c",
+        str(conf),
+        "-e",
+        str(conf.parent / "error.log"),
+        *args,
+    ]
+
+
+@pytest.fixture(scope="module")
+def proxy(live_api: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of nginx running the site file in front of ``live_api``."""
+    port = free_port()
+    conf = _write_config(tmp_path_factory.mktemp("nginx"), port, live_api.port)
+    process = subprocess.Popen(_nginx(conf), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read().decode() if process.stdout else ""
+                pytest.fail(f"nginx did not start: {output}")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_nginx_accepts_the_site_file(tmp_path: Path) -> None:
+    result = subprocess.run(
+        _nginx(_write_config(tmp_path, 8080, 8000), "-t"), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+    assert "warn" not in result.stderr
+
+
+def test_health_through_the_proxy_with_each_security_header_once(proxy: str) -> None:
+    response = httpx.get(f"{proxy}/api/health")
+    assert response.status_code == 200 and response.json()["database"] is True
+    headers = response.headers
+    for name, value in (
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("permissions-policy", "interest-cohort=()"),
+        # the app's own, strict for the API, and not a second one from nginx
+        ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+    ):
+        assert headers.get_list(name) == [value], name
+    assert headers["server"] == "nginx"  # server_tokens off: no version
+
+
+def test_api_docs_keep_the_apps_relaxed_policy(proxy: str) -> None:
+    response = httpx.get(f"{proxy}/api/docs")
+    assert response.status_code == 200
+    assert "content-security-policy" not in response.headers  # the app sends none there
+
+
+def test_json_and_static_pages_are_gzipped(proxy: str) -> None:
+    for path in ("/api/openapi.json", "/maintenance.html"):
+        response = httpx.get(f"{proxy}{path}", headers={"Accept-Encoding": "gzip"})
+        assert response.status_code == 200
+        assert response.headers["content-encoding"] == "gzip", path
+        assert response.headers["vary"] == "Accept-Encoding"
+    assert response.text.startswith("<!doctype html>")  # httpx undid the gzip
+    raw = httpx.get(f"{proxy}/api/openapi.json", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in raw.headers and raw.json()["openapi"]
+
+
+def test_static_files_from_nginx_every_other_path_from_the_app(proxy: str) -> None:
+    page = httpx.get(f"{proxy}/maintenance.html")
+    assert page.status_code == 200 and page.headers["content-type"] == "text/html"
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert httpx.get(f"{proxy}/.secret").status_code == 403
+    missing = httpx.get(f"{proxy}/no-such-page")
+    assert missing.status_code == 404 and missing.json()["error"]["code"]  # the app's error body
+
+
+def test_metrics_only_from_this_host(proxy: str) -> None:
+    local = httpx.get(f"{proxy}/metrics")
+    assert local.status_code == 200 and "dsa110_db_up 1.0" in local.text
+    for client in ("203.0.113.7", "10.1.2.3"):  # another network, even a private one
+        refused = httpx.get(f"{proxy}/metrics", headers={CLIENT_HEADER: client})
+        assert refused.status_code == 403, client
+        assert "dsa110_" not in refused.text
+
+
+def test_the_app_judges_the_client_address_nginx_forwards(proxy: str) -> None:
+    outside = httpx.get(f"{proxy}/api/stats", headers={CLIENT_HEADER: "203.0.113.7"})
+    assert outside.status_code == 403
+    assert outside.json()["error"]["message"] == "address 203.0.113.7 is not allowed"
+    # A client cannot forge its way in: nginx appends the real address, the app reads
+    # from the right.
+    forged = httpx.get(
+        f"{proxy}/api/stats",
+        headers={CLIENT_HEADER: "203.0.113.7", "X-Forwarded-For": "10.0.0.1"},
+    )
+    assert forged.status_code == 403 and "203.0.113.7" in forged.json()["error"]["message"]
+    inside = httpx.get(f"{proxy}/api/stats", headers={CLIENT_HEADER: "10.1.2.3"})
+    assert inside.status_code == 200
+    # The liveness probe stays open to everyone.
+    assert httpx.get(f"{proxy}/api/health", headers={CLIENT_HEADER: "203.0.113.7"}).is_success
+
+
+async def _subscribe(url: str, **options: object) -> tuple[dict, dict]:
+    async with websockets.connect(url, open_timeout=10, **options) as ws:
+        hello = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        await ws.send(json.dumps({"action": "subscribe", "topics": ["job:*"]}))
+        while (answer := json.loads(await asyncio.wait_for(ws.recv(), 10)))["type"] == "event":
+            pass  # the replayed history of since=0
+        return hello, answer
+
+
+def test_websocket_upgrade_through_the_proxy(proxy: str) -> None:
+    url = proxy.replace("http://", "ws://") + "/api/ws?topics=image&since=0"
+    # A browser on the proxied site sends its Origin: it must match the Host the app sees.
+    hello, answer = asyncio.run(_subscribe(url, origin=proxy))
+    assert hello["type"] == "subscribed" and hello["topics"] == ["image"]
+    assert answer == {"type": "subscribed", "topics": ["image", "job:*"]}
+    # The allow-list applies to WebSockets through the proxy too: the app refuses the
+    # handshake (closing before accepting is an HTTP 403).
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        asyncio.run(_subscribe(url, additional_headers={CLIENT_HEADER: "203.0.113.7"}))
+    assert refused.value.response.status_code == 403
+
+
+def test_bodies_over_the_apps_limit_are_refused_by_nginx(proxy: str) -> None:
+    url = f"{proxy}/api/batch/reprocess"
+    headers = {"Content-Type": "application/json"}
+    too_big = httpx.post(url, content=b" " * (MAX_BODY + 1), headers=headers)
+    assert too_big.status_code == 413
+    assert too_big.json()["error"]["code"] == "payload_too_large"
+    assert too_big.headers["x-content-type-options"] == "nosniff"
+    # At the limit the body reaches the app, which reads it and finds no JSON in it.
+    at_limit = httpx.post(url, content=b" " * MAX_BODY, headers=headers)
+    assert at_limit.status_code == 422
+    assert at_limit.json()["error"]["code"] == "invalid_parameters"
