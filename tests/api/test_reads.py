@@ -6,9 +6,12 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-from api_support import Seed
+from api_support import LOCAL, Seed, make_settings
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
+from dsa110_contimg.api import create_app
+from dsa110_contimg.api.routes import cal, candidates, groups, images, jobs, mosaics, ms, sources
 from dsa110_contimg.api.routes.sources import LightCurve
 from dsa110_contimg.products import make_engine, make_session_factory, models
 from dsa110_contimg.products import repositories as repo
@@ -182,6 +185,78 @@ def test_light_curve_query_reads_the_index_only(template_seed: Seed) -> None:
     finally:
         engine.dispose()
     assert "COVERING INDEX ix_photometry_source_mjd" in details, details
+
+
+LIST_PAGES = [
+    ("/api/sources", sources.SourcePage),
+    ("/api/sources?sort=-eta&limit=4&offset=1", sources.SourcePage),
+    ("/api/sources?sort=v", sources.SourcePage),
+    ("/api/sources?ra=210&dec=54.6&radius_deg=0.5&sort=-catalog_flux_jy", sources.SourcePage),
+    ("/api/images?sort=-noise_jy", images.ImagePage),
+    ("/api/jobs?sort=started_at", jobs.JobPage),
+    ("/api/candidates", candidates.CandidatePage),
+    ("/api/cal", cal.CalPage),
+    ("/api/ms", ms.MSPage),
+    ("/api/groups", groups.GroupPage),
+    ("/api/mosaics", mosaics.MosaicPage),
+]
+
+
+@pytest.mark.parametrize(("path", "model"), LIST_PAGES)
+def test_list_body_is_its_schema(read_client: TestClient, path: str, model: type[BaseModel]):
+    # Lists serialise Core rows without validating them: the body must still be exactly
+    # what the documented schema produces (no missing, extra or coerced field).
+    response = read_client.get(path)
+    assert response.status_code == 200 and response.json()["items"]
+    assert model.model_validate_json(response.content).model_dump_json() == response.text
+
+
+def test_image_photometry_body_is_its_schema(read_client: TestClient, template_seed: Seed):
+    response = read_client.get(f"/api/images/{template_seed.image_ids[0]}/photometry?sort=-snr")
+    assert response.status_code == 200 and response.json()["total"] == 5
+    body = images.PhotometryPage.model_validate_json(response.content).model_dump_json()
+    assert body == response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "index"),
+    [
+        ("/api/sources?sort=-eta&offset=1", "ix_variability_metrics_eta"),
+        ("/api/sources?sort=v", "ix_variability_metrics_v"),
+        ("/api/sources?sort=-dec_deg", "ix_sources_dec_id"),
+        ("/api/sources", None),
+        ("/api/jobs?offset=1", "ix_jobs_created_id"),
+        ("/api/candidates", "ix_candidates_score_id"),
+        ("/api/images", "ix_images_mjd_obs"),
+    ],
+)
+def test_list_pages_walk_an_index_in_few_queries(
+    template_seed: Seed, path: str, index: str | None
+) -> None:
+    # A page of a sorted list must not sort the table (a temp b-tree over every row),
+    # nor read rows one query at a time: a count, the page (ids), the rows.
+    app = create_app(make_settings(template_seed.root, template_seed.url, api_cache_ttl_s=0))
+    statements: list[tuple[str, tuple]] = []
+    engine = app.state.api.engine
+    sa.event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda conn, cursor, sql, params, context, many: statements.append((sql, params)),
+    )
+    with TestClient(app, client=LOCAL) as client:
+        statements.clear()
+        response = client.get(path)
+        assert response.status_code == 200 and response.json()["items"]
+        listed = [s for s in statements if "FROM events" not in s[0]]
+    assert len(listed) <= 4, [s[0] for s in listed]
+    details = []
+    with engine.connect() as conn:
+        for sql, params in listed:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params).all()
+            details.append(" ".join(row[-1] for row in plan))
+    assert not any("TEMP B-TREE" in d for d in details), details
+    if index is not None:
+        assert any(f"INDEX {index}" in d for d in details), details
 
 
 def test_candidates(read_client: TestClient, template_seed: Seed) -> None:

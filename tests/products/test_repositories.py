@@ -216,3 +216,86 @@ def test_one_session_over_several_transactions_announces_each(factory) -> None:
         assert len(repo.events_after(session, before)) == 3
     finally:
         session.close()
+
+
+def _expected_order(records: list[dict], key: str, desc: bool) -> list[int]:
+    """Ids sorted by ``key`` (None last in both directions), ties by id in the same direction."""
+    valued = sorted(
+        (r for r in records if r[key] is not None),
+        key=lambda r: (r[key], r["id"]),
+        reverse=desc,
+    )
+    missing = sorted((r for r in records if r[key] is None), key=lambda r: r["id"], reverse=desc)
+    return [r["id"] for r in valued + missing]
+
+
+def _all_pages(list_page, limit: int, offset: int) -> list[int]:
+    page = list_page(limit=limit, offset=offset)
+    return [item["id"] for item in page.items]
+
+
+def test_sorted_lists_put_missing_values_last_on_every_page(factory) -> None:
+    # Sources with metrics (one eta NULL, two tied etas), some without metrics at all,
+    # some without a catalog flux: every page of every sort must be a slice of one order.
+    metrics = {0: (2.0, 0.1, 5), 1: (None, 0.3, 1), 2: (2.0, None, 5), 3: (7.5, 0.2, 9),
+               5: (0.5, 0.4, 2), 7: (3.0, 0.1, 4)}  # fmt: skip
+    records = []
+    with session_scope(factory) as s:
+        for k in range(10):
+            flux = None if k % 3 == 0 else 0.1 * (k % 4)
+            src = repo.register_source(
+                s, name=f"S{k}", ra_deg=10.0 + k, dec_deg=float(k % 5), catalog_flux_jy=flux
+            )
+            eta, v, n = metrics.get(k, (None, None, None))
+            if k in metrics:
+                repo.upsert_variability(s, src.id, eta=eta, v=v, n_epochs=n)
+            records.append({"id": src.id, "eta": eta, "v": v, "n_epochs": n,
+                            "catalog_flux_jy": flux, "dec_deg": float(k % 5)})  # fmt: skip
+    with session_scope(factory) as s:
+        for key in ("eta", "v", "n_epochs", "catalog_flux_jy", "dec_deg"):
+            for desc in (False, True):
+                expected = _expected_order(records, key, desc)
+                sort = ("-" if desc else "") + key
+
+                def page(limit: int, offset: int, sort: str = sort):
+                    return repo.list_sources(s, sort=sort, limit=limit, offset=offset)
+
+                assert page(50, 0).total == len(records)
+                for limit in (1, 2, 3, 4, 7, 10):
+                    for offset in range(12):
+                        got = _all_pages(page, limit, offset)
+                        assert got == expected[offset : offset + limit], (sort, limit, offset)
+        # Filters on metrics drop sources without values; the sort still puts NULLs last.
+        filtered = [r for r in records if r["n_epochs"] is not None and r["n_epochs"] >= 2]
+        for desc in (False, True):
+            expected = _expected_order(filtered, "eta", desc)
+            sort = "-eta" if desc else "eta"
+            for offset in range(len(filtered) + 1):
+                page = repo.list_sources(s, sort=sort, limit=2, offset=offset, n_epochs_min=2)
+                assert page.total == len(filtered)
+                assert [i["id"] for i in page.items] == expected[offset : offset + 2]
+        items = repo.list_sources(s, sort="-eta", limit=10).items
+        measured = {r["id"] for r in records if r["n_epochs"] is not None}
+        assert {i["id"] for i in items if i["variability"] is not None} == measured
+        assert "sum_w" not in next(i for i in items if i["variability"])["variability"]
+
+
+def test_sorted_one_table_lists_put_missing_values_last(factory) -> None:
+    with session_scope(factory) as s:
+        run_ids = [repo.create_job(s, job_type="image").run_id for _ in range(7)]
+    with session_scope(factory) as s:
+        for k, run_id in enumerate(run_ids):
+            if k % 2 == 0:
+                repo.start_job(s, run_id)
+                repo.finish_job(s, run_id)
+    with session_scope(factory) as s:
+        every = repo.list_jobs(s, limit=100).items
+        records = [{"id": j["id"], "started_at": j["started_at"]} for j in every]
+        assert sum(r["started_at"] is None for r in records) == 3
+        for desc in (False, True):
+            expected = _expected_order(records, "started_at", desc)
+            sort = "-started_at" if desc else "started_at"
+            for limit in (1, 3, 5):
+                for offset in range(9):
+                    page = repo.list_jobs(s, sort=sort, limit=limit, offset=offset)
+                    assert [j["id"] for j in page.items] == expected[offset : offset + limit]

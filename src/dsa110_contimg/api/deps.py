@@ -114,16 +114,18 @@ def cached_json(
         is opened only then, so a hit never touches the database.
     validate
         False for hot paths whose ``build`` already returns plain values in
-        ``model``'s shape (Core rows as dicts): they are serialised as they
-        are, which saves the validation (a test checks such responses still
-        validate against ``model``).
+        ``model``'s shape (Core rows as dicts, a list's
+        :class:`~dsa110_contimg.products.repositories.Page`): they are
+        serialised as they are, which saves the validation (tests check that
+        such responses are exactly what ``model`` would produce). Non-finite
+        floats become null, as ``model`` would write them.
     """
 
     def render() -> bytes:
         with state.sessions() as session:
             data = build(session)
             if not validate:
-                return pydantic_core.to_json(data)
+                return pydantic_core.to_json(data, inf_nan_mode="null")
             # Inside the session: validation may read lazy ORM attributes.
             return model.model_validate(data, from_attributes=True).model_dump_json().encode()
 

@@ -407,6 +407,10 @@ class Source(_Timestamps, Base):
     __tablename__ = "sources"
     __table_args__ = (
         sa.Index("ix_sources_dec_ra", "dec_deg", "ra_deg"),
+        # Sorted lists walk an index on (sort column, id) instead of sorting the table.
+        sa.Index("ix_sources_ra_id", "ra_deg", "id"),
+        sa.Index("ix_sources_dec_id", "dec_deg", "id"),
+        sa.Index("ix_sources_catalog_flux_id", "catalog_flux_jy", "id"),
         sa.CheckConstraint("dec_deg >= -90 AND dec_deg <= 90", name="dec_range"),
         sa.CheckConstraint("ra_deg >= 0 AND ra_deg < 360", name="ra_range"),
     )
@@ -492,7 +496,12 @@ class VariabilityMetrics(Base):
     """Per-source variability metrics, with the running sums that update them."""
 
     __tablename__ = "variability_metrics"
-    __table_args__ = (sa.Index("ix_variability_metrics_eta_v", "eta", "v"),)
+    # Filters and sorted lists by eta, V and epochs (source_id: the sort's tiebreak).
+    __table_args__ = (
+        sa.Index("ix_variability_metrics_eta", "eta", "source_id"),
+        sa.Index("ix_variability_metrics_v", "v", "source_id"),
+        sa.Index("ix_variability_metrics_n_epochs", "n_epochs", "source_id"),
+    )
 
     source_id: Mapped[int] = mapped_column(
         sa.ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
@@ -531,6 +540,7 @@ class Candidate(_Timestamps, Base):
     __table_args__ = (
         sa.UniqueConstraint("source_id", "kind", name="uq_candidates_source_kind"),
         sa.Index("ix_candidates_status_score", "status", "score"),
+        sa.Index("ix_candidates_score_id", "score", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -554,7 +564,10 @@ class Job(Base):
     """One unit of work: a pipeline stage, or a batch of them (``job_type='batch'``)."""
 
     __tablename__ = "jobs"
-    __table_args__ = (sa.Index("ix_jobs_status_created", "status", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_jobs_status_created", "status", "created_at"),
+        sa.Index("ix_jobs_created_id", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[str] = mapped_column(sa.String(64), unique=True)

@@ -108,22 +108,23 @@ def columns_of(obj: Any) -> dict[str, Any]:
     return {c.key: getattr(obj, c.key) for c in sa.inspect(obj).mapper.column_attrs}
 
 
-def _order(sortable: Mapping[str, Any], sort: str, tiebreak: Any) -> list[Any]:
-    desc = sort.startswith("-")
+def record_columns(model: Any) -> list[sa.Column[Any]]:
+    """The table columns of a mapped class, in the order its API schema lists them."""
+    return list(sa.inspect(model).columns)
+
+
+def _sort_key(sortable: Mapping[str, Any], sort: str) -> tuple[Any, bool]:
+    """The column a ``sort`` value names and whether it is descending."""
     name = sort.lstrip("-")
     if name not in sortable:
         raise InvalidQueryError(
             f"cannot sort by {name!r}", hint=f"use one of {', '.join(sorted(sortable))}"
         )
-    column = sortable[name]
-    first = column.desc() if desc else column.asc()
-    # Rows without a value (e.g. metrics not computed yet) go last, on every backend;
-    # a NOT NULL column skips the clause, which would stop SQLite using its index.
-    if getattr(getattr(column, "expression", column), "nullable", True):
-        first = first.nulls_last()
-    if column is tiebreak:
-        return [first]
-    return [first, tiebreak.desc() if desc else tiebreak.asc()]
+    return sortable[name], sort.startswith("-")
+
+
+def _nullable(column: Any) -> bool:
+    return bool(getattr(getattr(column, "expression", column), "nullable", True))
 
 
 def _check_page(limit: int, offset: int) -> None:
@@ -131,23 +132,78 @@ def _check_page(limit: int, offset: int) -> None:
         raise InvalidQueryError(f"limit must be 0..{MAX_LIMIT} and offset >= 0")
 
 
-def paginate(
+def count_rows(session: Session, stmt: sa.Select[Any]) -> int:
+    """How many rows ``stmt`` selects: ``SELECT count(*)`` over its own FROM and WHERE.
+
+    Not a count over a subquery of every selected column, which SQLite
+    materialises; a plain count of a table is answered from its b-tree.
+    """
+    count = stmt.with_only_columns(sa.func.count(), maintain_column_froms=True).order_by(None)
+    return int(session.connection().execute(count).scalar() or 0)
+
+
+def _ordered(stmt: sa.Select[Any], desc: bool, column: Any, tiebreak: Any) -> sa.Select[Any]:
+    columns = (column,) if column is tiebreak else (column, tiebreak)
+    return stmt.order_by(*(c.desc() if desc else c.asc() for c in columns))
+
+
+def sorted_slice(
     session: Session,
     stmt: sa.Select[Any],
     *,
-    sortable: Mapping[str, Any],
-    sort: str,
+    column: Any,
+    desc: bool,
     tiebreak: Any,
     limit: int,
     offset: int,
-    scalars: bool = True,
-) -> Page:
-    """Count the rows of ``stmt`` and return one sorted page of them."""
-    _check_page(limit, offset)
-    total = session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
-    page = stmt.order_by(*_order(sortable, sort, tiebreak)).limit(limit).offset(offset)
-    rows = session.scalars(page).all() if scalars else session.execute(page).all()
-    return Page(items=list(rows), total=int(total or 0), limit=limit, offset=offset)
+    total: int,
+    nullable: bool | None = None,
+    null_stmt: sa.Select[Any] | None = None,
+    null_tiebreak: Any = None,
+) -> list[sa.Row[Any]]:
+    """Rows ``offset`` to ``offset + limit`` of ``stmt`` by ``column``, then ``tiebreak``.
+
+    Rows without a value (NULL) come last in both directions, by ``tiebreak``.
+    Each query is one plain ``ORDER BY column, tiebreak`` in one direction,
+    which an index on ``(column, tiebreak)`` serves on SQLite and PostgreSQL
+    alike (``NULLS LAST``, or an ORDER BY over the nullable side of an outer
+    join, would sort the whole table instead): first the rows with a value;
+    only a page reaching past them reads the rows without one.
+
+    Parameters
+    ----------
+    stmt
+        The filtered ``select`` of the wanted columns.
+    total
+        How many rows ``stmt`` selects (the page's ``total``).
+    nullable
+        Whether ``column`` may be NULL (default: as the column is declared).
+    null_stmt, null_tiebreak
+        The ``select`` and tiebreak for the rows without a value, when they
+        differ from the others' (e.g. sources without a metrics row, which
+        only an outer join finds); default ``stmt`` and ``tiebreak``.
+    """
+    connection = session.connection()
+    if limit == 0 or offset >= total:
+        return []
+    if not (_nullable(column) if nullable is None else nullable):
+        page = _ordered(stmt, desc, column, tiebreak).limit(limit).offset(offset)
+        return list(connection.execute(page))
+    valued = stmt.where(column.is_not(None))
+    rows = list(
+        connection.execute(_ordered(valued, desc, column, tiebreak).limit(limit).offset(offset))
+    )
+    if len(rows) == limit:
+        return rows
+    n_valued = offset + len(rows) if rows else count_rows(session, valued)
+    if n_valued >= total:
+        return rows
+    empty = (stmt if null_stmt is None else null_stmt).where(column.is_(None))
+    null_tiebreak = tiebreak if null_tiebreak is None else null_tiebreak
+    empty = _ordered(empty, desc, null_tiebreak, null_tiebreak)
+    skip = max(0, offset - n_valued)
+    rows.extend(connection.execute(empty.limit(limit - len(rows)).offset(skip)))
+    return rows
 
 
 def _between(stmt: sa.Select[Any], column: Any, low: float | None, high: float | None) -> Any:
@@ -885,21 +941,34 @@ DEFAULT_SORT = {
 def _page_of(
     session: Session,
     resource: str,
+    model: Any,
     stmt: sa.Select[Any],
-    tiebreak: Any,
     sort: str | None,
     limit: int,
     offset: int,
 ) -> Page:
-    return paginate(
+    """One sorted page of a one-table list, its rows as dictionaries of ``model``'s columns.
+
+    Core rows, not ORM objects: lists are the API's hot path, and loading
+    entities (then reading their attributes back) dominated their time.
+    """
+    _check_page(limit, offset)
+    column, desc = _sort_key(SORTABLE[resource], sort or DEFAULT_SORT[resource])
+    total = count_rows(session, stmt)
+    columns = record_columns(model)
+    rows = sorted_slice(
         session,
-        stmt,
-        sortable=SORTABLE[resource],
-        sort=sort or DEFAULT_SORT[resource],
-        tiebreak=tiebreak,
+        stmt.with_only_columns(*columns),
+        column=column,
+        desc=desc,
+        tiebreak=sa.inspect(model).primary_key[0],
         limit=limit,
         offset=offset,
+        total=total,
     )
+    keys = [c.key for c in columns]
+    items = [dict(zip(keys, row, strict=True)) for row in rows]
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 def list_groups(
@@ -916,7 +985,7 @@ def list_groups(
     stmt = _between(sa.select(ObservationGroup), ObservationGroup.start_mjd, mjd_min, mjd_max)
     if state is not None:
         stmt = stmt.where(ObservationGroup.state == GroupState(state))
-    return _page_of(session, "groups", stmt, ObservationGroup.id, sort, limit, offset)
+    return _page_of(session, "groups", ObservationGroup, stmt, sort, limit, offset)
 
 
 def list_ms(
@@ -942,7 +1011,7 @@ def list_ms(
     ):
         if value is not None:
             stmt = stmt.where(column == value)
-    return _page_of(session, "ms", stmt, MeasurementSet.id, sort, limit, offset)
+    return _page_of(session, "ms", MeasurementSet, stmt, sort, limit, offset)
 
 
 def list_cal_tables(
@@ -969,7 +1038,7 @@ def list_cal_tables(
         stmt = stmt.where(
             CalTable.valid_start_mjd <= valid_at_mjd, CalTable.valid_end_mjd >= valid_at_mjd
         )
-    return _page_of(session, "cal", stmt, CalTable.id, sort, limit, offset)
+    return _page_of(session, "cal", CalTable, stmt, sort, limit, offset)
 
 
 def list_images(
@@ -998,7 +1067,7 @@ def list_images(
         mjd_max=mjd_max,
         noise_max_jy=noise_max_jy,
     )
-    return _page_of(session, "images", stmt, Image.id, sort, limit, offset)
+    return _page_of(session, "images", Image, stmt, sort, limit, offset)
 
 
 def images_query(
@@ -1043,19 +1112,38 @@ def angular_separation_deg(
     return np.degrees(np.arctan2(num, den))
 
 
+def _ra_window(ra_deg: float, dec_deg: float, radius_deg: float) -> Any:
+    """A condition on RA that every source within the cone meets (None: any RA may)."""
+    if abs(dec_deg) + radius_deg >= 90.0:
+        return None  # the cone holds a pole: all RAs
+    ratio = math.sin(math.radians(radius_deg)) / math.cos(math.radians(dec_deg))
+    half = math.degrees(math.asin(min(1.0, ratio))) + 1e-6  # widest RA offset in the cone
+    low, high, ra = ra_deg - half, ra_deg + half, Source.ra_deg
+    if half >= 180.0:
+        return None
+    if low < 0.0:
+        return sa.or_(ra >= low + 360.0, ra <= high)
+    if high >= 360.0:
+        return sa.or_(ra >= low, ra <= high - 360.0)
+    return ra.between(low, high)
+
+
 def cone_source_ids(
     session: Session, ra_deg: float, dec_deg: float, radius_deg: float
 ) -> list[int]:
     """Ids of the sources within ``radius_deg`` of (ra, dec).
 
-    A declination band (indexed) narrows the candidates; the exact distance
-    decides.
+    A declination band and an RA window (both read from the ``(dec, ra)``
+    index) narrow the candidates; the exact distance decides.
     """
     dec_lo, dec_hi = max(-90.0, dec_deg - radius_deg), min(90.0, dec_deg + radius_deg)
     stmt = sa.select(Source.id, Source.ra_deg, Source.dec_deg).where(
         Source.dec_deg.between(dec_lo, dec_hi)
     )
-    rows = session.execute(stmt).all()
+    window = _ra_window(ra_deg, dec_deg, radius_deg)
+    if window is not None:
+        stmt = stmt.where(window)
+    rows = session.connection().execute(stmt).all()
     if not rows:
         return []
     ids, ras, decs = (np.asarray(col) for col in zip(*rows, strict=True))
@@ -1069,7 +1157,7 @@ def cone_source_ids(
     return [int(i) for i in matched]
 
 
-def sources_query(
+def _source_filters(
     session: Session,
     *,
     cone: tuple[float, float, float] | None = None,
@@ -1080,29 +1168,51 @@ def sources_query(
     v_min: float | None = None,
     n_epochs_min: int | None = None,
     candidates_only: bool = False,
-) -> sa.Select[Any]:
-    """The filtered ``select`` of (source, metrics) behind :func:`list_sources`."""
-    stmt = sa.select(Source, VariabilityMetrics).outerjoin(
-        VariabilityMetrics, VariabilityMetrics.source_id == Source.id
-    )
+) -> tuple[list[Any], list[Any]]:
+    """The conditions of the sources filters: on ``sources``, and on ``variability_metrics``."""
+    on_sources: list[Any] = []
     if cone is not None:
-        stmt = stmt.where(Source.id.in_(cone_source_ids(session, *cone)))
+        on_sources.append(Source.id.in_(cone_source_ids(session, *cone)))
     if name:
-        stmt = stmt.where(Source.name.contains(name, autoescape=True))
+        on_sources.append(Source.name.contains(name, autoescape=True))
     if catalog is not None:
-        stmt = stmt.where(Source.catalog == catalog)
+        on_sources.append(Source.catalog == catalog)
     if is_reference is not None:
-        stmt = stmt.where(Source.is_reference == is_reference)
-    for column, low in (
-        (VariabilityMetrics.eta, eta_min),
-        (VariabilityMetrics.v, v_min),
-        (VariabilityMetrics.n_epochs, n_epochs_min),
-    ):
-        if low is not None:
-            stmt = stmt.where(column >= low)
+        on_sources.append(Source.is_reference == is_reference)
     if candidates_only:
-        stmt = stmt.where(sa.exists().where(Candidate.source_id == Source.id))
-    return stmt
+        on_sources.append(sa.exists().where(Candidate.source_id == Source.id))
+    on_metrics = [
+        column >= low
+        for column, low in (
+            (VariabilityMetrics.eta, eta_min),
+            (VariabilityMetrics.v, v_min),
+            (VariabilityMetrics.n_epochs, n_epochs_min),
+        )
+        if low is not None
+    ]
+    return on_sources, on_metrics
+
+
+def sources_query(session: Session, **filters: Any) -> sa.Select[Any]:
+    """The filtered ``select`` of (source, metrics) behind :func:`list_sources` (and exports).
+
+    Sources without metrics are kept (outer join) unless a metrics filter asks for values.
+    """
+    on_sources, on_metrics = _source_filters(session, **filters)
+    return (
+        sa.select(Source, VariabilityMetrics)
+        .outerjoin(VariabilityMetrics, VariabilityMetrics.source_id == Source.id)
+        .where(*on_sources, *on_metrics)
+    )
+
+
+#: Running sums behind the incremental metric updates: internal, not part of a source's record.
+VARIABILITY_BOOKKEEPING = ("sum_w", "sum_wf", "sum_wf2", "sum_f", "sum_f2")
+#: The metric columns a source's record carries (``source_id`` first).
+_METRIC_COLUMNS = [
+    c for c in record_columns(VariabilityMetrics) if c.key not in VARIABILITY_BOOKKEEPING
+]
+_SOURCE_COLUMNS = record_columns(Source)
 
 
 def list_sources(
@@ -1115,6 +1225,10 @@ def list_sources(
 ) -> Page:
     """Sources with their variability metrics (as dictionaries), by cone and variability.
 
+    The page's ids are found first, each query walking one index (a sort by a
+    metric walks the metrics table's; sources without metrics come last),
+    then only those rows are read with their metrics.
+
     Parameters
     ----------
     **filters
@@ -1122,32 +1236,66 @@ def list_sources(
         radius_deg)``; ``name`` (a substring); ``catalog``; ``is_reference``;
         lower bounds ``eta_min``, ``v_min``, ``n_epochs_min`` (sources without
         metrics fail them); ``candidates_only``.
+
+    Returns
+    -------
+    Page
+        Items are the source's columns plus ``variability``: its metrics
+        without the running sums (:data:`VARIABILITY_BOOKKEEPING`), or None.
     """
-    # Core columns, not ORM entities: this list is a hot path and ORM loading dominated it.
-    source_cols = list(Source.__table__.c)
-    metric_cols = [c.label(f"vm_{c.key}") for c in VariabilityMetrics.__table__.c]
-    stmt = sources_query(session, **filters).with_only_columns(*source_cols, *metric_cols)
-    page = paginate(
-        session,
-        stmt,
-        sortable=SORTABLE["sources"],
-        sort=sort or DEFAULT_SORT["sources"],
-        tiebreak=Source.id,
-        limit=limit,
-        offset=offset,
-        scalars=False,
-    )
-    items = []
-    for row in page.items:
-        values = row._mapping
-        metrics = {c.key: values[f"vm_{c.key}"] for c in VariabilityMetrics.__table__.c}
-        items.append(
-            {
-                **{c.key: values[c.key] for c in source_cols},
-                "variability": metrics if metrics["source_id"] is not None else None,
-            }
+    _check_page(limit, offset)
+    column, desc = _sort_key(SORTABLE["sources"], sort or DEFAULT_SORT["sources"])
+    on_sources, on_metrics = _source_filters(session, **filters)
+    metrics_join = VariabilityMetrics.source_id == Source.id
+    ids = sa.select(Source.id).where(*on_sources)
+    if on_metrics:  # an inner join: a metrics filter needs values
+        ids = ids.join(VariabilityMetrics, metrics_join).where(*on_metrics)
+    total = count_rows(session, ids)
+    slicing = dict(limit=limit, offset=offset, total=total, desc=desc, column=column)
+    if getattr(column, "class_", None) is VariabilityMetrics:
+        valued = sa.select(VariabilityMetrics.source_id).where(*on_metrics)
+        if on_sources:
+            valued = valued.join(Source, metrics_join).where(*on_sources)
+        without = sa.select(Source.id).outerjoin(VariabilityMetrics, metrics_join)
+        rows = sorted_slice(
+            session,
+            valued,
+            tiebreak=VariabilityMetrics.source_id,
+            nullable=True,
+            null_stmt=without.where(*on_sources, *on_metrics),
+            null_tiebreak=Source.id,
+            **slicing,
         )
-    return dataclasses.replace(page, items=items)
+    else:
+        rows = sorted_slice(session, ids, tiebreak=Source.id, **slicing)
+    items = _sources_with_metrics(session, [row[0] for row in rows])
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+# Built once (a hot path): the records of a page of sources, by id, with their metrics.
+_SOURCES_BY_ID = (
+    sa.select(*_SOURCE_COLUMNS, *_METRIC_COLUMNS)
+    .outerjoin(VariabilityMetrics, VariabilityMetrics.source_id == Source.id)
+    .where(Source.id.in_(sa.bindparam("ids", expanding=True)))
+)
+
+
+def _sources_with_metrics(session: Session, ids: list[int]) -> list[dict[str, Any]]:
+    """The records of sources ``ids`` (in that order), each with its metrics or None."""
+    if not ids:
+        return []
+    source_keys = [c.key for c in _SOURCE_COLUMNS]
+    metric_keys = [c.key for c in _METRIC_COLUMNS]
+    n = len(source_keys)
+    by_id = {}
+    for row in session.connection().execute(_SOURCES_BY_ID, {"ids": ids}):
+        item = dict(zip(source_keys, row[:n], strict=True))
+        metrics = row[n:]
+        item["variability"] = (
+            dict(zip(metric_keys, metrics, strict=True)) if metrics[0] is not None else None
+        )
+        by_id[item["id"]] = item
+    return [by_id[i] for i in ids]
 
 
 def list_photometry(
@@ -1165,7 +1313,7 @@ def list_photometry(
     stmt = photometry_query(
         source_id=source_id, image_id=image_id, mjd_min=mjd_min, mjd_max=mjd_max
     )
-    return _page_of(session, "photometry", stmt, Photometry.id, sort, limit, offset)
+    return _page_of(session, "photometry", Photometry, stmt, sort, limit, offset)
 
 
 def photometry_query(
@@ -1262,7 +1410,7 @@ def list_candidates(
 ) -> Page:
     """Variability, ESE and new-source candidates, by kind, status and score."""
     stmt = candidates_query(kind=kind, status=status, score_min=score_min, source_id=source_id)
-    return _page_of(session, "candidates", stmt, Candidate.id, sort, limit, offset)
+    return _page_of(session, "candidates", Candidate, stmt, sort, limit, offset)
 
 
 def candidates_query(
@@ -1299,7 +1447,7 @@ def list_jobs(
     stmt = jobs_query(
         status=status, job_type=job_type, group_id=group_id, parent_run_id=parent_run_id
     )
-    return _page_of(session, "jobs", stmt, Job.id, sort, limit, offset)
+    return _page_of(session, "jobs", Job, stmt, sort, limit, offset)
 
 
 def jobs_query(
@@ -1331,7 +1479,7 @@ def list_mosaics(
 ) -> Page:
     """Mosaics, by time."""
     stmt = _between(sa.select(Mosaic), Mosaic.mjd_start, mjd_min, mjd_max)
-    return _page_of(session, "mosaics", stmt, Mosaic.id, sort, limit, offset)
+    return _page_of(session, "mosaics", Mosaic, stmt, sort, limit, offset)
 
 
 # --------------------------------------------------------------------------

@@ -43,6 +43,7 @@ def list_cal_tables(
             limit=page.limit,
             offset=page.offset,
         ),
+        validate=False,
     )
 
 

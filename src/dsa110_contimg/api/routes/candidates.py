@@ -52,6 +52,7 @@ def list_candidates(
             limit=page.limit,
             offset=page.offset,
         ),
+        validate=False,
     )
 
 

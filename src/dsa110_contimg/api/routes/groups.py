@@ -51,6 +51,7 @@ def list_groups(
             limit=page.limit,
             offset=page.offset,
         ),
+        validate=False,
     )
 
 

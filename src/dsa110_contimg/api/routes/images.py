@@ -75,6 +75,7 @@ def list_images(
             limit=page.limit,
             offset=page.offset,
         ),
+        validate=False,
     )
 
 
@@ -167,4 +168,4 @@ def image_photometry(
             session, image_id=image_id, sort=sort, limit=page.limit, offset=page.offset
         )
 
-    return cached_json(request, state, PhotometryPage, build)
+    return cached_json(request, state, PhotometryPage, build, validate=False)

@@ -93,6 +93,7 @@ def list_jobs(
             limit=page.limit,
             offset=page.offset,
         ),
+        validate=False,
     )
 
 

@@ -50,6 +50,7 @@ def list_mosaics(
             limit=page.limit,
             offset=page.offset,
         ),
+        validate=False,
     )
 
 

@@ -84,6 +84,7 @@ def list_ms(
             limit=page.limit,
             offset=page.offset,
         ),
+        validate=False,
     )
 
 

@@ -16,8 +16,9 @@ from dsa110_contimg.products.models import Candidate, Source, VariabilityMetrics
 
 router = APIRouter(prefix="/api/sources", tags=["sources"], responses=ERROR_RESPONSES)
 
-_BOOKKEEPING = ("sum_w", "sum_wf", "sum_wf2", "sum_f", "sum_f2")
-VariabilityOut = orm_schema(VariabilityMetrics, "Variability", exclude=_BOOKKEEPING)
+VariabilityOut = orm_schema(
+    VariabilityMetrics, "Variability", exclude=repo.VARIABILITY_BOOKKEEPING
+)
 SourceOut = orm_schema(Source, "SourceRecord")
 CandidateRef = orm_schema(Candidate, "SourceCandidate")
 SourceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Source id")]
@@ -109,6 +110,7 @@ def list_sources(
             limit=page.limit,
             offset=page.offset,
         ),
+        validate=False,
     )
 
 
