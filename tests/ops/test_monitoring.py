@@ -158,9 +158,12 @@ def test_dashboard_panels_use_the_provisioned_datasource() -> None:
     assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/dsa110"
 
 
-@pytest.mark.skipif(
+needs_promtool = pytest.mark.skipif(
     shutil.which("promtool") is None, reason="promtool (Prometheus) is not installed"
 )
+
+
+@needs_promtool
 def test_promtool_accepts_the_rules_and_config(tmp_path: Path) -> None:
     promtool = shutil.which("promtool")
     assert promtool is not None
@@ -176,3 +179,15 @@ def test_promtool_accepts_the_rules_and_config(tmp_path: Path) -> None:
         [promtool, "check", "config", str(config)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@needs_promtool
+def test_alerts_fire_when_they_should_on_synthetic_series() -> None:
+    tests = Path(__file__).parent / "promtool" / "dsa110-alerts.test.yml"
+    result = subprocess.run(
+        [shutil.which("promtool") or "promtool", "test", "rules", tests.name],
+        capture_output=True,
+        text=True,
+        cwd=tests.parent,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
