@@ -41,6 +41,7 @@ from dsa110_contimg.api.security import (
 )
 from dsa110_contimg.api.state import AppState
 from dsa110_contimg.config import Settings, load_settings
+from dsa110_contimg.dashboard import mount_dashboard
 from dsa110_contimg.products.db import make_engine, make_session_factory
 
 DESCRIPTION = """\
@@ -132,6 +133,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    mount_dashboard(app)  # the pages at /dashboard/, and / redirects there
 
     # Added innermost first: the last one added sees the request first.
     if settings.api_cors_origins:

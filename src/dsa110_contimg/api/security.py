@@ -116,7 +116,11 @@ _DOCS_PATHS = ("/api/docs", "/api/redoc", "/api/graphql")
 
 
 class SecurityHeadersMiddleware:
-    """Add the standard protective headers to every HTTP response."""
+    """Add the standard protective headers to every HTTP response.
+
+    The Content-Security-Policy is the strictest (nothing may load) unless the
+    response already set one; the API documentation pages get none.
+    """
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -131,7 +135,8 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.extend(SECURITY_HEADERS)
-                if strict:
+                # A response with its own policy keeps it (the dashboard's pages).
+                if strict and not any(k == _STRICT_CSP[0] for k, _ in headers):
                     headers.append(_STRICT_CSP)
                 message["headers"] = headers
             await send(message)

@@ -1,0 +1,92 @@
+// Images: the list with thumbnails and filters, and one image with its preview
+// (coordinate grid), FITS download, QA and the measurements made on it.
+
+import { api, encodePath } from "../api.js";
+import { badge, fields, fill, h, link, pager, table } from "../dom.js";
+import * as f from "../format.js";
+import { skyImage } from "../skyimage.js";
+import { exportLinks, listPage, route, section, withQuery } from "../ui.js";
+
+const FILTERS = [
+  { name: "image_type", label: "Type", options: ["image", "image-pb", "residual", "model"] },
+  { name: "qa_grade", label: "QA grade", options: ["good", "warn", "fail"] },
+  { name: "pbcor", label: "PB-corrected", options: [["true", "yes"], ["false", "no"]] },
+  { name: "mjd_min", label: "MJD from", type: "number" },
+  { name: "mjd_max", label: "to", type: "number" },
+  { name: "noise_max_jy", label: "Noise below (Jy)", type: "number" },
+];
+
+export const beam = (im) =>
+  im.beam_major_arcsec === null ? "—" : `${f.num(im.beam_major_arcsec)}″ × ${f.num(im.beam_minor_arcsec)}″`;
+
+function thumbnail(im) {
+  const img = h("img", { class: "thumb", src: `/api/images/${im.id}/thumbnail.png`, alt: `image ${im.id}`, loading: "lazy" });
+  img.addEventListener("error", () => img.replaceWith(h("span", { class: "missing" }, "no file")));
+  return link(`/images/${im.id}`, img);
+}
+
+export async function list(ctx) {
+  await listPage(ctx, {
+    title: "Images",
+    path: "/api/images",
+    base: "/images",
+    filters: FILTERS,
+    empty: "No image matches.",
+    before: () => h("p", {}, exportLinks("/api/export/images")),
+    columns: [
+      { label: "", value: thumbnail, cls: "thumb-cell" },
+      { label: "Image", value: (im) => link(`/images/${im.id}`, `#${im.id}`) },
+      { label: "Type", value: (im) => im.image_type },
+      { label: "MJD", value: (im) => f.mjd(im.mjd_obs), cls: "num" },
+      { label: "Centre", value: (im) => `${f.ra(im.ra_deg)} ${f.dec(im.dec_deg)}` },
+      { label: "Noise", value: (im) => f.mjy(im.noise_jy), cls: "num" },
+      { label: "Dynamic range", value: (im) => f.num(im.dynamic_range), cls: "num" },
+      { label: "Beam", value: beam },
+      { label: "QA", value: (im) => badge(im.qa_grade) },
+      { label: "FITS", value: (im) => h("a", { href: `/api/images/${im.id}/fits`, download: "" }, "download") },
+    ],
+  });
+}
+
+export async function detail(ctx) {
+  const [id] = ctx.params;
+  ctx.setTitle(`Image #${id}`);
+  const offset = Number(ctx.query.get("offset") || 0);
+  const [im, phot] = await Promise.all([
+    api(`/api/images/${id}`),
+    api(`/api/images/${id}/photometry`, { limit: 50, offset, sort: "source_id" }),
+  ]);
+  fill(
+    ctx.root,
+    h("h1", {}, `Image #${im.id} `, badge(im.qa_grade)),
+    h("div", { class: "columns" },
+      h("div", {}, skyImage(im, `/api/images/${im.id}/preview.png`),
+        h("p", {}, h("a", { class: "button", href: `/api/images/${im.id}/fits`, download: "" }, "Download FITS"))),
+      h("div", {}, fields([
+        ["File", h("code", {}, im.path)],
+        ["Type", `${im.image_type} v${im.version}${im.pbcor ? ", primary-beam corrected" : ""}`],
+        ["Status", badge(im.status)],
+        ["Observed", `MJD ${f.mjd(im.mjd_obs)} (${f.mjdToIso(im.mjd_obs)})`],
+        ["Centre", f.position(im.ra_deg, im.dec_deg)],
+        ["Size", `${im.size_x} × ${im.size_y} pixels of ${f.num(im.cell_arcsec)}″`],
+        ["Frequency", im.freq_hz === null ? null : `${f.num(im.freq_hz / 1e6, 5)} MHz, ${f.num((im.bandwidth_hz ?? 0) / 1e6)} MHz wide`],
+        ["Integration", f.seconds(im.integration_s)],
+        ["Beam", `${beam(im)}${im.beam_pa_deg === null ? "" : `, PA ${f.num(im.beam_pa_deg)}°`}`],
+        ["Noise", f.mjy(im.noise_jy)],
+        ["Peak", f.mjy(im.peak_jy)],
+        ["Dynamic range", f.num(im.dynamic_range)],
+        ["Measurement Set", im.ms_path ? link(`/ms/${encodePath(im.ms_path)}`, im.ms_path) : null],
+      ]),
+      section("Quality", fields([["Grade", badge(im.qa_grade)], ["Metrics", h("pre", {}, f.json(im.qa_metrics))]])))),
+    section("Measurements on this image",
+      pager(phot, (next) => route(`/images/${id}`, withQuery(ctx.query, { offset: next }))),
+      table([
+        { label: "Source", value: (p) => link(`/sources/${p.source_id}`, `#${p.source_id}`) },
+        { label: "Flux", value: (p) => `${f.mjy(p.flux_jy)} ± ${f.mjy(p.flux_err_jy)}`, cls: "num" },
+        { label: "Normalised", value: (p) => f.mjy(p.norm_flux_jy), cls: "num" },
+        { label: "SNR", value: (p) => f.num(p.snr), cls: "num" },
+        { label: "Upper limit", value: (p) => (p.is_upper_limit ? "yes" : "") },
+        { label: "Flags", value: (p) => (p.flags ? String(p.flags) : "") },
+      ], phot.items, { empty: "No measurements on this image." })),
+  );
+}

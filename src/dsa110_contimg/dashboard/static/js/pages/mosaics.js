@@ -1,0 +1,55 @@
+// Mosaics: co-added images, and one mosaic with its tiles and FITS download.
+
+import { api } from "../api.js";
+import { badge, fields, fill, h, link, table } from "../dom.js";
+import * as f from "../format.js";
+import { listPage, section } from "../ui.js";
+
+const FILTERS = [
+  { name: "mjd_min", label: "Start from MJD", type: "number" },
+  { name: "mjd_max", label: "to", type: "number" },
+];
+
+const fitsLink = (m) => h("a", { href: `/api/mosaics/${m.id}/fits`, download: "" }, "download");
+
+export async function list(ctx) {
+  await listPage(ctx, {
+    title: "Mosaics",
+    path: "/api/mosaics",
+    base: "/mosaics",
+    filters: FILTERS,
+    empty: "No mosaics yet.",
+    columns: [
+      { label: "Mosaic", value: (m) => link(`/mosaics/${m.id}`, m.name) },
+      { label: "MJD", value: (m) => `${f.mjd(m.mjd_start)} – ${f.mjd(m.mjd_end)}`, cls: "num" },
+      { label: "Centre", value: (m) => `${f.ra(m.ra_deg)} ${f.dec(m.dec_deg)}` },
+      { label: "Size", value: (m) => `${m.size_x} × ${m.size_y}`, cls: "num" },
+      { label: "Noise", value: (m) => f.mjy(m.noise_jy), cls: "num" },
+      { label: "Status", value: (m) => badge(m.status) },
+      { label: "FITS", value: fitsLink },
+    ],
+  });
+}
+
+export async function detail(ctx) {
+  const [id] = ctx.params;
+  ctx.setTitle(`Mosaic #${id}`);
+  const m = await api(`/api/mosaics/${id}`);
+  ctx.setTitle(m.name);
+  fill(
+    ctx.root,
+    h("h1", {}, `Mosaic ${m.name} `, badge(m.status)),
+    fields([
+      ["File", h("code", {}, m.path)],
+      ["Time", `MJD ${f.mjd(m.mjd_start)} – ${f.mjd(m.mjd_end)} (${f.mjdToIso(m.mjd_start)} – ${f.mjdToIso(m.mjd_end)})`],
+      ["Centre", f.position(m.ra_deg, m.dec_deg)],
+      ["Size", `${m.size_x} × ${m.size_y} pixels of ${f.num(m.cell_arcsec)}″`],
+      ["Noise", f.mjy(m.noise_jy)],
+      ["FITS", fitsLink(m)],
+    ]),
+    section(`Tiles (${m.tiles.length})`, table([
+      { label: "Image", value: (t) => link(`/images/${t.image_id}`, `#${t.image_id}`) },
+      { label: "Weight", value: (t) => f.num(t.weight), cls: "num" },
+    ], m.tiles, { empty: "No tiles recorded." })),
+  );
+}

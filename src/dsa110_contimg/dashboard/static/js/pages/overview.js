@@ -1,0 +1,108 @@
+// Overview: is data flowing (health, worker, jobs), what is there (counts),
+// the last groups and images, and where on the sky the images are.
+
+import { api } from "../api.js";
+import { badge, fill, h, link, table } from "../dom.js";
+import * as f from "../format.js";
+import { liveBadge, subscribe } from "../live.js";
+import { skyCoverage } from "../sky.js";
+import { orError, section, settle } from "../ui.js";
+
+const sum = (counts) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+function card(key, label, total, route, breakdown = null) {
+  const parts = breakdown ? Object.entries(breakdown).map(([state, n]) => h("li", {}, badge(state), ` ${n}`)) : [];
+  return h(
+    "a",
+    { class: "card", href: "#" + route, "data-stat": key },
+    h("span", { class: "value" }, String(total)),
+    h("span", { class: "name" }, label),
+    parts.length ? h("ul", { class: "breakdown" }, parts) : null,
+  );
+}
+
+function counts(stats) {
+  return h(
+    "div",
+    { class: "cards" },
+    card("groups", "Observation groups", sum(stats.groups_by_state), "/", stats.groups_by_state),
+    card("ms", "Measurement Sets", sum(stats.ms_by_stage), "/ms", stats.ms_by_stage),
+    card("images", "Images", stats.images, "/images"),
+    card("sources", "Sources", stats.sources, "/sources"),
+    card("photometry_rows", "Measurements", stats.photometry_rows, "/sources"),
+    card("candidates", "Candidates", sum(stats.candidates_by_status), "/candidates", stats.candidates_by_status),
+    card("cal_tables", "Calibration tables", sum(stats.cal_tables_by_status), "/cal", stats.cal_tables_by_status),
+    card("jobs", "Jobs", sum(stats.jobs_by_status), "/jobs", stats.jobs_by_status),
+    card("mosaics", "Mosaics", stats.mosaics, "/mosaics"),
+  );
+}
+
+function status(health, stats) {
+  const worker = health.worker.detail;
+  const disk = health.disk.detail;
+  const jobs = stats.jobs_by_status;
+  const check = (ok) => badge(ok ? "ok" : "failed");
+  return h(
+    "dl",
+    { class: "fields" },
+    h("dt", {}, "Pipeline"), h("dd", { id: "pipeline-status" }, badge(health.status), ` version ${health.version}`),
+    h("dt", {}, "Database"), h("dd", {}, check(health.database.ok), ` schema ${health.database.detail.revision ?? "?"}`),
+    h("dt", {}, "Worker"), h("dd", {}, check(health.worker.ok),
+      worker.last_heartbeat ? ` last heartbeat ${f.time(worker.last_heartbeat)} (${f.seconds(worker.age_s)} ago)` : " no heartbeat yet"),
+    h("dt", {}, "Disk"), h("dd", {}, check(health.disk.ok), ` ${f.bytes(disk.free_bytes)} free of ${f.bytes(disk.total_bytes)}`),
+    h("dt", {}, "Jobs"), h("dd", {}, `${jobs.running || 0} running, ${jobs.pending || 0} pending, ${jobs.failed || 0} failed `,
+      link("/jobs?status=running", "running jobs")),
+  );
+}
+
+const GROUP_COLUMNS = [
+  { label: "Group", value: (g) => link(`/groups/${encodeURIComponent(g.id)}`, g.id) },
+  { label: "Start (MJD)", value: (g) => f.mjd(g.start_mjd), cls: "num" },
+  { label: "Dec (deg)", value: (g) => f.fixed(g.dec_deg, 2), cls: "num" },
+  { label: "Files", value: (g) => `${g.files_present}/${g.files_expected}`, cls: "num" },
+  { label: "State", value: (g) => badge(g.state) },
+];
+
+const IMAGE_COLUMNS = [
+  { label: "Image", value: (im) => link(`/images/${im.id}`, `#${im.id}`) },
+  { label: "Type", value: (im) => im.image_type },
+  { label: "MJD", value: (im) => f.mjd(im.mjd_obs), cls: "num" },
+  { label: "Noise", value: (im) => f.mjy(im.noise_jy), cls: "num" },
+  { label: "QA", value: (im) => badge(im.qa_grade) },
+];
+
+export async function render(ctx) {
+  ctx.setTitle("Overview");
+  const [stats, health, groups, images] = await Promise.all([
+    api("/api/stats"),
+    settle(api("/api/health/detailed")),
+    settle(api("/api/groups", { limit: 10 })),
+    settle(api("/api/images", { limit: 1000 })),
+  ]);
+  const countsHolder = h("div", { id: "counts" }, counts(stats));
+  const [live, setLive] = liveBadge();
+  fill(
+    ctx.root,
+    h("h1", {}, "Overview ", live),
+    section("Pipeline status", orError(health, (value) => status(value, stats))),
+    section("Counts", countsHolder),
+    h("div", { class: "columns" },
+      section("Last groups", orError(groups, (page) => table(GROUP_COLUMNS, page.items, { empty: "No groups yet." }))),
+      section("Newest images", table(IMAGE_COLUMNS, stats.recent_images, { empty: "No images yet." }))),
+    section("Sky coverage", orError(images, (page) => [
+      skyCoverage(page.items),
+      page.total > page.items.length ? h("p", { class: "note" }, `The newest ${page.items.length} of ${page.total} images.`) : null,
+    ])),
+  );
+  // New products and finished jobs change the counts: refresh them, at most every 2 s.
+  let timer = null;
+  const refresh = () => {
+    timer = timer || setTimeout(async () => {
+      timer = null;
+      const next = await settle(api("/api/stats"));
+      if (!(next instanceof Error)) fill(countsHolder, counts(next));
+    }, 2000);
+  };
+  ctx.onLeave(subscribe(["job:*", "group", "ms", "cal", "image", "photometry", "source", "candidate", "mosaic"], refresh, setLive));
+  ctx.onLeave(() => clearTimeout(timer));
+}

@@ -1,0 +1,137 @@
+// Sources: the list with cone search and variability filters and the eta-V
+// plot, and one source with its light curve, measurements, metrics and cutouts.
+
+import { api } from "../api.js";
+import { badge, fields, fill, h, link, table } from "../dom.js";
+import { etaVPlot } from "../etav.js";
+import * as f from "../format.js";
+import { lightCurve } from "../lightcurve.js";
+import { cutout } from "../skyimage.js";
+import { exportLinks, listPage, listParams, section, settle } from "../ui.js";
+
+const FILTERS = [
+  { name: "name", label: "Name contains", size: 14 },
+  { name: "ra", label: "RA (deg)", type: "number", size: 7 },
+  { name: "dec", label: "Dec (deg)", type: "number", size: 7 },
+  { name: "radius_deg", label: "Radius (deg)", type: "number", size: 5 },
+  { name: "catalog", label: "Catalog", size: 6 },
+  { name: "eta_min", label: "η ≥", type: "number", size: 5 },
+  { name: "v_min", label: "V ≥", type: "number", size: 5 },
+  { name: "n_epochs_min", label: "Epochs ≥", type: "number", size: 4 },
+  { name: "candidates_only", label: "Candidates only", type: "checkbox" },
+];
+// Most sources drawn on the eta-V plot (the most variable by eta first).
+const PLOT_LIMIT = 1000;
+// Most cutouts shown on a source's page (its newest images).
+const MAX_CUTOUTS = 8;
+
+const metric = (key, digits = 3) => (src) => (src.variability ? f.num(src.variability[key], digits) : "—");
+
+async function plotOf(ctx) {
+  const params = { ...listParams(ctx.query, FILTERS, PLOT_LIMIT), offset: 0, sort: "-eta" };
+  const [matching, candidates] = await Promise.all([
+    settle(api("/api/sources", params)),
+    settle(api("/api/sources", { candidates_only: true, limit: PLOT_LIMIT })),
+  ]);
+  if (matching instanceof Error) return null; // the list shows the error
+  const ids = new Set(candidates instanceof Error ? [] : candidates.items.map((src) => src.id));
+  const note = matching.total > matching.items.length
+    ? h("p", { class: "note" }, `The ${matching.items.length} sources of highest η of ${matching.total} matching.`)
+    : null;
+  return section("η–V", etaVPlot(matching.items, ids), note);
+}
+
+export async function list(ctx) {
+  await listPage(ctx, {
+    title: "Sources",
+    path: "/api/sources",
+    base: "/sources",
+    filters: FILTERS,
+    empty: "No source matches.",
+    before: async () => [await plotOf(ctx), h("p", {}, exportLinks("/api/export/sources"))],
+    columns: [
+      { label: "Name", value: (src) => link(`/sources/${src.id}`, src.name) },
+      { label: "RA", value: (src) => f.ra(src.ra_deg) },
+      { label: "Dec", value: (src) => f.dec(src.dec_deg) },
+      { label: "Catalog", value: (src) => src.catalog ?? "—" },
+      { label: "Catalog flux", value: (src) => f.mjy(src.catalog_flux_jy), cls: "num" },
+      { label: "Epochs", value: (src) => (src.variability ? String(src.variability.n_epochs) : "0"), cls: "num" },
+      { label: "Mean flux", value: (src) => f.mjy(src.variability?.mean_flux_jy), cls: "num" },
+      { label: "η", value: metric("eta"), cls: "num" },
+      { label: "V", value: metric("v"), cls: "num" },
+      { label: "Reference", value: (src) => (src.is_reference ? "yes" : "") },
+    ],
+  });
+}
+
+function metrics(m) {
+  if (!m) return h("p", { class: "empty" }, "No metrics yet (fewer than two measurements).");
+  return fields([
+    ["Epochs", `${m.n_epochs} (MJD ${f.mjd(m.first_mjd)} – ${f.mjd(m.last_mjd)})`],
+    ["Mean flux", `${f.mjy(m.mean_flux_jy)} (weighted ${f.mjy(m.weighted_mean_flux_jy)}, std ${f.mjy(m.std_flux_jy)})`],
+    ["Range", `${f.mjy(m.min_flux_jy)} – ${f.mjy(m.max_flux_jy)}`],
+    ["η (weighted reduced χ²)", f.num(m.eta)],
+    ["V (modulation index)", f.num(m.v)],
+    ["χ²/ν", f.num(m.chi2_nu)],
+    ["max |Vs| (two-epoch)", f.num(m.vs_max)],
+    ["max |m| (two-epoch)", f.num(m.m2_max)],
+    ["Deviation (σ)", f.num(m.sigma_deviation)],
+    ["Updated", f.time(m.updated_at)],
+  ]);
+}
+
+async function cutouts(src, points) {
+  const ids = [...new Set(points.map((p) => p.image_id))].slice(-MAX_CUTOUTS);
+  const images = await Promise.all(ids.map((id) => settle(api(`/api/images/${id}`))));
+  const figures = images
+    .filter((im) => !(im instanceof Error))
+    .map((im) => {
+      const half = Math.max(16 * im.cell_arcsec, 4 * (im.beam_major_arcsec || 0)) / 3600;
+      const caption = `#${im.id} MJD ${f.mjd(im.mjd_obs)}`;
+      const figure = cutout(im, `/api/images/${im.id}/preview.png`, src.ra_deg, src.dec_deg, { halfWidthDeg: half, caption });
+      return figure && link(`/images/${im.id}`, figure);
+    })
+    .filter(Boolean);
+  return figures.length ? h("div", { class: "cutouts" }, figures) : h("p", { class: "empty" }, "No image covers this source.");
+}
+
+const POINT_COLUMNS = [
+  { label: "MJD", value: (p) => f.mjd(p.mjd), cls: "num" },
+  { label: "Time (UTC)", value: (p) => f.mjdToIso(p.mjd) },
+  { label: "Flux", value: (p) => `${p.is_upper_limit ? "< " : ""}${f.mjy(p.flux_jy)} ± ${f.mjy(p.flux_err_jy)}`, cls: "num" },
+  { label: "Normalised", value: (p) => (p.norm_flux_jy === null ? "—" : `${f.mjy(p.norm_flux_jy)} ± ${f.mjy(p.norm_flux_err_jy)}`), cls: "num" },
+  { label: "SNR", value: (p) => f.num(p.snr), cls: "num" },
+  { label: "Local rms", value: (p) => f.mjy(p.local_rms_jy), cls: "num" },
+  { label: "Flags", value: (p) => (p.flags ? String(p.flags) : "") },
+  { label: "Image", value: (p) => link(`/images/${p.image_id}`, `#${p.image_id}`) },
+];
+
+export async function detail(ctx) {
+  const [id] = ctx.params;
+  ctx.setTitle(`Source #${id}`);
+  const [src, curve] = await Promise.all([api(`/api/sources/${id}`), api(`/api/sources/${id}/lightcurve`)]);
+  ctx.setTitle(src.name);
+  fill(
+    ctx.root,
+    h("h1", {}, src.name, " ", src.candidates.map((c) => badge(c.kind))),
+    fields([
+      ["Position", f.position(src.ra_deg, src.dec_deg)],
+      ["Catalog", src.catalog ? `${src.catalog} ${src.catalog_id ?? ""}` : null],
+      ["Catalog flux", src.catalog_flux_jy === null ? null : `${f.mjy(src.catalog_flux_jy)} ± ${f.mjy(src.catalog_flux_err_jy)}`],
+      ["Size", src.major_arcsec === null ? null : `${f.num(src.major_arcsec)}″ × ${f.num(src.minor_arcsec)}″`],
+      ["Flux reference", src.is_reference ? "yes (used to normalise epochs)" : "no"],
+    ]),
+    section("Light curve", lightCurve(curve.points), h("p", {}, exportLinks(`/api/export/lightcurve/${src.id}`))),
+    h("div", { class: "columns" },
+      section("Variability", metrics(src.variability)),
+      section("Candidates", table([
+        { label: "Kind", value: (c) => badge(c.kind) },
+        { label: "Score", value: (c) => f.num(c.score), cls: "num" },
+        { label: "Preset", value: (c) => c.preset ?? "—" },
+        { label: "Status", value: (c) => badge(c.status) },
+        { label: "Note", value: (c) => c.note ?? "" },
+      ], src.candidates, { empty: "Not a candidate." }))),
+    section("Cutouts", await cutouts(src, curve.points)),
+    section(`Measurements (${curve.n_points})`, table(POINT_COLUMNS, curve.points, { empty: "No measurements yet.", cls: "measurements" })),
+  );
+}

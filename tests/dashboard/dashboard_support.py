@@ -1,0 +1,54 @@
+"""Helpers of the dashboard tests: the site under test and a browser tab that records errors.
+
+Imported by ``conftest.py`` and the test modules (this folder is put on
+``sys.path`` by ``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from api_support import Seed
+
+#: How long a page may take to render (ms).
+TIMEOUT_MS = 10_000
+
+
+@dataclasses.dataclass
+class Site:
+    """A running app: its base URL and what its DB holds."""
+
+    url: str
+    seed: Seed
+
+    def page_url(self, route: str) -> str:
+        return f"{self.url}/dashboard/#{route}"
+
+
+class Tab:
+    """A browser page that records console errors and uncaught exceptions."""
+
+    def __init__(self, page: Any, site: Site):
+        self.page, self.site = page, site
+        self.errors: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(f"{message.text} ({message.location.get('url', '')})")
+
+    def open(self, route: str) -> Any:
+        """Load a dashboard route and wait until its page has rendered (or shown its error)."""
+        self.page.goto(self.site.page_url(route))
+        return self.wait_rendered()
+
+    def wait_rendered(self) -> Any:
+        self.page.wait_for_selector("section.page[data-ready]", timeout=TIMEOUT_MS)
+        return self.page.locator("section.page")
+
+    def assert_clean(self, *expected: str) -> None:
+        """No console error except failed loads of URLs containing one of ``expected``."""
+        unexpected = [e for e in self.errors if not any(x in e for x in expected)]
+        assert not unexpected, unexpected
