@@ -175,6 +175,18 @@ def test_static_files_from_nginx_every_other_path_from_the_app(proxy: str) -> No
     assert missing.status_code == 404 and missing.json()["error"]["code"]  # the app's error body
 
 
+def test_the_apps_own_pages_come_through_unchanged(proxy: str, live_api: LiveServer) -> None:
+    # Whatever the app serves at / (the dashboard, behind a redirect) nginx passes on,
+    # with the app's Content-Security-Policy and no second one.
+    direct = httpx.get(f"{live_api.url}/", follow_redirects=True)
+    proxied = httpx.get(f"{proxy}/", follow_redirects=True)
+    assert proxied.url.host == "127.0.0.1" and proxied.url.port == int(proxy.rsplit(":", 1)[1])
+    assert (proxied.status_code, proxied.url.path) == (direct.status_code, direct.url.path)
+    assert proxied.content == direct.content
+    policy = direct.headers.get_list("content-security-policy")
+    assert proxied.headers.get_list("content-security-policy") == policy
+
+
 def test_metrics_only_from_this_host(proxy: str) -> None:
     local = httpx.get(f"{proxy}/metrics")
     assert local.status_code == 200 and "dsa110_db_up 1.0" in local.text
