@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -26,11 +27,13 @@ import websockets
 from api_support import LiveServer, free_port
 from ops_support import DEPLOY
 
+from dsa110_contimg.config import Settings
+
 SITE = DEPLOY / "nginx" / "dsa110.conf"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 CLIENT_HEADER = "X-Test-Client-Ip"
 #: The app's default DSA110_API_MAX_BODY_BYTES.
-MAX_BODY = 1 << 20
+MAX_BODY = Settings.model_fields["api_max_body_bytes"].default
 
 pytestmark = pytest.mark.skipif(
     NGINX is None and not os.environ.get("CI"),
@@ -235,14 +238,23 @@ def test_websocket_upgrade_through_the_proxy(proxy: str) -> None:
     assert refused.value.response.status_code == 403
 
 
-def test_bodies_over_the_apps_limit_are_refused_by_nginx(proxy: str) -> None:
-    url = f"{proxy}/api/batch/reprocess"
+def test_the_body_limit_is_the_apps() -> None:
+    (size,) = re.findall(r"client_max_body_size (\d+)([km]?);", SITE.read_text())
+    assert int(size[0]) * {"": 1, "k": 1 << 10, "m": 1 << 20}[size[1]] == MAX_BODY
+
+
+def test_bodies_over_the_apps_limit_are_refused_by_nginx(proxy: str, live_api: LiveServer) -> None:
+    path = "/api/batch/reprocess"
     headers = {"Content-Type": "application/json"}
-    too_big = httpx.post(url, content=b" " * (MAX_BODY + 1), headers=headers)
+    too_big = httpx.post(f"{proxy}{path}", content=b" " * (MAX_BODY + 1), headers=headers)
     assert too_big.status_code == 413
-    assert too_big.json()["error"]["code"] == "payload_too_large"
     assert too_big.headers["x-content-type-options"] == "nosniff"
+    # The same error body as the app's own refusal.
+    app_413 = httpx.post(f"{live_api.url}{path}", content=b" " * (MAX_BODY + 1), headers=headers)
+    assert app_413.status_code == 413
+    assert too_big.json() == app_413.json()
+    assert too_big.json()["error"]["code"] == "payload_too_large"
     # At the limit the body reaches the app, which reads it and finds no JSON in it.
-    at_limit = httpx.post(url, content=b" " * MAX_BODY, headers=headers)
+    at_limit = httpx.post(f"{proxy}{path}", content=b" " * MAX_BODY, headers=headers)
     assert at_limit.status_code == 422
     assert at_limit.json()["error"]["code"] == "invalid_parameters"
