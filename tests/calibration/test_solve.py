@@ -128,3 +128,36 @@ def test_model_on_the_fly_equals_model_column(cal_ms):
     b = solve_ms(ms, SMALL, sources=[centre])
     np.testing.assert_allclose(b.bandpass.gains, a.bandpass.gains, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b.gain.gains, a.gain.gains, rtol=1e-5, atol=1e-6)
+
+
+def test_uv_cut_per_channel_or_per_row() -> None:
+    """The cut converts each channel with its own frequency, or whole rows with one."""
+    from dsa110_contimg.calibration.accumulate import CellSums
+    from dsa110_contimg.telescope import SPEED_OF_LIGHT_M_S
+
+    freqs = np.array([1.3e9, 1.4e9, 1.5e9])
+    cut = 1000.0
+    # a baseline longer than 1000 wavelengths only above 1.4 GHz, and one always longer
+    uv_m = np.array([cut * SPEED_OF_LIGHT_M_S / 1.45e9, cut * SPEED_OF_LIGHT_M_S / 1.2e9])
+    shape = (2, 3, 1)
+    ones = np.ones(shape, np.complex64)
+
+    def counts(cut_freqs: np.ndarray) -> np.ndarray:
+        sums = CellSums(1, 2, 3, 1)
+        sums.add(
+            np.array([0, 1]),
+            np.zeros(2, int),
+            ones,
+            ones,
+            np.zeros(shape, bool),
+            np.ones((2, 1), np.float32),
+            uv_m,
+            cut_freqs,
+            cut,
+        )
+        return sums.arrays()["n"][0, :, :, 0] > 0
+
+    per_channel = counts(freqs)
+    assert per_channel.tolist() == [[False, False, True], [True, True, True]]
+    per_row = counts(np.full_like(freqs, freqs.min()))  # CASA's uvrange selection
+    assert per_row.tolist() == [[False, False, False], [True, True, True]]

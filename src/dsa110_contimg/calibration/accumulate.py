@@ -156,7 +156,7 @@ class CellSums:
         uv_m : numpy.ndarray
             Shape (rows,): projected baseline length sqrt(u^2 + v^2), metres.
         freqs_hz : numpy.ndarray
-            Shape (Nchan,): channel frequencies, Hz.
+            Shape (Nchan,): the frequency (Hz) converting each channel's cut.
         uvmin_lambda : float
             Samples on baselines shorter than this (wavelengths) are skipped.
         """

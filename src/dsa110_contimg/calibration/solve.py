@@ -94,6 +94,11 @@ class SolveParams:
         solutions and CASA's at the cut, where ours are slightly closer to
         the truth in median and 99th percentile. See
         ``benchmarks/calibration.py``.)
+    uvmin_frequency_hz : float or None
+        Convert the cut with this one frequency for every channel instead
+        (whole rows kept or dropped): the window's lowest channel reproduces
+        CASA's selection, for comparisons and for tables like the operating
+        pipeline's.
     min_baselines : int
         Minimum usable baselines per antenna.
     fill_gaps : int
@@ -115,6 +120,7 @@ class SolveParams:
     gain_minsnr: float = 3.0
     gain_solint_s: float | None = None
     uvmin_lambda: float = 1000.0
+    uvmin_frequency_hz: float | None = None
     min_baselines: int = 4
     fill_gaps: int = 3
     solnorm_amplitude: bool = True
@@ -377,6 +383,11 @@ def solve_calibrator(
     fine_of_time, pbin_of_fine, gbin_of_fine, pcentres, gcentres = _fine_cells(unique_times, params)
 
     sums = None
+    cut_freqs = (
+        layout.freqs_hz
+        if params.uvmin_frequency_hz is None
+        else np.full_like(layout.freqs_hz, params.uvmin_frequency_hz)
+    )
     for ch in chunks():
         if sums is None:
             sums = CellSums(pbin_of_fine.size, nbl, nchan, ch.data.shape[2])
@@ -392,7 +403,7 @@ def solve_calibrator(
             ch.flag,
             ch.weight,
             uv_m,
-            layout.freqs_hz,
+            cut_freqs,
             params.uvmin_lambda,
         )
     if sums is None:
