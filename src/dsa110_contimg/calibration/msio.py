@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dsa110_contimg.errors import InputDataError
+from dsa110_contimg.tools.prefetch import prefetched
 
 DEFAULT_CHUNK_ROWS = 16384
 """Rows read per chunk (about 200 MB of DATA at 768 channels x 2 pols)."""
@@ -151,7 +152,8 @@ def iter_chunks(
 
     Reading is the slowest part of a solve; with ``prefetch`` the next
     chunk is read while the caller works on the current one (the
-    accumulation kernel releases the GIL). At most two chunks are in memory.
+    accumulation kernel releases the GIL). At most three chunks are in memory
+    (the caller's, the one queued, the one being read).
 
     Parameters
     ----------
@@ -165,43 +167,8 @@ def iter_chunks(
     prefetch : bool
         Read ahead in a background thread.
     """
-    if not prefetch:
-        yield from _read_chunks(ms, columns, chunk_rows)
-        return
-    import queue
-    import threading
-
-    slots: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-
-    def reader() -> None:
-        try:
-            for chunk in _read_chunks(ms, columns, chunk_rows):
-                while not stop.is_set():
-                    try:
-                        slots.put(chunk, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(None)
-        except BaseException as exc:  # handed to the consumer
-            slots.put(exc)
-
-    thread = threading.Thread(target=reader, name="ms-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
+    chunks = _read_chunks(ms, columns, chunk_rows)
+    yield from prefetched(chunks, depth=1, name="ms-prefetch") if prefetch else chunks
 
 
 def _read_chunks(ms, columns, chunk_rows) -> Iterator[VisChunk]:
