@@ -437,6 +437,18 @@ def process(
 @click.option(
     "--settle", type=float, default=None, help="Seconds a file must be unchanged before it is read."
 )
+@click.option(
+    "--reapply/--no-reapply",
+    default=None,
+    help="Requeue waiting uncalibrated groups after a calibrator is solved "
+    "(default: settings.reapply_waiting, on).",
+)
+@click.option(
+    "--tile-gains/--no-tile-gains",
+    default=None,
+    help="Solve gains on the catalog sky model between transits "
+    "(default: settings.tile_gains, on).",
+)
 @click.pass_context
 @handle_errors
 def stream(
@@ -446,6 +458,8 @@ def stream(
     once: bool,
     tier: str,
     settle: float | None,
+    reapply: bool | None,
+    tile_gains: bool | None,
 ) -> None:
     """The daemon: watch INCOMING (default: settings.incoming_dir) and process groups as they complete."""
     import threading
@@ -467,7 +481,8 @@ def stream(
         once=once,
         policy=policy,
         on_group=lambda gid, ok: click.echo(f"{gid}: {'done' if ok else 'not done'}"),
-        options={"tier": tier},
+        options={"tier": tier} if tile_gains is None else {"tier": tier, "tile_gains": tile_gains},
+        reapply_waiting=reapply,
     )
     click.echo(f"stream stopped; {done} groups done")
 

@@ -101,6 +101,17 @@ class Settings(BaseSettings):
     )
 
     workers: int = Field(default=2, ge=1, le=512, description="Local worker processes.")
+    tile_gains: bool = Field(
+        default=True,
+        description="Between calibrator transits (gain tables expired, bandpass valid), solve "
+        "each group's gains against the catalog sky model and apply them; off, such groups "
+        "are left uncalibrated with the reason recorded.",
+    )
+    reapply_waiting: bool = Field(
+        default=True,
+        description="After a calibrator group is solved, requeue the earlier groups of its "
+        "strip left uncalibrated that the new tables cover (streaming mode).",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)

@@ -47,6 +47,7 @@ def _arrive(truth: dict, sim_dir: Path, incoming: Path, role: str) -> str:
 
 
 def _stream_once(settings, reapply: bool) -> None:
+    settings = settings.model_copy(update={"reapply_waiting": reapply})  # the policy's setting
     engine = make_engine(settings.db_url)
     try:
         run_stream(
@@ -57,7 +58,6 @@ def _stream_once(settings, reapply: bool) -> None:
             once=True,
             policy=IngestPolicy.from_settings(settings, settle_s=0.0),
             options={"tier": "quicklook"},
-            reapply_waiting=reapply,
         )
     finally:
         engine.dispose()

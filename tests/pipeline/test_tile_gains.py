@@ -45,9 +45,10 @@ def transit_and_late_target(tmp_path_factory) -> tuple[Path, dict]:
 def test_late_target_gets_tile_gains(tmp_path, transit_and_late_target, tile_gains):
     sim_dir, truth = transit_and_late_target
     settings = prepare_root(tmp_path / "root", sim_dir)
+    settings = settings.model_copy(update={"tile_gains": tile_gains})  # the policy's setting
     factory = make_session_factory(make_engine(settings.db_url))
     cal_id, target_id = truth["groups"][0]["group_id"], truth["groups"][TARGET]["group_id"]
-    options = {"tier": "quicklook", "tile_gains": tile_gains}
+    options = {"tier": "quicklook"}
     assert process_group(settings, factory, cal_id, options=options)
     done = process_group(settings, factory, target_id, options=options)
 

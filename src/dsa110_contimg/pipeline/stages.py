@@ -137,7 +137,7 @@ def calibrate(ctx: StageContext) -> dict[str, Any]:
     solved = solve_on_transit(ctx.factory, ms)
     if solved is not None:
         out["solved"] = solved
-    elif ctx.options.get("tile_gains", True):
+    elif ctx.options.get("tile_gains", ctx.settings.tile_gains):
         tile = solve_tile_gains_on_catalog(ctx.settings, ctx.factory, ms)
         if tile is not None:
             out["tile_gains"] = tile

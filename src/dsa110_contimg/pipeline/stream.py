@@ -39,11 +39,12 @@ def run_stream(
     policy: IngestPolicy | None = None,
     on_group: Callable[[str, bool], None] | None = None,
     options: dict | None = None,
-    reapply_waiting: bool = True,
+    reapply_waiting: bool | None = None,
 ) -> int:
     """Watch and process until ``stop`` is set (or, with ``once``, until idle).
 
-    ``reapply_waiting`` is the re-calibration policy: after a calibrator
+    ``reapply_waiting`` (default: ``settings.reapply_waiting``) is the
+    re-calibration policy: after a calibrator
     transit group is done, earlier groups of its strip that were left
     uncalibrated and that the new tables cover are queued again (see
     :func:`~dsa110_contimg.pipeline.reapply.requeue_waiting`); the next cycle
@@ -51,6 +52,8 @@ def run_stream(
 
     Returns the number of groups that ended done.
     """
+    if reapply_waiting is None:
+        reapply_waiting = settings.reapply_waiting
     recover(settings, factory)
     watcher = Watcher(settings, factory, policy=policy)
     done = 0
