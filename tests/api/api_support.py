@@ -279,6 +279,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_health(port: int, server: Any, timeout_s: float = 60) -> Any:
+    """The first answer of ``/api/health`` from ``server`` (a ``Popen``) starting on ``port``."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, "the server did not start"
+            assert server.poll() is None, "the server exited"
+            time.sleep(0.2)
+
+
 class LiveServer:
     """A real uvicorn server for an app, on a free loopback port, in a thread."""
 

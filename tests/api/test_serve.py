@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-from api_support import free_port
+from api_support import free_port, wait_for_health
 
 
 def test_dsa110_serve_answers_health_and_docs(tmp_path: Path) -> None:
@@ -30,15 +29,7 @@ def test_dsa110_serve_answers_health_and_docs(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "dsa110 serve did not start"
-                assert server.poll() is None, "dsa110 serve exited"
-                time.sleep(0.2)
+        health = wait_for_health(port, server)
         assert health.status_code == 200 and health.json()["database"] is True
         assert httpx.get(f"http://127.0.0.1:{port}/api/docs").status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/api/images").json()["total"] == 0

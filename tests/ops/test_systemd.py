@@ -7,12 +7,15 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
 import pytest
+from api_support import free_port, wait_for_health
 from click.testing import CliRunner
 from ops_support import DEPLOY, read_unit, unit_values
 
@@ -130,6 +133,96 @@ def test_the_env_file_validates_and_holds_no_secret(monkeypatch: pytest.MonkeyPa
     active = _env_file(ENV_FILE)
     assert "DSA110_API_KEYS" not in active and "DSA110_REDIS_URL" not in active
     assert not re.search(r"://[^/@\s]*:[^/@\s]*@", ENV_FILE.read_text())  # no URL password
+
+
+def _as_systemd_runs(path: Path, tmp_path: Path) -> tuple[list[list[str]], dict[str, str]]:
+    """A unit's Exec commands and environment as systemd would give them, moved to ``tmp_path``.
+
+    The environment is systemd's minimal one plus the env file and the unit's
+    ``Environment=``; only the data root and the unit's state/cache dirs are
+    moved into ``tmp_path``, and the command is this virtualenv's ``dsa110``.
+    """
+    unit = read_unit(path)
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG": "C.UTF-8",
+        "ASTROPY_IERS_AUTO_DOWNLOAD": "0",  # tests never reach for the network
+        **_env_file(ENV_FILE),
+    }
+    moved = {
+        "/var/lib/dsa110": str(tmp_path / "state"),
+        "/var/cache/dsa110": str(tmp_path / "cache"),
+    }
+    for assignments in unit_values(unit, "Service", "Environment"):
+        for assignment in shlex.split(assignments):
+            key, _, value = assignment.partition("=")
+            for old, new in moved.items():
+                value = value.replace(old, new)
+            env[key] = value
+    env["DSA110_DATA_ROOT"] = str(tmp_path / "data")
+    (tmp_path / "data").mkdir()  # the one folder the README has the operator create
+    here = str(Path(sys.executable).with_name("dsa110"))
+    commands = [[here if a == INSTALLED else a for a in args] for args in _commands(unit)]
+    return commands, env
+
+
+def _catches_sigterm(pid: int) -> bool:
+    """Whether process ``pid`` has its own SIGTERM handler yet (Linux ``SigCgt`` mask)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
+def _stop_seconds(process: subprocess.Popen) -> float:
+    """SIGTERM, as ``systemctl stop`` sends it; seconds until the process exited cleanly.
+
+    Clean for systemd: exit code 0, or death by the SIGTERM itself (uvicorn
+    re-raises it after its graceful shutdown).
+    """
+    start = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+    return time.monotonic() - start
+
+
+def test_the_daemon_starts_as_systemd_runs_it_and_stops_on_sigterm(tmp_path: Path) -> None:
+    (upgrade, stream), env = _as_systemd_runs(
+        DEPLOY / "systemd" / "dsa110-stream.service", tmp_path
+    )
+    subprocess.run(upgrade, env=env, check=True, capture_output=True, timeout=120)
+    process = subprocess.Popen(stream, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _catches_sigterm(process.pid):
+            assert process.poll() is None and time.monotonic() < deadline, process.stdout
+            time.sleep(0.1)
+        assert _stop_seconds(process) < 10  # idle: no stage to finish
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = process.communicate()[0].decode()
+    assert "stream stopped; 0 groups done" in output
+
+
+def test_the_api_starts_as_systemd_runs_it_and_stops_on_sigterm(tmp_path: Path) -> None:
+    (serve,), env = _as_systemd_runs(DEPLOY / "systemd" / "dsa110-api.service", tmp_path)
+    port = free_port()  # not 8000: this machine may be serving there
+    serve[serve.index("--port") + 1] = str(port)
+    subprocess.run(
+        [serve[0], "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120
+    )
+    process = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        health = wait_for_health(port, process)
+        assert health.status_code == 200 and health.json()["database"] is True
+        timeout = dict(read_unit(DEPLOY / "systemd" / "dsa110-api.service")["Service"])
+        assert _stop_seconds(process) < int(timeout["TimeoutStopSec"])
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 @pytest.mark.skipif(
