@@ -623,20 +623,32 @@ def _ms_record(factory: Any, ms: str) -> Any:
     is_flag=True,
     help="First solve bandpass and gains on the calibrator transiting MS and register them.",
 )
+@click.option(
+    "--tile-gains/--no-tile-gains",
+    default=None,
+    help="When the strip's bandpass is valid but its transit gains have expired, solve "
+    "this MS's gains against the catalog sky model first (default: settings.tile_gains, on).",
+)
 @click.pass_context
 @handle_errors
-def calibrate(ctx: click.Context, ms: str, solve: bool) -> None:
+def calibrate(ctx: click.Context, ms: str, solve: bool, tile_gains: bool | None) -> None:
     """Apply the products DB's valid calibration tables to MS (writes CORRECTED_DATA).
 
     Tables are chosen for the MS's mid time and declination strip: expired
     tables are not used, tables solved more than 5 deg away in declination
-    are refused. The application is recorded as a `calibrate` job and in
-    cal_applications (an unregistered MS is registered first). Exits
-    non-zero when no valid table exists.
+    are refused. Between transits (bandpass valid, gains expired) the MS's
+    own gains are solved on the catalog sky model, as the pipeline does. The
+    application is recorded as a `calibrate` job and in cal_applications
+    (an unregistered MS is registered first). Exits non-zero when no valid
+    table exists.
     """
     from dsa110_contimg.calibration import CalibrationError
     from dsa110_contimg.pipeline.jobs import job_run
-    from dsa110_contimg.pipeline.stages import apply_valid_tables, solve_on_transit
+    from dsa110_contimg.pipeline.stages import (
+        apply_valid_tables,
+        solve_on_transit,
+        solve_tile_gains_on_catalog,
+    )
 
     settings, factory = _database(ctx)
     row = _ms_record(factory, ms)
@@ -656,6 +668,11 @@ def calibrate(ctx: click.Context, ms: str, solve: bool) -> None:
                 )
             job.outputs["solved"] = solved
             click.echo(f"solved on {solved['calibrator']}: {solved['tables']}")
+        elif settings.tile_gains if tile_gains is None else tile_gains:
+            tile = solve_tile_gains_on_catalog(settings, factory, row)
+            if tile is not None:
+                job.outputs["tile_gains"] = tile
+                click.echo(f"tile gains: {tile.get('table') or tile.get('skipped')}")
         job.outputs.update(apply_valid_tables(factory, row, job.run_id))
     if "uncalibrated" in job.outputs:
         raise CalibrationError(

@@ -89,3 +89,40 @@ def test_late_target_gets_tile_gains(tmp_path, transit_and_late_target, tile_gai
     print(gain.qa_metrics["sky_model"], np.round(ratios, 3))
     assert len(ratios) >= 3
     assert abs(np.median(ratios) - 1) < 0.05
+
+
+def test_calibrate_command_solves_tile_gains(tmp_path, transit_and_late_target, monkeypatch):
+    """`dsa110 calibrate MS` on a group left uncalibrated between transits."""
+    from click.testing import CliRunner
+
+    from dsa110_contimg.cli import main
+
+    sim_dir, truth = transit_and_late_target
+    settings = prepare_root(tmp_path / "root", sim_dir)
+    factory = make_session_factory(make_engine(settings.db_url))
+    cal_id, target_id = truth["groups"][0]["group_id"], truth["groups"][TARGET]["group_id"]
+    options = {"tier": "quicklook"}
+    assert process_group(settings, factory, cal_id, options=options)
+    off = settings.model_copy(update={"tile_gains": False})
+    assert not process_group(off, factory, target_id, options=options)  # waits, uncalibrated
+    with session_scope(factory) as s:
+        ms_path = s.scalars(
+            sa.select(MeasurementSet.path).where(MeasurementSet.group_id == target_id)
+        ).one()
+
+    monkeypatch.setenv("DSA110_DATA_ROOT", str(settings.data_root))
+    monkeypatch.setenv("DSA110_INCOMING_DIR", str(settings.incoming_dir))
+    refused = CliRunner().invoke(main, ["calibrate", ms_path, "--no-tile-gains"])
+    assert refused.exit_code == 6 and "left uncalibrated" in refused.output, refused.output
+    result = CliRunner().invoke(main, ["calibrate", ms_path])
+    assert result.exit_code == 0, result.output
+    assert "tile gains:" in result.output and "CORRECTED_DATA from" in result.output
+
+    with session_scope(factory) as s:
+        ms = s.scalars(sa.select(MeasurementSet).where(MeasurementSet.path == ms_path)).one()
+        applied = s.scalars(
+            sa.select(CalTable).join(CalApplication).where(CalApplication.ms_id == ms.id)
+        ).all()
+        assert ms.cal_applied
+        by_type = {t.table_type.value: t for t in applied}
+        assert set(by_type) == {"bandpass", "gain"} and by_type["gain"].calibrator is None
