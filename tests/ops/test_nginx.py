@@ -11,6 +11,7 @@ then see that address.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -104,11 +105,11 @@ def _nginx(conf: Path, *args: str) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module")
-def proxy(live_api: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of nginx running the site file in front of ``live_api``."""
+@contextlib.contextmanager
+def _running_nginx(tmp: Path, api_port: int) -> Iterator[str]:
+    """nginx running the site file in front of ``api_port``; yields its base URL."""
     port = free_port()
-    conf = _write_config(tmp_path_factory.mktemp("nginx"), port, live_api.port)
+    conf = _write_config(tmp, port, api_port)
     process = subprocess.Popen(_nginx(conf), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 15
@@ -124,6 +125,13 @@ def proxy(live_api: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         process.terminate()
         process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def proxy(live_api: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of nginx running the site file in front of ``live_api``."""
+    with _running_nginx(tmp_path_factory.mktemp("nginx"), live_api.port) as url:
+        yield url
 
 
 def test_nginx_accepts_the_site_file(tmp_path: Path) -> None:
@@ -258,3 +266,12 @@ def test_bodies_over_the_apps_limit_are_refused_by_nginx(proxy: str, live_api: L
     at_limit = httpx.post(f"{proxy}{path}", content=b" " * MAX_BODY, headers=headers)
     assert at_limit.status_code == 422
     assert at_limit.json()["error"]["code"] == "invalid_parameters"
+
+
+def test_while_the_app_is_down_api_clients_get_a_503_and_static_pages_stay(tmp_path: Path) -> None:
+    with _running_nginx(tmp_path, free_port()) as proxy:  # nothing listens upstream
+        down = httpx.get(f"{proxy}/api/stats")
+        assert down.status_code == 503
+        assert down.json()["error"]["code"] == "api_unavailable"
+        assert down.headers["x-frame-options"] == "DENY"
+        assert httpx.get(f"{proxy}/maintenance.html").status_code == 200
