@@ -47,8 +47,13 @@ pid {tmp}/nginx.pid;
 daemon off;
 events {{ worker_connections 64; }}
 http {{
+    # as in Debian's /etc/nginx/nginx.conf, whose http block includes the site file
+    sendfile on;
+    tcp_nopush on;
+    types_hash_max_size 2048;
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
+    gzip on;
     access_log {tmp}/access.log;
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
