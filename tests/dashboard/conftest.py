@@ -48,7 +48,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(url=server.url, seed=filled)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: between its calls Playwright's sync API leaves its event
+# loop marked running in this thread, which would break asyncio.run() in later tests
+# (tests/api) run by the same worker.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -59,9 +62,9 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def tab(browser: Any, site: Site) -> Iterator[Tab]:
-    """A fresh browser context on the shared site."""
+    """A browser tab on the shared site, kept for a module (tests open their routes)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     try:

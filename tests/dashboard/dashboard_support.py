@@ -7,6 +7,7 @@ Imported by ``conftest.py`` and the test modules (this folder is put on
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 from api_support import Seed
@@ -40,13 +41,31 @@ class Tab:
             self.errors.append(f"{message.text} ({message.location.get('url', '')})")
 
     def open(self, route: str) -> Any:
-        """Load a dashboard route and wait until its page has rendered (or shown its error)."""
-        self.page.goto(self.site.page_url(route))
-        return self.wait_rendered()
+        """Show a dashboard route and wait until its page has rendered (or shown its error).
 
-    def wait_rendered(self) -> Any:
-        self.page.wait_for_selector("section.page[data-ready]", timeout=TIMEOUT_MS)
+        From another route of the dashboard this is the router's own navigation
+        (the hash changes, the document stays); the same route is reloaded.
+        Console errors recorded before are forgotten.
+        """
+        url = self.site.page_url(route)
+        self.errors.clear()
+        if self.page.url == url:
+            self.page.reload()
+        else:
+            self.page.goto(url)
+        return self.wait_rendered(route)
+
+    def wait_rendered(self, route: str | None = None) -> Any:
+        """The page's section once rendered for ``route`` (default: the URL's)."""
+        if route is None:
+            route = self.page.url.partition("#")[2] or "/"
+        selector = f"section.page[data-ready][data-route={json.dumps(route)}]"
+        self.page.wait_for_selector(selector, timeout=TIMEOUT_MS)
         return self.page.locator("section.page")
+
+    def wait_images(self) -> None:
+        """Wait until every image of the page has loaded or failed."""
+        self.page.wait_for_function("() => [...document.images].every((img) => img.complete)")
 
     def assert_clean(self, *expected: str) -> None:
         """No console error except failed loads of URLs containing one of ``expected``."""

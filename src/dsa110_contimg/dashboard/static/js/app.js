@@ -47,7 +47,7 @@ async function show() {
   leaving = [];
   const hash = location.hash.replace(/^#/, "") || "/";
   const [path, queryText = ""] = hash.split("?", 2);
-  const root = h("section", { class: "page" }, h("p", { class: "loading" }, "Loading…"));
+  const root = h("section", { class: "page", "data-route": hash }, h("p", { class: "loading" }, "Loading…"));
   fill(view, root);
   const ctx = {
     root,
