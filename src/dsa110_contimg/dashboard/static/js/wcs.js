@@ -1,8 +1,10 @@
 // The celestial coordinates of an image's pixels, from its record: a SIN
 // (orthographic) projection about the image centre (ra_deg, dec_deg) with
 // square cells of cell_arcsec, RA increasing to the left, north up, the
-// reference pixel at the centre (as WSClean writes it). Previews are rendered
-// north up with the same orientation, so their fractions map onto the image.
+// reference pixel at (size / 2) counted from 0, as WSClean writes it
+// (CRPIX = size / 2 + 1). Previews are rendered north up with the same
+// orientation, so a fraction of the preview is that fraction of the image:
+// fx = (x + 0.5) / size_x from the left, fy = 1 - (y + 0.5) / size_y from the top.
 
 const RAD = Math.PI / 180;
 
@@ -13,12 +15,15 @@ export class ImageWcs {
     this.cell = (image.cell_arcsec / 3600) * RAD;
     this.nx = image.size_x;
     this.ny = image.size_y;
+    // the reference pixel's centre as fractions of the preview
+    this.fx0 = 0.5 + 0.5 / this.nx;
+    this.fy0 = 0.5 - 0.5 / this.ny;
   }
 
   /** RA and Dec (deg) at a fraction (fx right, fy down) of the preview, or null off the sky. */
   toSky(fx, fy) {
-    const l = -(fx - 0.5) * this.nx * this.cell;
-    const m = (0.5 - fy) * this.ny * this.cell;
+    const l = -(fx - this.fx0) * this.nx * this.cell;
+    const m = (this.fy0 - fy) * this.ny * this.cell;
     const r2 = l * l + m * m;
     if (r2 >= 1) return null;
     const n = Math.sqrt(1 - r2);
@@ -36,7 +41,7 @@ export class ImageWcs {
     if (cosc < 0) return null;
     const l = Math.cos(dec) * Math.sin(dra);
     const m = Math.sin(dec) * Math.cos(this.dec0) - Math.cos(dec) * Math.sin(this.dec0) * Math.cos(dra);
-    return { fx: 0.5 - l / (this.nx * this.cell), fy: 0.5 - m / (this.ny * this.cell) };
+    return { fx: this.fx0 - l / (this.nx * this.cell), fy: this.fy0 - m / (this.ny * this.cell) };
   }
 
   /** Width and height on the sky (deg). */

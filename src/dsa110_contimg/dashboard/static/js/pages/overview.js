@@ -37,21 +37,27 @@ function counts(stats) {
   );
 }
 
+function database(check) {
+  const { error, revision, expected } = check.detail;
+  if (error) return ` unreachable (${error})`;
+  return ` schema ${revision ?? "none"}${check.ok ? "" : `, the code expects ${expected}`}`;
+}
+
 function status(health, stats) {
   const worker = health.worker.detail;
   const disk = health.disk.detail;
-  const jobs = stats.jobs_by_status;
+  const jobs = stats instanceof Error ? null : stats.jobs_by_status;
   const check = (ok) => badge(ok ? "ok" : "failed");
   return h(
     "dl",
     { class: "fields" },
     h("dt", {}, "Pipeline"), h("dd", { id: "pipeline-status" }, badge(health.status), ` version ${health.version}`),
-    h("dt", {}, "Database"), h("dd", {}, check(health.database.ok), ` schema ${health.database.detail.revision ?? "?"}`),
+    h("dt", {}, "Database"), h("dd", {}, check(health.database.ok), database(health.database)),
     h("dt", {}, "Worker"), h("dd", {}, check(health.worker.ok),
       worker.last_heartbeat ? ` last heartbeat ${f.time(worker.last_heartbeat)} (${f.seconds(worker.age_s)} ago)` : " no heartbeat yet"),
     h("dt", {}, "Disk"), h("dd", {}, check(health.disk.ok), ` ${f.bytes(disk.free_bytes)} free of ${f.bytes(disk.total_bytes)}`),
-    h("dt", {}, "Jobs"), h("dd", {}, `${jobs.running || 0} running, ${jobs.pending || 0} pending, ${jobs.failed || 0} failed `,
-      link("/jobs?status=running", "running jobs")),
+    jobs && [h("dt", {}, "Jobs"), h("dd", {}, `${jobs.running || 0} running, ${jobs.pending || 0} pending, ${jobs.failed || 0} failed `,
+      link("/jobs?status=running", "running jobs"))],
   );
 }
 
@@ -73,13 +79,14 @@ const IMAGE_COLUMNS = [
 
 export async function render(ctx) {
   ctx.setTitle("Overview");
+  // Each panel fails alone: with the database down, the health panel still says so.
   const [stats, health, groups, images] = await Promise.all([
-    api("/api/stats"),
+    settle(api("/api/stats")),
     settle(api("/api/health/detailed")),
     settle(api("/api/groups", { limit: 10 })),
     settle(api("/api/images", { limit: 1000 })),
   ]);
-  const countsHolder = h("div", { id: "counts" }, counts(stats));
+  const countsHolder = h("div", { id: "counts" }, orError(stats, counts));
   const [live, setLive] = liveBadge();
   fill(
     ctx.root,
@@ -88,7 +95,7 @@ export async function render(ctx) {
     section("Counts", countsHolder),
     h("div", { class: "columns" },
       section("Last groups", orError(groups, (page) => table(GROUP_COLUMNS, page.items, { empty: "No groups yet." }))),
-      section("Newest images", table(IMAGE_COLUMNS, stats.recent_images, { empty: "No images yet." }))),
+      section("Newest images", orError(stats, (value) => table(IMAGE_COLUMNS, value.recent_images, { empty: "No images yet." })))),
     section("Sky coverage", orError(images, (page) => [
       skyCoverage(page.items),
       page.total > page.items.length ? h("p", { class: "note" }, `The newest ${page.items.length} of ${page.total} images.`) : null,
