@@ -152,6 +152,15 @@ def test_sources_list_filters_and_eta_v_plot(tab: Tab, site: Site) -> None:
     tab.page.wait_for_url(re.compile(r"name=J140001"))
     tab.wait_rendered()
     assert texts(tab, "table.data tbody td:first-child") == ["J140001+543601"]
+    # a column header sorts by it, a second click the other way
+    tab.open("/sources")
+    tab.page.click("th a.sort >> text=η")
+    tab.page.wait_for_url(re.compile(r"sort=eta"))
+    tab.wait_rendered()
+    tab.page.click("th a.sort >> text=η")
+    tab.page.wait_for_url(re.compile(r"sort=-eta"))
+    tab.wait_rendered()
+    assert texts(tab, "table.data tbody td:first-child")[0] == "J140002+543602"  # eta 6
     tab.open("/sources?ra=210")
     assert "cone search needs ra, dec and radius_deg" in tab.page.locator(".error-box").inner_text()
     assert tab.page.locator("#filter-ra").input_value() == "210"

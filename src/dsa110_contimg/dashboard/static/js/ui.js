@@ -92,9 +92,21 @@ export async function listPage(ctx, { title, path, base, filters = [], columns, 
     head,
     before ? await before(page) : null,
     pager(page, (offset) => route(base, withQuery(ctx.query, { offset }))),
-    table(columns, page.items, { empty, rowKey }),
+    table(sortable(columns, ctx.query, base), page.items, { empty, rowKey }),
   );
   return page;
+}
+
+/** Columns with a `sort` key get a header link that sorts by it (again: the other way). */
+function sortable(columns, query, base) {
+  const current = query.get("sort");
+  return columns.map((c) => {
+    if (!c.sort) return c;
+    const next = current === c.sort ? `-${c.sort}` : c.sort;
+    const arrow = current === c.sort ? " ▲" : current === `-${c.sort}` ? " ▼" : "";
+    const label = h("a", { href: "#" + route(base, withQuery(query, { sort: next, offset: null })), class: "sort" }, c.label + arrow);
+    return { ...c, label };
+  });
 }
 
 /** A section with a heading. */

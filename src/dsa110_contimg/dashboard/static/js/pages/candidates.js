@@ -12,6 +12,13 @@ const FILTERS = [
   { name: "score_min", label: "Score ≥", type: "number", size: 5 },
 ];
 
+/** The classifier's reasons (the candidate's details) as "key value" pairs. */
+function details(candidate) {
+  const entries = Object.entries(candidate.details || {});
+  const show = (v) => (typeof v === "number" ? f.num(v) : typeof v === "object" ? JSON.stringify(v) : String(v));
+  return entries.map(([key, value]) => `${key.replaceAll("_", " ")} ${show(value)}`).join(", ");
+}
+
 export async function list(ctx) {
   // The candidates' sources (names and metrics) in one request.
   const sources = await settle(api("/api/sources", { candidates_only: true, limit: 1000 }));
@@ -28,12 +35,13 @@ export async function list(ctx) {
     columns: [
       { label: "Source", value: (c) => link(`/sources/${c.source_id}`, byId.get(c.source_id)?.name ?? `#${c.source_id}`) },
       { label: "Kind", value: (c) => badge(c.kind) },
-      { label: "Score", value: (c) => f.num(c.score), cls: "num" },
+      { label: "Score", sort: "score", value: (c) => f.num(c.score), cls: "num" },
       { label: "η", value: (c) => metric(c, "eta"), cls: "num" },
       { label: "V", value: (c) => metric(c, "v"), cls: "num" },
       { label: "Preset", value: (c) => c.preset ?? "—" },
-      { label: "Status", value: (c) => badge(c.status) },
-      { label: "Flagged", value: (c) => f.time(c.created_at) },
+      { label: "Status", sort: "status", value: (c) => badge(c.status) },
+      { label: "Flagged", sort: "created_at", value: (c) => f.time(c.created_at) },
+      { label: "Why", value: details },
       { label: "Note", value: (c) => c.note ?? "" },
     ],
   });

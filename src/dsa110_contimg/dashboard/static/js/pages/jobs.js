@@ -21,12 +21,12 @@ const jobLink = (runId) => link(`/jobs/${encodeURIComponent(runId)}`, runId);
 const COLUMNS = [
   { label: "Run", value: (j) => jobLink(j.run_id) },
   { label: "Type", value: (j) => j.job_type },
-  { label: "Status", value: (j) => badge(j.status), cls: "status" },
+  { label: "Status", sort: "status", value: (j) => badge(j.status), cls: "status" },
   { label: "Progress", value: (j) => progressBar(j.progress), cls: "progress-cell" },
   { label: "Message", value: () => "", cls: "message" },
   { label: "Group", value: (j) => (j.group_id ? link(`/groups/${encodeURIComponent(j.group_id)}`, j.group_id) : "—") },
-  { label: "Created", value: (j) => f.time(j.created_at) },
-  { label: "Duration", value: (j) => f.seconds(j.duration_s), cls: "num" },
+  { label: "Created", sort: "created_at", value: (j) => f.time(j.created_at) },
+  { label: "Duration", sort: "duration_s", value: (j) => f.seconds(j.duration_s), cls: "num" },
   { label: "Host", value: (j) => j.host ?? "—" },
 ];
 
@@ -84,6 +84,16 @@ async function logPanel(job) {
   ];
 }
 
+/** Put a log panel into `holder`, following the end unless the reader scrolled up. */
+function showLog(holder, panel) {
+  const old = holder.querySelector("pre.log");
+  const follow = !old || old.scrollTop + old.clientHeight >= old.scrollHeight - 4;
+  const top = old ? old.scrollTop : 0;
+  fill(holder, panel);
+  const pre = holder.querySelector("pre.log");
+  if (pre) pre.scrollTop = follow ? pre.scrollHeight : top;
+}
+
 function provenance(job) {
   return fields([
     ["Type", job.job_type],
@@ -123,7 +133,7 @@ export async function detail(ctx) {
         { label: "Error", value: (i) => i.error ?? "" },
       ], job.items)) : null,
       job.children.length ? section("Jobs it started", table(COLUMNS, job.children, { rowKey: (j) => j.run_id })) : null);
-    fill(logs, await logPanel(job));
+    showLog(logs, await logPanel(job));
   };
   let job = null;
   let refreshing = false;
@@ -150,7 +160,7 @@ export async function detail(ctx) {
     if (event.kind !== "progress") refresh();
   }, setLive));
   const poll = setInterval(() => {
-    if (job?.status === "running") logPanel(job).then((panel) => fill(logs, panel));
+    if (job?.status === "running") logPanel(job).then((panel) => showLog(logs, panel));
   }, LOG_POLL_MS);
   ctx.onLeave(() => clearInterval(poll));
   const [loaded, origin] = await Promise.all([api(path), api(`${path}/provenance`)]);

@@ -21,10 +21,10 @@ export async function list(ctx) {
     empty: "No mosaics yet.",
     columns: [
       { label: "Mosaic", value: (m) => link(`/mosaics/${m.id}`, m.name) },
-      { label: "MJD", value: (m) => `${f.mjd(m.mjd_start)} – ${f.mjd(m.mjd_end)}`, cls: "num" },
+      { label: "MJD", sort: "mjd_start", value: (m) => `${f.mjd(m.mjd_start)} – ${f.mjd(m.mjd_end)}`, cls: "num" },
       { label: "Centre", value: (m) => `${f.ra(m.ra_deg)} ${f.dec(m.dec_deg)}` },
       { label: "Size", value: (m) => `${m.size_x} × ${m.size_y}`, cls: "num" },
-      { label: "Noise", value: (m) => f.mjy(m.noise_jy), cls: "num" },
+      { label: "Noise", sort: "noise_jy", value: (m) => f.mjy(m.noise_jy), cls: "num" },
       { label: "Status", value: (m) => badge(m.status) },
       { label: "FITS", value: fitsLink },
     ],

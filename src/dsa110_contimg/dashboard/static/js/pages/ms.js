@@ -31,15 +31,15 @@ export async function list(ctx) {
     filters: FILTERS,
     empty: "No Measurement Set matches.",
     columns: [
-      { label: "MS", value: (m) => msLink(m.path) },
+      { label: "MS", sort: "path", value: (m) => msLink(m.path) },
       { label: "Group", value: (m) => (m.group_id ? link(`/groups/${encodeURIComponent(m.group_id)}`, m.group_id) : "—") },
-      { label: "Mid-time (MJD)", value: (m) => f.mjd(m.mjd_mid), cls: "num" },
-      { label: "Stage", value: (m) => badge(m.stage) },
+      { label: "Mid-time (MJD)", sort: "mjd_mid", value: (m) => f.mjd(m.mjd_mid), cls: "num" },
+      { label: "Stage", sort: "stage", value: (m) => badge(m.stage) },
       { label: "Status", value: (m) => badge(m.status) },
       { label: "Calibrated", value: (m) => (m.cal_applied ? "yes" : "no") },
       { label: "Calibrator", value: (m) => m.calibrator ?? "—" },
       { label: "Flagged", value: (m) => f.percent(m.flag_fraction), cls: "num" },
-      { label: "Size", value: (m) => f.bytes(m.size_bytes), cls: "num" },
+      { label: "Size", sort: "size_bytes", value: (m) => f.bytes(m.size_bytes), cls: "num" },
     ],
   });
 }
