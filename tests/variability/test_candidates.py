@@ -228,3 +228,21 @@ def test_demo_ese_is_below_conservative_detectability() -> None:
     assert 0.03 < caught(1, "moderate") < 0.15
     assert 0.45 < caught(1, "sensitive") < 0.7
     assert caught(4, "conservative") > 0.95
+
+
+def test_sightings_of_one_transit_are_one_epoch() -> None:
+    """Three groups of a day see a source within minutes: one epoch, not a run of three.
+
+    The demo's ESE as measured (6 days, 3 sightings a day, ~1.2% thermal
+    errors, the 1.5% floor): the first day reads 2.5% low, which as three
+    separate points made a second 'dip' and hid the ESE among the variables.
+    """
+    days = np.array([0.0, 3.0, 6.0, 9.0, 12.0, 15.0])
+    level = np.array([0.975, 0.997, 1.058, 0.487, 0.488, 1.062])  # quiescent, caustic, dip
+    mjd = (60000.0 + days[:, None] + np.array([0.0, 0.0018, 0.0036])).ravel()
+    flux = np.repeat(level, 3)
+    err = 0.012 * flux
+    one = classify_light_curve(mjd, flux, err, frac_floor=0.015)
+    assert one.kind == "ese" and one.details["epochs"] == 6 and one.details["dip_epochs"] == 2
+    each = classify_light_curve(mjd, flux, err, frac_floor=0.015, epoch_days=0.0)
+    assert each.kind == "variable" and each.details["n_dips"] == 2

@@ -161,6 +161,9 @@ _PRESETS: dict[str, dict[str, Any]] = {
         max_sources=150,
         n_flares=1,
         n_eses=1,
+        # variables bright enough for the default (conservative) preset to flag
+        # the ESE's 60% dip: a 0.13 Jy one stays below detectability
+        variable_min_flux_jy=0.5,
         epoch_spacing_days=3.0,  # days 0, 3, ..., 15
         flare=FlareParams(amplitude=1.5, peak_day=6.0, width_days=2.0),
         ese=ESEParams(depth=0.6, centre_day=10.5, duration_days=8.0, caustic_width_days=1.5),

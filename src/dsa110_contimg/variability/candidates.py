@@ -185,6 +185,28 @@ def _baseline(f: np.ndarray, s: np.ndarray, k: float = 3.0) -> float:
     return float(np.sum(w * f[close[centre]]) / np.sum(w))
 
 
+def _epochs(
+    mjd: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray, epoch_days: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time-ordered epochs: inverse-variance means of measurements within ``epoch_days``."""
+    order = np.argsort(mjd, kind="stable")
+    t = np.asarray(mjd, float)[order]
+    f = np.asarray(flux_jy, float)[order]
+    s = np.asarray(flux_err_jy, float)[order]
+    starts = [0]
+    for i in range(1, t.size):
+        if t[i] - t[starts[-1]] >= epoch_days:
+            starts.append(i)
+    label = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, t.size]))
+    w = 1.0 / s**2
+    sw = np.bincount(label, w)
+    return (
+        np.bincount(label, w * t) / sw,
+        np.bincount(label, w * f) / sw,
+        1.0 / np.sqrt(sw),
+    )
+
+
 def classify_light_curve(
     mjd: np.ndarray,
     flux_jy: np.ndarray,
@@ -193,13 +215,21 @@ def classify_light_curve(
     min_dip_epochs: int = 2,
     dip_sigma: float = 2.0,
     caustic_epochs: int = 2,
+    epoch_days: float = 0.5,
+    frac_floor: float = 0.0,
 ) -> Classification:
     """Classify a candidate's light curve as an ESE or a generic variable.
+
+    Measurements closer in time than ``epoch_days`` form one epoch (the
+    groups of one transit see a source two or three times within minutes;
+    an ESE lasts weeks): their weighted mean, with the thermal errors
+    combined and then the systematic floor added, so that three sightings of
+    a day count as one epoch, not as a run of three.
 
     Parameters
     ----------
     mjd, flux_jy, flux_err_jy : array_like
-        The light curve (any order), MJD and Jy.
+        The light curve (any order), MJD, Jy and thermal errors (Jy).
     min_dip_epochs : int
         Fewest consecutive low epochs of a dip (default 2, which short
         simulated runs of 4-6 epochs need; raise it with a denser cadence).
@@ -210,19 +240,22 @@ def classify_light_curve(
     caustic_epochs : int
         How many epochs before or after the dip a brightening may lie and
         count as a caustic (default 2).
+    epoch_days : float
+        Measurements within this span of an epoch's first one join it.
+    frac_floor : float
+        Fractional systematic error added in quadrature to each epoch's
+        error (:func:`~dsa110_contimg.variability.metrics.with_floor`).
 
     Returns
     -------
     Classification
     """
-    order = np.argsort(mjd)
-    t = np.asarray(mjd, float)[order]
-    f = np.asarray(flux_jy, float)[order]
-    s = np.asarray(flux_err_jy, float)[order]
+    t, f, s = _epochs(mjd, flux_jy, flux_err_jy, epoch_days)
+    s = with_floor(f, s, frac_floor)
     base = _baseline(f, s)
     z = (f - base) / s
     dips = [(a, b) for a, b in _runs(z < -dip_sigma) if b - a >= min_dip_epochs]
-    details: dict[str, Any] = {"baseline_flux_jy": base, "n_dips": len(dips)}
+    details: dict[str, Any] = {"baseline_flux_jy": base, "n_dips": len(dips), "epochs": int(f.size)}
     if len(dips) != 1:
         return Classification("variable", details)
     start, stop = dips[0]
@@ -281,7 +314,7 @@ def evaluate_candidates(
         Running state of the sources (built with the preset's ``frac_floor``).
     light_curve : callable
         ``light_curve(index) -> (mjd, flux_jy, flux_err_jy)`` for one source
-        (normalised fluxes, thermal errors: the floor is added here); called
+        (normalised fluxes, thermal errors: the floor is added per epoch); called
         for the selected sources only.
     preset : str or Preset, optional
         Default :data:`DEFAULT_PRESET`.
@@ -297,7 +330,7 @@ def evaluate_candidates(
     records = []
     for i in np.flatnonzero(selected):
         mjd, flux, err = light_curve(int(i))
-        result = classify_light_curve(mjd, flux, with_floor(flux, err, chosen.frac_floor))
+        result = classify_light_curve(mjd, flux, err, frac_floor=chosen.frac_floor)
         details = {name: _json_float(values[i]) for name, values in metrics.items()}
         details["n_epochs"] = int(state.n_epochs[i])
         details.update(result.details)
