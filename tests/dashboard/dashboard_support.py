@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 from api_support import Seed
@@ -62,6 +63,13 @@ class Tab:
         selector = f"section.page[data-ready][data-route={json.dumps(route)}]"
         self.page.wait_for_selector(selector, timeout=TIMEOUT_MS)
         return self.page.locator("section.page")
+
+    def follow(self, target: Any, url: str) -> Any:
+        """Click ``target`` (a selector or a locator), wait for the URL to match the
+        regular expression ``url`` and for the new page to render; return its section."""
+        (self.page.locator(target) if isinstance(target, str) else target).click()
+        self.page.wait_for_url(re.compile(url))
+        return self.wait_rendered()
 
     def wait_images(self) -> None:
         """Wait until every image of the page has loaded or failed."""

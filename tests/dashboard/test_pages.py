@@ -104,19 +104,12 @@ def test_overview_counts_equal_the_db(tab: Tab, site: Site) -> None:
 
 def test_navigation_between_pages(tab: Tab, site: Site) -> None:
     tab.open("/")
-    tab.page.click("#nav >> text=Sources")
-    tab.page.wait_for_url(re.compile(r"#/sources$"))
-    tab.wait_rendered()
-    tab.page.click("table.data >> text=J140001+543601")
-    tab.page.wait_for_url(re.compile(rf"#/sources/{site.seed.source_ids[1]}$"))
-    assert tab.wait_rendered().locator("h1").inner_text().startswith("J140001+543601")
+    tab.follow("#nav >> text=Sources", r"#/sources$")
+    page = tab.follow("table.data >> text=J140001+543601", rf"#/sources/{site.seed.source_ids[1]}$")
+    assert page.locator("h1").inner_text().startswith("J140001+543601")
     # from a measurement to its image, to its MS, and back
-    tab.page.locator("table.measurements a").first.click()
-    tab.page.wait_for_url(re.compile(r"#/images/\d+$"))
-    tab.wait_rendered()
-    tab.page.click("dd >> a[href^='#/ms/']")
-    tab.page.wait_for_url(re.compile(r"#/ms/"))
-    assert site.seed.ms_paths[0] in tab.wait_rendered().inner_text()
+    tab.follow(tab.page.locator("table.measurements a").first, r"#/images/\d+$")
+    assert site.seed.ms_paths[0] in tab.follow("dd >> a[href^='#/ms/']", r"#/ms/").inner_text()
     tab.page.go_back()
     tab.page.wait_for_url(re.compile(r"#/images/\d+$"))
     assert tab.page.locator("#nav a.current").inner_text() == "Images"
@@ -142,24 +135,16 @@ def test_sources_list_filters_and_eta_v_plot(tab: Tab, site: Site) -> None:
     marker = tab.page.locator(f"circle.etav-point[data-source='{target}']")
     marker.hover()
     assert "η 6" in tab.page.locator(".etav-widget .readout").inner_text()
-    marker.click()
-    tab.page.wait_for_url(re.compile(rf"#/sources/{target}$"))
-    tab.wait_rendered()
+    tab.follow(marker, rf"#/sources/{target}$")
     # a filter narrows the list; a half cone search is the API's 422, shown as a message
     tab.open("/sources")
     tab.page.fill("#filter-name", "J140001")
-    tab.page.click("form.filters button[type=submit]")
-    tab.page.wait_for_url(re.compile(r"name=J140001"))
-    tab.wait_rendered()
+    tab.follow("form.filters button[type=submit]", r"name=J140001")
     assert texts(tab, "table.data tbody td:first-child") == ["J140001+543601"]
     # a column header sorts by it, a second click the other way
     tab.open("/sources")
-    tab.page.click("th a.sort >> text=η")
-    tab.page.wait_for_url(re.compile(r"sort=eta"))
-    tab.wait_rendered()
-    tab.page.click("th a.sort >> text=η")
-    tab.page.wait_for_url(re.compile(r"sort=-eta"))
-    tab.wait_rendered()
+    tab.follow("th a.sort >> text=η", r"sort=eta$")
+    tab.follow("th a.sort >> text=η", r"sort=-eta$")
     assert texts(tab, "table.data tbody td:first-child")[0] == "J140002+543602"  # eta 6
     tab.open("/sources?ra=210")
     assert "cone search needs ra, dec and radius_deg" in tab.page.locator(".error-box").inner_text()
