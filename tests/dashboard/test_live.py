@@ -94,3 +94,15 @@ def test_job_page_shows_progress_and_a_growing_log(live: tuple[Tab, Any]) -> Non
     expect(summary).to_contain_text("WSClean exited with status 1")
     assert "niter" in summary.inner_text()
     tab.assert_clean()
+
+
+def test_overview_counts_follow_the_pipeline(live: tuple[Tab, Any]) -> None:
+    tab, sessions = live
+    tab.open("/")
+    _wait_live(tab)
+    jobs = tab.page.locator("#counts .card[data-stat='jobs'] .value")
+    before = int(jobs.inner_text())
+    with session_scope(sessions) as s:
+        repo.create_job(s, job_type="convert", run_id="convert-live-overview")
+    expect(jobs).to_have_text(str(before + 1))
+    tab.assert_clean()

@@ -6,7 +6,9 @@ checked marker by marker; API errors must read as messages, never a blank page.
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -180,6 +182,21 @@ def test_light_curve_has_a_point_per_measurement(tab: Tab, site: Site) -> None:
     tab.assert_clean()
 
 
+def test_light_curve_time_range(tab: Tab, site: Site) -> None:
+    source_id = site.seed.source_ids[1]
+    before = db_count(
+        site, m.Photometry, m.Photometry.source_id == source_id, m.Photometry.mjd <= 61007.9
+    )
+    assert 0 < before < db_count(site, m.Photometry, m.Photometry.source_id == source_id)
+    tab.open(f"/sources/{source_id}")
+    tab.page.fill("#filter-mjd_max", "61007.9")
+    tab.follow("form.filters button[type=submit]", r"mjd_max=61007.9")
+    assert tab.page.locator(".lightcurve .lc-point").count() == before
+    export = tab.page.locator(".exports a", has_text="CSV").get_attribute("href")
+    assert "mjd_max=61007.9" in export
+    tab.assert_clean()
+
+
 def test_cutouts_of_a_source_one_per_image(tab: Tab, site: Site) -> None:
     tab.open(f"/sources/{site.seed.source_ids[0]}")  # at the images' centre
     assert tab.page.locator("figure.cutout").count() == len(site.seed.image_ids)
@@ -211,6 +228,21 @@ def test_image_page_shows_preview_with_coordinates_and_fits(tab: Tab, site: Site
         == measured
     )
     tab.assert_clean()
+
+
+def test_bulk_download_of_selected_images(tab: Tab, site: Site) -> None:
+    tab.open("/images")
+    button = tab.page.locator("#download-selected")
+    assert button.is_hidden()
+    with_files = [site.seed.image_ids[0], site.seed.image_ids[2]]  # the second has no file
+    for image_id in with_files:
+        tab.page.check(f"input.pick[value='{image_id}']")
+    assert button.inner_text() == "Download 2 selected as zip"
+    response = tab.page.request.get(site.url + button.get_attribute("href"))
+    assert response.status == 200
+    with zipfile.ZipFile(io.BytesIO(response.body())) as archive:
+        assert sorted(archive.namelist()) == ["img0.fits", "img2.fits"]
+    tab.assert_clean(MISSING)
 
 
 def test_missing_image_file_is_said_not_blank(tab: Tab, site: Site) -> None:

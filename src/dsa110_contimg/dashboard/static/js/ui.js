@@ -1,6 +1,6 @@
 // Pieces shared by the pages: hash routes with queries, filter forms, list pages.
 
-import { api } from "./api.js";
+import { api, apiUrl } from "./api.js";
 import { errorBox, fill, h, pager, table } from "./dom.js";
 
 /** A route ("/sources") with a query (URLSearchParams or object), empty values left out. */
@@ -116,10 +116,8 @@ export function section(title, ...children) {
 
 /** Links to download an export in each format. */
 export function exportLinks(path, params = {}) {
-  return h("span", { class: "exports" }, "Export: ", ["csv", "json", "votable"].map((format) => {
-    const query = new URLSearchParams({ ...params, format });
-    return h("a", { href: `${path}?${query}`, download: "" }, format.toUpperCase());
-  }));
+  return h("span", { class: "exports" }, "Export: ", ["csv", "json", "votable"].map((format) =>
+    h("a", { href: apiUrl(path, { ...params, format }), download: "" }, format.toUpperCase())));
 }
 
 /** A promise that resolves to its value or to its error (for pages whose panels fail alone). */

@@ -1,7 +1,7 @@
 // Images: the list with thumbnails and filters, and one image with its preview
 // (coordinate grid), FITS download, QA and the measurements made on it.
 
-import { api, encodePath } from "../api.js";
+import { api, apiUrl, encodePath } from "../api.js";
 import { badge, fields, fill, h, link, pager, table } from "../dom.js";
 import * as f from "../format.js";
 import { skyImage } from "../skyimage.js";
@@ -25,6 +25,18 @@ function thumbnail(im) {
   return link(`/images/${im.id}`, img);
 }
 
+/** A link that downloads the images ticked in the list as one zip (the API's bulk download). */
+function bulkDownload(ctx) {
+  const button = h("a", { class: "button", id: "download-selected", download: "", hidden: true }, "");
+  ctx.root.addEventListener("change", () => {
+    const ids = [...ctx.root.querySelectorAll("input.pick:checked")].map((box) => box.value);
+    button.hidden = !ids.length;
+    button.textContent = `Download ${ids.length} selected as zip`;
+    button.href = apiUrl("/api/images/download", { ids });
+  });
+  return button;
+}
+
 export async function list(ctx) {
   await listPage(ctx, {
     title: "Images",
@@ -32,8 +44,9 @@ export async function list(ctx) {
     base: "/images",
     filters: FILTERS,
     empty: "No image matches.",
-    before: () => h("p", {}, exportLinks("/api/export/images")),
+    before: () => h("p", { class: "actions" }, exportLinks("/api/export/images"), bulkDownload(ctx)),
     columns: [
+      { label: "", value: (im) => h("input", { type: "checkbox", class: "pick", value: im.id, "aria-label": `select image ${im.id}` }) },
       { label: "", value: thumbnail, cls: "thumb-cell" },
       { label: "Image", sort: "id", value: (im) => link(`/images/${im.id}`, `#${im.id}`) },
       { label: "Type", value: (im) => im.image_type },

@@ -86,12 +86,13 @@ export async function render(ctx) {
     settle(api("/api/groups", { limit: 10 })),
     settle(api("/api/images", { limit: 1000 })),
   ]);
+  const statusHolder = h("div", {}, orError(health, (value) => status(value, stats)));
   const countsHolder = h("div", { id: "counts" }, orError(stats, counts));
   const [live, setLive] = liveBadge();
   fill(
     ctx.root,
     h("h1", {}, "Overview ", live),
-    section("Pipeline status", orError(health, (value) => status(value, stats))),
+    section("Pipeline status", statusHolder),
     section("Counts", countsHolder),
     h("div", { class: "columns" },
       section("Last groups", orError(groups, (page) => table(GROUP_COLUMNS, page.items, { empty: "No groups yet." }))),
@@ -101,15 +102,22 @@ export async function render(ctx) {
       page.total > page.items.length ? h("p", { class: "note" }, `The newest ${page.items.length} of ${page.total} images.`) : null,
     ])),
   );
-  // New products and finished jobs change the counts: refresh them, at most every 2 s.
+  // New products, job changes and worker heartbeats change the status and counts:
+  // re-read them at most every 2 s, and every minute anyway (disk space).
   let timer = null;
   const refresh = () => {
     timer = timer || setTimeout(async () => {
       timer = null;
-      const next = await settle(api("/api/stats"));
-      if (!(next instanceof Error)) fill(countsHolder, counts(next));
+      const [nextStats, nextHealth] = await Promise.all([settle(api("/api/stats")), settle(api("/api/health/detailed"))]);
+      fill(statusHolder, orError(nextHealth, (value) => status(value, nextStats)));
+      fill(countsHolder, orError(nextStats, counts));
     }, 2000);
   };
-  ctx.onLeave(subscribe(["job:*", "group", "ms", "cal", "image", "photometry", "source", "candidate", "mosaic"], refresh, setLive));
-  ctx.onLeave(() => clearTimeout(timer));
+  const topics = ["job:*", "group", "ms", "cal", "image", "photometry", "source", "candidate", "mosaic", "worker"];
+  ctx.onLeave(subscribe(topics, refresh, setLive));
+  const minutely = setInterval(refresh, 60000);
+  ctx.onLeave(() => {
+    clearTimeout(timer);
+    clearInterval(minutely);
+  });
 }

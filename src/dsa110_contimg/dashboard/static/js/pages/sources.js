@@ -7,7 +7,7 @@ import { etaVPlot } from "../etav.js";
 import * as f from "../format.js";
 import { lightCurve } from "../lightcurve.js";
 import { cutout } from "../skyimage.js";
-import { exportLinks, listPage, listParams, section, settle } from "../ui.js";
+import { exportLinks, filterForm, listPage, listParams, section, settle } from "../ui.js";
 
 const FILTERS = [
   { name: "name", label: "Name contains", size: 14 },
@@ -19,6 +19,10 @@ const FILTERS = [
   { name: "v_min", label: "V ≥", type: "number", size: 5 },
   { name: "n_epochs_min", label: "Epochs ≥", type: "number", size: 4 },
   { name: "candidates_only", label: "Candidates only", type: "checkbox" },
+];
+const RANGE = [
+  { name: "mjd_min", label: "MJD from", type: "number" },
+  { name: "mjd_max", label: "to", type: "number" },
 ];
 // Most sources drawn on the eta-V plot (the most variable by eta first).
 const PLOT_LIMIT = 1000;
@@ -109,7 +113,8 @@ const POINT_COLUMNS = [
 export async function detail(ctx) {
   const [id] = ctx.params;
   ctx.setTitle(`Source #${id}`);
-  const [src, curve] = await Promise.all([api(`/api/sources/${id}`), api(`/api/sources/${id}/lightcurve`)]);
+  const range = { mjd_min: ctx.query.get("mjd_min"), mjd_max: ctx.query.get("mjd_max") };
+  const [src, curve] = await Promise.all([api(`/api/sources/${id}`), api(`/api/sources/${id}/lightcurve`, range)]);
   ctx.setTitle(src.name);
   fill(
     ctx.root,
@@ -121,7 +126,10 @@ export async function detail(ctx) {
       ["Size", src.major_arcsec === null ? null : `${f.num(src.major_arcsec)}″ × ${f.num(src.minor_arcsec)}″`],
       ["Flux reference", src.is_reference ? "yes (used to normalise epochs)" : "no"],
     ]),
-    section("Light curve", lightCurve(curve.points), h("p", {}, exportLinks(`/api/export/lightcurve/${src.id}`))),
+    section("Light curve",
+      filterForm(RANGE, ctx.query, `/sources/${src.id}`),
+      lightCurve(curve.points),
+      h("p", {}, exportLinks(`/api/export/lightcurve/${src.id}`, range))),
     h("div", { class: "columns" },
       section("Variability", metrics(src.variability)),
       section("Candidates", table([
