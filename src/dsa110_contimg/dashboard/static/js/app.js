@@ -34,7 +34,8 @@ const ROUTES = [
 ];
 
 const view = document.getElementById("view");
-let leaving = [];
+let leaving = []; // cleanups of the page shown (close its WebSockets, stop its timers)
+let shown = 0; // which navigation is current
 
 function highlight(navHref) {
   for (const a of document.querySelectorAll("#nav a")) {
@@ -45,8 +46,10 @@ function highlight(navHref) {
 async function show() {
   for (const cleanup of leaving) cleanup();
   leaving = [];
+  const navigation = ++shown;
   const hash = location.hash.replace(/^#/, "") || "/";
-  const [path, queryText = ""] = hash.split("?", 2);
+  const cut = hash.indexOf("?");
+  const [path, queryText] = cut < 0 ? [hash, ""] : [hash.slice(0, cut), hash.slice(cut + 1)];
   const root = h("section", { class: "page", "data-route": hash }, h("p", { class: "loading" }, "Loading…"));
   fill(view, root);
   const ctx = {
@@ -55,7 +58,8 @@ async function show() {
     setTitle: (title) => {
       document.title = `${title} · DSA-110 continuum`;
     },
-    onLeave: (cleanup) => leaving.push(cleanup),
+    // A page that finishes loading after the user moved on is cleaned up at once.
+    onLeave: (cleanup) => (navigation === shown ? leaving.push(cleanup) : cleanup()),
   };
   const found = ROUTES.map(([pattern, render, nav]) => [path.match(pattern), render, nav]).find(([m]) => m);
   if (!found) {
