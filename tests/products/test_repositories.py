@@ -118,6 +118,17 @@ def test_cone_search_is_exact_across_ra_zero(factory) -> None:
     with session_scope(factory) as s:
         names = {i["name"] for i in repo.list_sources(s, cone=(0.0, 0.0, 1.0)).items}
         assert names == {"east", "west"}
+        # Pages of a cone in every order, alone and with another filter.
+        for sort in ("id", "-id", "ra_deg", "-ra_deg"):
+            every = repo.list_sources(s, cone=(0.0, 0.0, 3.0), sort=sort).items
+            assert len(every) == 3
+            for offset in range(4):
+                page = repo.list_sources(s, cone=(0.0, 0.0, 3.0), sort=sort, offset=offset, limit=1)
+                assert page.total == 3 and page.items == every[offset : offset + 1]
+            named = repo.list_sources(s, cone=(0.0, 0.0, 3.0), sort=sort, name="e", limit=1)
+            assert named.total == 2 and named.items == [i for i in every if "e" in i["name"]][:1]
+        ids = [i["id"] for i in repo.list_sources(s, cone=(0.0, 0.0, 3.0), sort="-id").items]
+        assert ids == sorted(ids, reverse=True)
 
 
 def test_job_lifecycle_events(factory) -> None:

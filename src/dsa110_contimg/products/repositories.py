@@ -132,19 +132,66 @@ def _check_page(limit: int, offset: int) -> None:
         raise InvalidQueryError(f"limit must be 0..{MAX_LIMIT} and offset >= 0")
 
 
+#: Statements derived from a shared (unfiltered) list select, built once: building a
+#: count or a sorted page costs about as much as running it. Keyed by the parent's id
+#: and what was derived; a derivation of a shared statement is shared in turn.
+_DERIVED: dict[tuple[Any, ...], sa.Select[Any]] = {}
+_SHARED: dict[int, sa.Select[Any]] = {}
+#: The page bounds, bound at execution (so a sorted page is one statement for all pages).
+_PAGE_BOUNDS = {"limit": sa.bindparam("page_limit"), "offset": sa.bindparam("page_offset")}
+
+
+def shared(stmt: sa.Select[Any]) -> sa.Select[Any]:
+    """Mark a module-level ``select`` as shared: its counts and sorted pages are kept."""
+    _SHARED[id(stmt)] = stmt
+    return stmt
+
+
+def _derived(parent: sa.Select[Any], what: tuple[Any, ...], build: Any) -> sa.Select[Any]:
+    """``build()``, kept for later calls when ``parent`` is shared (see :func:`shared`)."""
+    if id(parent) not in _SHARED:
+        return build()
+    key = (id(parent), *what)
+    stmt = _DERIVED.get(key)
+    if stmt is None:
+        stmt = _DERIVED[key] = build()
+        _SHARED[id(stmt)] = stmt
+    return stmt
+
+
+def _where(stmt: sa.Select[Any], *conditions: Any) -> sa.Select[Any]:
+    """``stmt`` with ``conditions`` (``stmt`` itself, still shared, when there are none)."""
+    return stmt.where(*conditions) if conditions else stmt
+
+
 def count_rows(session: Session, stmt: sa.Select[Any]) -> int:
     """How many rows ``stmt`` selects: ``SELECT count(*)`` over its own FROM and WHERE.
 
     Not a count over a subquery of every selected column, which SQLite
     materialises; a plain count of a table is answered from its b-tree.
     """
-    count = stmt.with_only_columns(sa.func.count(), maintain_column_froms=True).order_by(None)
+    count = _derived(
+        stmt,
+        ("count",),
+        lambda: stmt.with_only_columns(sa.func.count(), maintain_column_froms=True).order_by(None),
+    )
     return int(session.connection().execute(count).scalar() or 0)
 
 
-def _ordered(stmt: sa.Select[Any], desc: bool, column: Any, tiebreak: Any) -> sa.Select[Any]:
-    columns = (column,) if column is tiebreak else (column, tiebreak)
-    return stmt.order_by(*(c.desc() if desc else c.asc() for c in columns))
+def _sorted_page(stmt: sa.Select[Any], desc: bool, column: Any, tiebreak: Any) -> sa.Select[Any]:
+    """``stmt`` ordered by ``column`` then ``tiebreak``, with bound LIMIT and OFFSET."""
+
+    def build() -> sa.Select[Any]:
+        columns = (column,) if column is tiebreak else (column, tiebreak)
+        ordered = stmt.order_by(*(c.desc() if desc else c.asc() for c in columns))
+        return ordered.limit(_PAGE_BOUNDS["limit"]).offset(_PAGE_BOUNDS["offset"])
+
+    return _derived(stmt, ("page", id(column), desc, id(tiebreak)), build)
+
+
+def _page_rows(session: Session, page: sa.Select[Any], limit: int, offset: int) -> list[Any]:
+    bounds = {"page_limit": limit, "page_offset": offset}
+    return list(session.connection().execute(page, bounds))
 
 
 def sorted_slice(
@@ -183,26 +230,22 @@ def sorted_slice(
         differ from the others' (e.g. sources without a metrics row, which
         only an outer join finds); default ``stmt`` and ``tiebreak``.
     """
-    connection = session.connection()
     if limit == 0 or offset >= total:
         return []
     if not (_nullable(column) if nullable is None else nullable):
-        page = _ordered(stmt, desc, column, tiebreak).limit(limit).offset(offset)
-        return list(connection.execute(page))
-    valued = stmt.where(column.is_not(None))
-    rows = list(
-        connection.execute(_ordered(valued, desc, column, tiebreak).limit(limit).offset(offset))
-    )
+        return _page_rows(session, _sorted_page(stmt, desc, column, tiebreak), limit, offset)
+    valued = _derived(stmt, ("valued", id(column)), lambda: stmt.where(column.is_not(None)))
+    rows = _page_rows(session, _sorted_page(valued, desc, column, tiebreak), limit, offset)
     if len(rows) == limit:
         return rows
     n_valued = offset + len(rows) if rows else count_rows(session, valued)
     if n_valued >= total:
         return rows
-    empty = (stmt if null_stmt is None else null_stmt).where(column.is_(None))
+    base = stmt if null_stmt is None else null_stmt
+    empty = _derived(base, ("empty", id(column)), lambda: base.where(column.is_(None)))
     null_tiebreak = tiebreak if null_tiebreak is None else null_tiebreak
-    empty = _ordered(empty, desc, null_tiebreak, null_tiebreak)
-    skip = max(0, offset - n_valued)
-    rows.extend(connection.execute(empty.limit(limit - len(rows)).offset(skip)))
+    page = _sorted_page(empty, desc, null_tiebreak, null_tiebreak)
+    rows.extend(_page_rows(session, page, limit - len(rows), max(0, offset - n_valued)))
     return rows
 
 
@@ -924,6 +967,21 @@ SORTABLE: dict[str, dict[str, Any]] = {
     "mosaics": {"id": Mosaic.id, "mjd_start": Mosaic.mjd_start, "noise_jy": Mosaic.noise_jy},
 }
 
+#: The unfiltered select of each one-table list (shared: its counts and pages are built once).
+_LISTS = {
+    model: shared(sa.select(model))
+    for model in (
+        ObservationGroup,
+        MeasurementSet,
+        CalTable,
+        Image,
+        Photometry,
+        Candidate,
+        Job,
+        Mosaic,
+    )
+}
+
 #: Default sort of each list: newest science first.
 DEFAULT_SORT = {
     "groups": "-start_mjd",
@@ -958,7 +1016,7 @@ def _page_of(
     columns = record_columns(model)
     rows = sorted_slice(
         session,
-        stmt.with_only_columns(*columns),
+        _derived(stmt, ("rows",), lambda: stmt.with_only_columns(*columns)),
         column=column,
         desc=desc,
         tiebreak=sa.inspect(model).primary_key[0],
@@ -982,7 +1040,7 @@ def list_groups(
     offset: int = 0,
 ) -> Page:
     """Observation groups, filtered by state and start time."""
-    stmt = _between(sa.select(ObservationGroup), ObservationGroup.start_mjd, mjd_min, mjd_max)
+    stmt = _between(_LISTS[ObservationGroup], ObservationGroup.start_mjd, mjd_min, mjd_max)
     if state is not None:
         stmt = stmt.where(ObservationGroup.state == GroupState(state))
     return _page_of(session, "groups", ObservationGroup, stmt, sort, limit, offset)
@@ -1002,7 +1060,7 @@ def list_ms(
     offset: int = 0,
 ) -> Page:
     """Measurement Sets, filtered by stage, status, group, calibration and time."""
-    stmt = _between(sa.select(MeasurementSet), MeasurementSet.mjd_mid, mjd_min, mjd_max)
+    stmt = _between(_LISTS[MeasurementSet], MeasurementSet.mjd_mid, mjd_min, mjd_max)
     for column, value in (
         (MeasurementSet.stage, stage),
         (MeasurementSet.status, status),
@@ -1026,7 +1084,7 @@ def list_cal_tables(
     offset: int = 0,
 ) -> Page:
     """Calibration tables, filtered by type, status, set and validity at a time."""
-    stmt = sa.select(CalTable)
+    stmt = _LISTS[CalTable]
     for column, value in (
         (CalTable.table_type, table_type),
         (CalTable.status, status),
@@ -1082,7 +1140,7 @@ def images_query(
     noise_max_jy: float | None = None,
 ) -> sa.Select[Any]:
     """The filtered ``select`` behind :func:`list_images` (also used by exports)."""
-    stmt = _between(sa.select(Image), Image.mjd_obs, mjd_min, mjd_max)
+    stmt = _between(_LISTS[Image], Image.mjd_obs, mjd_min, mjd_max)
     stmt = _between(stmt, Image.noise_jy, None, noise_max_jy)
     if ms_path is not None:
         stmt = stmt.join(MeasurementSet, MeasurementSet.id == Image.ms_id).where(
@@ -1168,11 +1226,14 @@ def _source_filters(
     v_min: float | None = None,
     n_epochs_min: int | None = None,
     candidates_only: bool = False,
-) -> tuple[list[Any], list[Any]]:
-    """The conditions of the sources filters: on ``sources``, and on ``variability_metrics``."""
+) -> tuple[list[Any], list[Any], list[int] | None]:
+    """The conditions of the sources filters: on ``sources``, on ``variability_metrics``,
+    and the ids in the cone (None without a cone)."""
     on_sources: list[Any] = []
+    cone_ids = None
     if cone is not None:
-        on_sources.append(Source.id.in_(cone_source_ids(session, *cone)))
+        cone_ids = cone_source_ids(session, *cone)
+        on_sources.append(Source.id.in_(cone_ids))
     if name:
         on_sources.append(Source.name.contains(name, autoescape=True))
     if catalog is not None:
@@ -1190,7 +1251,7 @@ def _source_filters(
         )
         if low is not None
     ]
-    return on_sources, on_metrics
+    return on_sources, on_metrics, cone_ids
 
 
 def sources_query(session: Session, **filters: Any) -> sa.Select[Any]:
@@ -1198,7 +1259,7 @@ def sources_query(session: Session, **filters: Any) -> sa.Select[Any]:
 
     Sources without metrics are kept (outer join) unless a metrics filter asks for values.
     """
-    on_sources, on_metrics = _source_filters(session, **filters)
+    on_sources, on_metrics, _ = _source_filters(session, **filters)
     return (
         sa.select(Source, VariabilityMetrics)
         .outerjoin(VariabilityMetrics, VariabilityMetrics.source_id == Source.id)
@@ -1213,6 +1274,12 @@ _METRIC_COLUMNS = [
     c for c in record_columns(VariabilityMetrics) if c.key not in VARIABILITY_BOOKKEEPING
 ]
 _SOURCE_COLUMNS = record_columns(Source)
+# The unfiltered selects behind the sources list (shared: their counts and pages are built once).
+_SOURCE_IDS = shared(sa.select(Source.id))
+_MEASURED_IDS = shared(sa.select(VariabilityMetrics.source_id))
+_SOURCE_IDS_WITH_METRICS = shared(
+    sa.select(Source.id).outerjoin(VariabilityMetrics, VariabilityMetrics.source_id == Source.id)
+)
 
 
 def list_sources(
@@ -1245,24 +1312,31 @@ def list_sources(
     """
     _check_page(limit, offset)
     column, desc = _sort_key(SORTABLE["sources"], sort or DEFAULT_SORT["sources"])
-    on_sources, on_metrics = _source_filters(session, **filters)
+    on_sources, on_metrics, cone_ids = _source_filters(session, **filters)
     metrics_join = VariabilityMetrics.source_id == Source.id
-    ids = sa.select(Source.id).where(*on_sources)
+    ids = _where(_SOURCE_IDS, *on_sources)
     if on_metrics:  # an inner join: a metrics filter needs values
         ids = ids.join(VariabilityMetrics, metrics_join).where(*on_metrics)
-    total = count_rows(session, ids)
+    if cone_ids is not None and len(on_sources) == 1 and not on_metrics:
+        # Only a cone: its ids are the rows (no count), and in id order they are the page.
+        total = len(cone_ids)
+        if column is Source.id:
+            page_ids = sorted(cone_ids, reverse=desc)[offset : offset + limit]
+            items = _sources_with_metrics(session, page_ids)
+            return Page(items=items, total=total, limit=limit, offset=offset)
+    else:
+        total = count_rows(session, ids)
     slicing = dict(limit=limit, offset=offset, total=total, desc=desc, column=column)
     if getattr(column, "class_", None) is VariabilityMetrics:
-        valued = sa.select(VariabilityMetrics.source_id).where(*on_metrics)
+        valued = _where(_MEASURED_IDS, *on_metrics)
         if on_sources:
             valued = valued.join(Source, metrics_join).where(*on_sources)
-        without = sa.select(Source.id).outerjoin(VariabilityMetrics, metrics_join)
         rows = sorted_slice(
             session,
             valued,
             tiebreak=VariabilityMetrics.source_id,
             nullable=True,
-            null_stmt=without.where(*on_sources, *on_metrics),
+            null_stmt=_where(_SOURCE_IDS_WITH_METRICS, *on_sources, *on_metrics),
             null_tiebreak=Source.id,
             **slicing,
         )
@@ -1324,7 +1398,7 @@ def photometry_query(
     mjd_max: float | None = None,
 ) -> sa.Select[Any]:
     """The filtered ``select`` behind :func:`list_photometry` (also used by exports)."""
-    stmt = _between(sa.select(Photometry), Photometry.mjd, mjd_min, mjd_max)
+    stmt = _between(_LISTS[Photometry], Photometry.mjd, mjd_min, mjd_max)
     if source_id is not None:
         stmt = stmt.where(Photometry.source_id == source_id)
     if image_id is not None:
@@ -1421,7 +1495,7 @@ def candidates_query(
     source_id: int | None = None,
 ) -> sa.Select[Any]:
     """The filtered ``select`` behind :func:`list_candidates` (also used by exports)."""
-    stmt = _between(sa.select(Candidate), Candidate.score, score_min, None)
+    stmt = _between(_LISTS[Candidate], Candidate.score, score_min, None)
     for column, value in (
         (Candidate.kind, kind),
         (Candidate.status, status),
@@ -1458,7 +1532,7 @@ def jobs_query(
     parent_run_id: str | None = None,
 ) -> sa.Select[Any]:
     """The filtered ``select`` behind :func:`list_jobs` (also used by exports)."""
-    stmt = sa.select(Job)
+    stmt = _LISTS[Job]
     for column, value in ((Job.status, status), (Job.job_type, job_type), (Job.group_id, group_id)):
         if value is not None:
             stmt = stmt.where(column == value)
@@ -1478,7 +1552,7 @@ def list_mosaics(
     offset: int = 0,
 ) -> Page:
     """Mosaics, by time."""
-    stmt = _between(sa.select(Mosaic), Mosaic.mjd_start, mjd_min, mjd_max)
+    stmt = _between(_LISTS[Mosaic], Mosaic.mjd_start, mjd_min, mjd_max)
     return _page_of(session, "mosaics", Mosaic, stmt, sort, limit, offset)
 
 
