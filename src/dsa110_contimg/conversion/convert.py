@@ -193,6 +193,7 @@ def _write(h: GroupHeader, tmp: Path, final: Path, flag_autos: bool, progress) -
     autos = lo == hi
 
     ms = create_ms(tmp, nbl * nt, nchan, npol)
+    writeback = _Writeback(tmp / f"table.f{ms.getdminfo('DATA')['SEQNR']}_TSM0")
     try:
         ms.putcol("ANTENNA1", np.tile(lo, nt))
         ms.putcol("ANTENNA2", np.tile(hi, nt))
@@ -206,7 +207,6 @@ def _write(h: GroupHeader, tmp: Path, final: Path, flag_autos: bool, progress) -
         sign = np.where(np.tile(conj, nt), -1.0, 1.0)[:, None]
         ms.putcol("UVW", uvw_new * sign)
 
-        writeback = _Writeback(tmp / f"table.f{ms.getdminfo('DATA')['SEQNR']}_TSM0")
         depth = 2
         blocks = _integrations(
             h, freqs, dw, conj, autos if flag_autos else None, n_buffers=depth + 2
