@@ -87,7 +87,7 @@ class Page:
     Attributes
     ----------
     items
-        The rows of this page (ORM objects or dictionaries).
+        The rows of this page, as dictionaries of column values.
     total
         How many rows match the filters, over all pages.
     limit, offset
