@@ -52,6 +52,8 @@ def write_fits(path: Path, size: int = 64) -> None:
     )
     header = fits.Header()
     header.update(CTYPE1="RA---SIN", CTYPE2="DEC--SIN", CRVAL1=210.0, CRVAL2=54.6)
+    # 6 arcsec cells about the centre, as the seed registers its images
+    header.update(CDELT1=-6 / 3600, CDELT2=6 / 3600, CRPIX1=size / 2 + 1, CRPIX2=size / 2 + 1)
     fits.PrimaryHDU(data.astype(np.float32)[None, None], header=header).writeto(path)
 
 

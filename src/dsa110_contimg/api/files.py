@@ -42,11 +42,15 @@ def product_file(settings: Settings, recorded: str | None, what: str) -> Path:
     return path
 
 
-def _plane(data: np.ndarray) -> np.ndarray:
+def _plane_view(data: np.ndarray) -> np.ndarray:
     # FITS cubes carry degenerate Stokes/frequency axes in front.
     while data.ndim > 2:
         data = data[0]
-    return np.asarray(data, dtype=np.float32)
+    return data
+
+
+def _plane(data: np.ndarray) -> np.ndarray:
+    return np.asarray(_plane_view(data), dtype=np.float32)
 
 
 def render_png(fits_path: Path, max_px: int) -> bytes:
@@ -60,12 +64,17 @@ def render_png(fits_path: Path, max_px: int) -> bytes:
         The longest side of the PNG; larger images are block-decimated.
     """
     from astropy.io import fits
-    from matplotlib import image as mpimg
 
     with fits.open(fits_path, memmap=True) as hdul:
         plane = _plane(hdul[0].data)
     step = max(1, int(np.ceil(max(plane.shape) / max_px)))
-    plane = plane[::step, ::step]
+    return _stretched_png(plane[::step, ::step])
+
+
+def _stretched_png(plane: np.ndarray) -> bytes:
+    """A PNG of a plane: 1-99.5 percentile stretch, inferno, row 0 at the bottom (north up)."""
+    from matplotlib import image as mpimg
+
     finite = np.isfinite(plane)
     if finite.any():
         low, high = np.percentile(plane[finite], [1.0, 99.5])
@@ -75,6 +84,52 @@ def render_png(fits_path: Path, max_px: int) -> bytes:
     buffer = io.BytesIO()
     mpimg.imsave(buffer, scaled, cmap="inferno", origin="lower", format="png")
     return buffer.getvalue()
+
+
+def render_cutout_png(fits_path: Path, ra_deg: float, dec_deg: float, radius_deg: float) -> bytes:
+    """A PNG of the square of a FITS image's first plane around a position, in its pixels.
+
+    Parameters
+    ----------
+    fits_path
+        The FITS image (only the pixels of the square are read).
+    ra_deg, dec_deg
+        The centre (ICRS, deg).
+    radius_deg
+        Half the side of the square (deg); parts beyond the image are blank.
+
+    Raises
+    ------
+    ApiError
+        404 if the image does not cover the position.
+    """
+    from astropy import units as u
+    from astropy.coordinates import SkyCoord
+    from astropy.io import fits
+    from astropy.nddata import Cutout2D, NoOverlapError
+    from astropy.wcs import WCS
+
+    position = SkyCoord(ra_deg, dec_deg, unit="deg")
+    not_covered = ApiError(
+        404, "not_covered", f"the image does not cover RA {ra_deg}, Dec {dec_deg}"
+    )
+    with fits.open(fits_path, memmap=True) as hdul:
+        wcs = WCS(hdul[0].header).celestial
+        if not np.all(np.isfinite(wcs.world_to_pixel(position))):  # behind the projection
+            raise not_covered
+        try:
+            cut = Cutout2D(
+                _plane_view(hdul[0].data),
+                position,
+                2 * radius_deg * u.deg,
+                wcs=wcs,
+                mode="partial",
+                fill_value=np.nan,
+            )
+        except NoOverlapError:
+            raise not_covered from None
+        plane = np.asarray(cut.data, dtype=np.float32)
+    return _stretched_png(plane)
 
 
 class _Sink(io.RawIOBase):
