@@ -202,7 +202,10 @@ def test_cutouts_of_a_source_one_per_image(tab: Tab, site: Site) -> None:
     assert tab.page.locator("figure.cutout").count() == len(site.seed.image_ids)
     tab.wait_images()
     assert tab.page.locator(".cutout-box .missing").count() == 1  # the file missing on disk
-    assert tab.page.locator(".cutout-box img").count() == len(site.seed.image_ids) - 1
+    loaded = tab.page.eval_on_selector_all(
+        ".cutout-box img", "(imgs) => imgs.map((img) => img.naturalWidth)"
+    )
+    assert len(loaded) == len(site.seed.image_ids) - 1 and all(loaded)
     tab.assert_clean(MISSING)
 
 

@@ -46,43 +46,45 @@ function gridLines(wcs) {
 }
 
 /**
- * The preview of `image` (an API image record) from `src`, with a grid and readout.
+ * The preview of `image` (an API image record) from `src`. A preview the pipeline
+ * rendered (`preview_path`) has its own RA/Dec axes and is shown as it is; the API's
+ * own rendering is the bare image, which gets a coordinate grid and a readout here.
  * A preview that cannot be loaded (file missing) is replaced by a message.
  */
 export function skyImage(image, src) {
+  const img = h("img", { class: "preview", src, alt: `Preview of image ${image.id}` });
+  const figure = h("figure", { class: "sky-image" }, img);
+  const widget = h("div", { class: "sky-image-widget" }, figure);
+  img.addEventListener("error", () => {
+    widget.replaceChildren(h("p", { class: "error-box" }, "The preview is not available: the image file is missing on disk."));
+  });
+  if (image.preview_path) {
+    figure.classList.add("with-axes");
+    return widget;
+  }
   const wcs = new ImageWcs(image);
   const line = readout("Point at the image for its coordinates.");
   const overlay = s("svg", { class: "wcs-overlay", viewBox: `0 0 ${SIZE} ${SIZE}`, preserveAspectRatio: "none" }, gridLines(wcs));
-  const img = h("img", { class: "preview", src, alt: `Preview of image ${image.id}` });
-  const figure = h("figure", { class: "sky-image" }, img, overlay);
-  img.addEventListener("error", () => {
-    figure.replaceWith(h("p", { class: "error-box" }, "The preview is not available: the image file is missing on disk."));
-    line.remove();
-  });
   overlay.addEventListener("pointermove", (event) => {
     const box = overlay.getBoundingClientRect();
     const sky = wcs.toSky((event.clientX - box.left) / box.width, (event.clientY - box.top) / box.height);
     if (sky) line.textContent = `RA ${f.ra(sky.ra)}  Dec ${f.dec(sky.dec)}  (${sky.ra.toFixed(4)}°, ${sky.dec.toFixed(4)}°)`;
   });
-  return h("div", { class: "sky-image-widget" }, figure, line);
+  figure.append(overlay);
+  widget.append(line);
+  return widget;
 }
 
-/** A small square of an image's preview centred on a position (deg), or null off the image. */
-export function cutout(image, src, raDeg, decDeg, { halfWidthDeg = 0.05, caption = "" } = {}) {
-  const wcs = new ImageWcs(image);
-  const at = wcs.toFraction(raDeg, decDeg);
+/**
+ * A cutout of an image around a position (deg), rendered by the API from the
+ * FITS file; null when the image does not cover the position.
+ */
+export function cutout(image, raDeg, decDeg, { radiusArcmin, caption = "" }) {
+  const at = new ImageWcs(image).toFraction(raDeg, decDeg);
   if (!at || at.fx < 0 || at.fx > 1 || at.fy < 0 || at.fy > 1) return null;
-  const { width, height } = wcs.extent;
-  const zoomX = width / (2 * halfWidthDeg);
-  const zoomY = height / (2 * halfWidthDeg);
-  const img = h("img", { src, alt: caption, loading: "lazy" });
-  // Scale the preview so the box spans 2 x halfWidthDeg, and shift the source to its centre.
-  img.style.width = `${zoomX * 100}%`;
-  img.style.height = `${zoomY * 100}%`;
-  img.style.left = `${(0.5 - at.fx * zoomX) * 100}%`;
-  img.style.top = `${(0.5 - at.fy * zoomY) * 100}%`;
+  const query = new URLSearchParams({ ra: raDeg, dec: decDeg, radius_arcmin: radiusArcmin.toPrecision(4) });
+  const img = h("img", { src: `/api/images/${image.id}/cutout.png?${query}`, alt: caption, loading: "lazy" });
   const box = h("div", { class: "cutout-box" }, img, h("span", { class: "crosshair" }));
-  const figure = h("figure", { class: "cutout" }, box, h("figcaption", {}, caption));
   img.addEventListener("error", () => box.replaceChildren(h("span", { class: "missing" }, "file missing")));
-  return figure;
+  return h("figure", { class: "cutout" }, box, h("figcaption", {}, caption));
 }

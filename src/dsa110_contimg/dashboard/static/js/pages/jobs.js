@@ -54,15 +54,18 @@ export async function list(ctx) {
     columns: COLUMNS,
     rowKey: (j) => j.run_id,
   };
-  // Subscribed before the list loads, so no event falls between the two; an event
-  // of a job not on the page (a new one) reloads the list, at most once a second.
+  // Subscribed before the list loads, so no event falls between the two. A job
+  // that may now belong on the first page (a new one, or one entering the status
+  // filtered for) reloads the list, at most once a second.
   let reload = null;
+  const status = ctx.query.get("status");
+  const belongs = (event) => event.kind === "created" || (status && event.payload?.status === status);
   const onEvent = (event) => {
     const runId = event.payload?.run_id;
     const row = [...ctx.root.querySelectorAll("tr[data-key]")].find((tr) => tr.dataset.key === runId);
     if (row) {
       applyEvent(row, event.payload);
-    } else if (!reload) {
+    } else if (!reload && belongs(event) && !Number(ctx.query.get("offset"))) {
       reload = setTimeout(() => {
         reload = null;
         listPage(ctx, options);

@@ -90,9 +90,10 @@ async function cutouts(src, points) {
   const figures = images
     .filter((im) => !(im instanceof Error))
     .map((im) => {
-      const half = Math.max(16 * im.cell_arcsec, 4 * (im.beam_major_arcsec || 0)) / 3600;
+      // 16 pixels or 4 beams either side, whichever is wider
+      const radiusArcmin = Math.max(16 * im.cell_arcsec, 4 * (im.beam_major_arcsec || 0)) / 60;
       const caption = `#${im.id} MJD ${f.mjd(im.mjd_obs)}`;
-      const figure = cutout(im, `/api/images/${im.id}/preview.png`, src.ra_deg, src.dec_deg, { halfWidthDeg: half, caption });
+      const figure = cutout(im, src.ra_deg, src.dec_deg, { radiusArcmin, caption });
       return figure && link(`/images/${im.id}`, figure);
     })
     .filter(Boolean);
