@@ -1233,7 +1233,8 @@ def _source_filters(
     cone_ids = None
     if cone is not None:
         cone_ids = cone_source_ids(session, *cone)
-        on_sources.append(Source.id.in_(cone_ids))
+        # One expanding parameter: no expression built per id.
+        on_sources.append(Source.id.in_(sa.bindparam("cone_ids", cone_ids, expanding=True)))
     if name:
         on_sources.append(Source.name.contains(name, autoescape=True))
     if catalog is not None:
