@@ -96,9 +96,14 @@ def test_overview_counts_equal_the_db(tab: Tab, site: Site) -> None:
     groups = tab.page.locator("section.panel", has_text="Last groups")
     shown_groups = groups.locator("tbody td:first-child").all_inner_texts()
     assert shown_groups == sorted(site.seed.groups, reverse=True)
-    # sky coverage: one footprint per image, each opening its image
+    # sky coverage: one footprint per science (primary-beam corrected) image, each
+    # opening its image; the newest of them listed beside
+    corrected = db_count(site, m.Image, m.Image.pbcor.is_(True))
+    assert 0 < corrected < expected["images"]
     footprints = tab.page.locator("rect.footprint")
-    assert footprints.count() == expected["images"]
+    assert footprints.count() == corrected
+    newest = tab.page.locator("section.panel", has_text="Newest images").locator("tbody tr")
+    assert newest.count() == corrected
     footprints.last.hover()  # the footprints overlap: the last drawn is on top
     assert "Image #" in tab.page.locator(".sky-widget .readout").inner_text()
     tab.assert_clean()

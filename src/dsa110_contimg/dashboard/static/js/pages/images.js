@@ -8,7 +8,7 @@ import { skyImage } from "../skyimage.js";
 import { exportLinks, listPage, route, section, withQuery } from "../ui.js";
 
 const FILTERS = [
-  { name: "image_type", label: "Type", options: ["image", "image-pb", "residual", "model"] },
+  { name: "image_type", label: "Type", options: ["image", "image-pb", "residual", "model", "dirty", "psf", "beam"] },
   { name: "qa_grade", label: "QA grade", options: ["good", "warn", "fail"] },
   { name: "pbcor", label: "PB-corrected", options: [["true", "yes"], ["false", "no"]] },
   { name: "mjd_min", label: "MJD from", type: "number" },

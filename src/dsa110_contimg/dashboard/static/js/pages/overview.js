@@ -53,7 +53,7 @@ function status(health, stats) {
     { class: "fields" },
     h("dt", {}, "Pipeline"), h("dd", { id: "pipeline-status" }, badge(health.status), ` version ${health.version}`),
     h("dt", {}, "Database"), h("dd", {}, check(health.database.ok), database(health.database)),
-    h("dt", {}, "Worker"), h("dd", {}, check(health.worker.ok),
+    h("dt", {}, "Worker"), h("dd", {}, health.worker.ok ? badge("ok") : badge(worker.last_heartbeat ? "stale" : "none"),
       worker.last_heartbeat ? ` last heartbeat ${f.time(worker.last_heartbeat)} (${f.seconds(worker.age_s)} ago)` : " no heartbeat yet"),
     h("dt", {}, "Disk"), h("dd", {}, check(health.disk.ok), ` ${f.bytes(disk.free_bytes)} free of ${f.bytes(disk.total_bytes)}`),
     jobs && [h("dt", {}, "Jobs"), h("dd", {}, `${jobs.running || 0} running, ${jobs.pending || 0} pending, ${jobs.failed || 0} failed `,
@@ -77,6 +77,15 @@ const IMAGE_COLUMNS = [
   { label: "QA", value: (im) => badge(im.qa_grade) },
 ];
 
+/**
+ * The newest science images: primary-beam corrected ones, or all images if there are
+ * none (the pipeline also registers each group's residual, model, PSF... images).
+ */
+async function sciencePage() {
+  const corrected = await settle(api("/api/images", { pbcor: true, limit: 1000 }));
+  return corrected instanceof Error || corrected.total ? corrected : settle(api("/api/images", { limit: 1000 }));
+}
+
 export async function render(ctx) {
   ctx.setTitle("Overview");
   // Each panel fails alone: with the database down, the health panel still says so.
@@ -84,7 +93,7 @@ export async function render(ctx) {
     settle(api("/api/stats")),
     settle(api("/api/health/detailed")),
     settle(api("/api/groups", { limit: 10 })),
-    settle(api("/api/images", { limit: 1000 })),
+    sciencePage(),
   ]);
   const statusHolder = h("div", {}, orError(health, (value) => status(value, stats)));
   const countsHolder = h("div", { id: "counts" }, orError(stats, counts));
@@ -96,10 +105,12 @@ export async function render(ctx) {
     section("Counts", countsHolder),
     h("div", { class: "columns" },
       section("Last groups", orError(groups, (page) => table(GROUP_COLUMNS, page.items, { empty: "No groups yet." }))),
-      section("Newest images", orError(stats, (value) => table(IMAGE_COLUMNS, value.recent_images, { empty: "No images yet." })))),
+      section("Newest images", orError(images, (page) => table(IMAGE_COLUMNS, page.items.slice(0, 5), { empty: "No images yet." })))),
     section("Sky coverage", orError(images, (page) => [
       skyCoverage(page.items),
-      page.total > page.items.length ? h("p", { class: "note" }, `The newest ${page.items.length} of ${page.total} images.`) : null,
+      h("p", { class: "note" }, page.items.length < page.total
+        ? `The newest ${page.items.length} of ${page.total} ${page.items[0]?.pbcor ? "primary-beam corrected " : ""}images.`
+        : `${page.total} ${page.items[0]?.pbcor ? "primary-beam corrected " : ""}images.`),
     ])),
   );
   // New products, job changes and worker heartbeats change the status and counts:
