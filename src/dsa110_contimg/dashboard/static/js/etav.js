@@ -39,6 +39,9 @@ export function etaVPlot(sources, candidateIds = new Set()) {
     markers.append(marker);
   }
   plot.append(markers);
-  const note = skipped ? h("p", { class: "note" }, `${skipped} sources without metrics (η and V above zero) are not shown.`) : null;
-  return h("div", { class: "etav-widget" }, plot, line, note);
+  const notes = [
+    candidateIds.size ? h("span", { class: "legend-candidate" }, "● candidate") : null,
+    skipped ? ` ${skipped} sources without metrics (η and V above zero) are not shown.` : null,
+  ];
+  return h("div", { class: "etav-widget" }, plot, line, h("p", { class: "note" }, notes));
 }
