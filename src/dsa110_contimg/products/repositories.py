@@ -87,7 +87,8 @@ class Page:
     Attributes
     ----------
     items
-        The rows of this page, as dictionaries of column values.
+        The rows of this page, as dictionaries of column values (states,
+        i.e. enumerated columns, as their string values).
     total
         How many rows match the filters, over all pages.
     limit, offset
@@ -1026,6 +1027,13 @@ def _page_of(
     )
     keys = [c.key for c in columns]
     items = [dict(zip(keys, row, strict=True)) for row in rows]
+    # States as their strings, as the API writes them (serialising enum members
+    # took pydantic-core ~2.5 us each: 0.25 ms of a page of 50 candidates).
+    states = [c.key for c in columns if isinstance(c.type, sa.Enum)]
+    for item in items:
+        for key in states:
+            if item[key] is not None:
+                item[key] = item[key].value
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
