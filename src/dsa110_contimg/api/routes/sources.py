@@ -16,9 +16,7 @@ from dsa110_contimg.products.models import Candidate, Source, VariabilityMetrics
 
 router = APIRouter(prefix="/api/sources", tags=["sources"], responses=ERROR_RESPONSES)
 
-VariabilityOut = orm_schema(
-    VariabilityMetrics, "Variability", exclude=repo.VARIABILITY_BOOKKEEPING
-)
+VariabilityOut = orm_schema(VariabilityMetrics, "Variability", exclude=repo.VARIABILITY_BOOKKEEPING)
 SourceOut = orm_schema(Source, "SourceRecord")
 CandidateRef = orm_schema(Candidate, "SourceCandidate")
 SourceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Source id")]
