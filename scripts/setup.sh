@@ -11,8 +11,9 @@ extras=""
 # configuration and are started by the tests themselves.
 apt_packages=(python3-venv wsclean postgresql redis-server)
 # Only the test suite needs these: Chromium runs the dashboard's browser tests;
-# nginx-light runs deploy/nginx/dsa110.conf in front of the API (tests/ops).
-apt_test_packages=(chromium nginx-light)
+# nginx-light runs deploy/nginx/dsa110.conf in front of the API (tests/ops);
+# prometheus brings promtool, which checks and unit-tests the alert rules.
+apt_test_packages=(chromium nginx-light prometheus)
 if [[ "${1:-}" == "--test" ]]; then
     extras="[test,casa]"  # CASA cross-checks run in the test suite
     apt_packages+=("${apt_test_packages[@]}")
