@@ -5,11 +5,16 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 from api_support import LOCAL, Seed, make_settings
 from fastapi.testclient import TestClient
 from test_cache import add_image
 
 from dsa110_contimg.api import create_app
+from dsa110_contimg.pipeline.runner import claim_group
+from dsa110_contimg.products import make_engine, make_session_factory, session_scope
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import Event, GroupState, ObservationGroup
 
 
 def value(text: str, name: str, labels: str = "") -> float:
@@ -58,3 +63,84 @@ def test_gauge_ttl_setting(writable_seed: Seed, ttl_s: float, grows: bool) -> No
         add_image(writable_seed.url, 5)
         after = value(client.get("/metrics").text, "dsa110_images")
     assert after == (before + 1 if grows else before)
+
+
+def db_counts(url: str) -> dict[str, int]:
+    """Observation groups by state, counted in the DB itself."""
+    engine = make_engine(url)
+    with session_scope(make_session_factory(engine)) as s:
+        rows = s.execute(
+            sa.select(ObservationGroup.state, sa.func.count()).group_by(ObservationGroup.state)
+        ).all()
+    engine.dispose()
+    return {str(state): n for state, n in rows}
+
+
+def groups_gauge(text: str) -> dict[str, float]:
+    return {
+        state.value: value(text, "dsa110_groups", f'state="{state.value}"') for state in GroupState
+    }
+
+
+def heartbeat(url: str, *, delete: bool = False) -> None:
+    """Write a worker heartbeat as the daemon would (or delete them all)."""
+    engine = make_engine(url)
+    with session_scope(make_session_factory(engine)) as s:
+        if delete:
+            s.execute(sa.delete(Event).where(Event.topic == "worker"))
+        else:
+            repo.publish_heartbeat(s, "node2")
+    engine.dispose()
+
+
+def test_group_and_heartbeat_gauges(read_client: TestClient, template_seed: Seed) -> None:
+    text = read_client.get("/metrics").text
+    in_db = db_counts(template_seed.url)
+    assert in_db == {"done": 1, "failed": 1, "complete": 1}
+    # Every state is exported, the empty ones as 0.
+    assert groups_gauge(text) == {state.value: in_db.get(state.value, 0) for state in GroupState}
+    assert 0 <= value(text, "dsa110_worker_heartbeat_age_seconds") < 3600
+
+
+def test_group_and_heartbeat_gauges_follow_the_db(writable_seed: Seed) -> None:
+    settings = make_settings(writable_seed.root, writable_seed.url, api_gauge_ttl_s=0.0)
+    with TestClient(create_app(settings), client=LOCAL) as client:
+        before = client.get("/metrics").text
+        engine = make_engine(writable_seed.url)
+        assert claim_group(make_session_factory(engine), writable_seed.groups[2])
+        engine.dispose()
+        heartbeat(writable_seed.url)
+        after = client.get("/metrics").text
+        heartbeat(writable_seed.url, delete=True)
+        never = client.get("/metrics").text
+    assert groups_gauge(after) == {
+        **groups_gauge(before),
+        "complete": groups_gauge(before)["complete"] - 1,
+        "processing": groups_gauge(before)["processing"] + 1,
+    }
+    assert groups_gauge(after) == {
+        s.value: db_counts(writable_seed.url).get(s.value, 0) for s in GroupState
+    }
+    age = "dsa110_worker_heartbeat_age_seconds"
+    assert value(after, age) < value(before, age)
+    # No heartbeat ever: the age is absent (not NaN) while the DB answers.
+    assert age not in never and value(never, "dsa110_db_up") == 1.0
+
+
+@pytest.mark.parametrize(("ttl_s", "reread"), [(0.0, True), (60.0, False)])
+def test_group_and_heartbeat_gauges_respect_the_ttl(
+    writable_seed: Seed, ttl_s: float, reread: bool
+) -> None:
+    settings = make_settings(writable_seed.root, writable_seed.url, api_gauge_ttl_s=ttl_s)
+    age = "dsa110_worker_heartbeat_age_seconds"
+    with TestClient(create_app(settings), client=LOCAL) as client:
+        before = client.get("/metrics").text
+        heartbeat(writable_seed.url, delete=True)
+        engine = make_engine(writable_seed.url)
+        claim_group(make_session_factory(engine), writable_seed.groups[2])
+        engine.dispose()
+        after = client.get("/metrics").text
+    assert (groups_gauge(after) != groups_gauge(before)) == reread
+    assert (age not in after) == reread
+    if not reread:  # the cached heartbeat time, but its age computed at each scrape
+        assert value(after, age) >= value(before, age)

@@ -3,6 +3,12 @@
 Each app has its own registry (several apps may live in one process, e.g. in
 tests). The scientific gauges are read from the products DB when Prometheus
 scrapes, at most every ``api_gauge_ttl_s`` seconds (a setting).
+
+Ages (``dsa110_calibration_age_seconds``, ``dsa110_worker_heartbeat_age_seconds``)
+are computed at each scrape from the cached time, so they keep growing between
+reads. An age whose event never happened (no valid calibration table, no worker
+heartbeat yet) is absent from the scrape, not NaN: alert on it with
+``absent(...)`` or ``dsa110_db_up == 1 unless on() ...`` (deploy/prometheus).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -19,7 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import JobStatus, MSStage, utcnow
+from dsa110_contimg.products.models import (
+    GroupState,
+    JobStatus,
+    MSStage,
+    ObservationGroup,
+    utcnow,
+)
 
 _BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -79,6 +92,18 @@ class MetricsMiddleware:
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
 
 
+def _pipeline_gauges(session: Session) -> dict[str, Any]:
+    """Observation groups by state and the time of the newest worker heartbeat (or None)."""
+    rows = session.execute(
+        sa.select(ObservationGroup.state, sa.func.count()).group_by(ObservationGroup.state)
+    ).all()
+    beat = repo.last_heartbeat(session)
+    return {
+        "groups_by_state": {str(state): int(n) for state, n in rows},
+        "newest_heartbeat_at": beat.created_at if beat is not None else None,
+    }
+
+
 class ScienceCollector(Collector):
     """Gauges of the pipeline's products, read from the DB at scrape time."""
 
@@ -93,7 +118,10 @@ class ScienceCollector(Collector):
             if time.monotonic() - self._read_at >= self.ttl_s:
                 try:
                     with self.sessions() as session:
-                        self._values = repo.science_gauges(session)
+                        self._values = {
+                            **repo.science_gauges(session),
+                            **_pipeline_gauges(session),
+                        }
                 except Exception:
                     self._values = None
                 self._read_at = time.monotonic()
@@ -110,6 +138,10 @@ class ScienceCollector(Collector):
         for stage in MSStage:
             ms.add_metric([stage.value], values["ms_by_stage"].get(stage.value, 0))
         yield ms
+        groups = GaugeMetricFamily("dsa110_groups", "Observation groups by state", labels=["state"])
+        for state in GroupState:
+            groups.add_metric([state.value], values["groups_by_state"].get(state.value, 0))
+        yield groups
         jobs = GaugeMetricFamily("dsa110_jobs", "Jobs by status", labels=["status"])
         for status in JobStatus:
             jobs.add_metric([status.value], values["jobs_by_status"].get(status.value, 0))
@@ -132,6 +164,13 @@ class ScienceCollector(Collector):
                 "dsa110_calibration_age_seconds",
                 "Age of the newest valid calibration table",
                 value=age,
+            )
+        beat_time = values["newest_heartbeat_at"]
+        if beat_time is not None:
+            yield GaugeMetricFamily(
+                "dsa110_worker_heartbeat_age_seconds",
+                "Age of the newest worker (stream daemon) heartbeat",
+                value=(utcnow() - beat_time).total_seconds(),
             )
 
 
