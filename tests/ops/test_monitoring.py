@@ -90,6 +90,8 @@ def test_the_scrape_has_the_scientific_gauges(exported: dict[str, set[str]]) -> 
         "dsa110_images",
         "dsa110_newest_image_noise_jy",
         "dsa110_calibration_age_seconds",
+        "dsa110_groups",
+        "dsa110_worker_heartbeat_age_seconds",
         "dsa110_http_requests_total",
         "dsa110_http_request_duration_seconds_bucket",
     ):
@@ -121,6 +123,7 @@ def test_rules_cover_the_promised_alerts_and_are_complete() -> None:
         "DSA110ApiDown",
         "DSA110ApiErrors",
         "DSA110PipelineStalled",
+        "DSA110DaemonDown",
         "DSA110JobsFailing",
         "DSA110CalibrationTooOld",
     ):
@@ -150,7 +153,16 @@ def test_dashboard_panels_use_the_provisioned_datasource() -> None:
         assert panel["datasource"]["uid"] == uid
         assert all(t["datasource"]["uid"] == uid for t in panel["targets"])
     titles = " ".join(p["title"].lower() for p in panels)
-    for topic in ("throughput", "jobs by status", "noise", "calibration age", "latency", "error"):
+    for topic in (
+        "throughput",
+        "jobs by status",
+        "groups by state",
+        "heartbeat age",
+        "noise",
+        "calibration age",
+        "latency",
+        "error",
+    ):
         assert topic in titles, topic
     providers = yaml.safe_load(
         (GRAFANA / "provisioning" / "dashboards" / "dsa110.yaml").read_text()
