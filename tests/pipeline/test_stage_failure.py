@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from dsa110_contimg.ingest import IngestPolicy
 from dsa110_contimg.pipeline.stream import run_stream
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope
+from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import GroupState, Image, Job, JobStatus, ObservationGroup
 
 from .conftest import prepare_root
@@ -75,6 +76,9 @@ def test_wsclean_crash_fails_the_group_and_the_stream_goes_on(
             # nothing half-made registered for the failed group; the next one imaged
             images = s.scalars(sa.select(Image)).all()
             assert images and all(failed not in img.path for img in images)
+            # the daemon's sign of life, which /api/health and /metrics report
+            beat = repo.last_heartbeat(s)
+            assert beat is not None and beat.payload["pid"] == os.getpid()
     finally:
         engine.dispose()
     assert len(truth["groups"]) == 2

@@ -13,8 +13,11 @@ partial files removed) and carries on; stages skip what is registered.
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +28,8 @@ from dsa110_contimg.pipeline.batch import select_groups
 from dsa110_contimg.pipeline.calibrators import split_calibrator_groups
 from dsa110_contimg.pipeline.reapply import requeue_waiting
 from dsa110_contimg.pipeline.runner import process_group, recover
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products import session_scope
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +61,10 @@ def run_stream(
         reapply_waiting = settings.reapply_waiting
     recover(settings, factory)
     watcher = Watcher(settings, factory, policy=policy)
+    heartbeat = Heartbeat(factory)
     done = 0
     while not stop.is_set():
+        heartbeat.beat(groups_done=done)
         try:
             report = watcher.poll_once()
             if report.changed:
@@ -71,6 +78,7 @@ def run_stream(
                 break
             ok = process_group(settings, factory, group_id, stop=stop.is_set, options=options)
             done += ok
+            heartbeat.beat(groups_done=done)
             if on_group:
                 on_group(group_id, ok)
             if ok and reapply_waiting and group_id in first:
@@ -91,3 +99,31 @@ def install_signal_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+class Heartbeat:
+    """The daemon's sign of life: a ``worker`` event at most every ``every_s`` seconds.
+
+    Written at the top of each cycle and after each group (a stage may run
+    for many minutes, so the monitoring allows a long silence: the
+    ``DSA110DaemonDown`` alert waits 30 min). /api/health and the
+    ``dsa110_worker_heartbeat_age_seconds`` gauge read the newest one. A DB
+    hiccup costs a beat, never the daemon.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], every_s: float = 60.0) -> None:
+        self._factory = factory
+        self._every_s = every_s
+        self._last = -float("inf")
+        self._host = socket.gethostname()
+
+    def beat(self, **info: object) -> None:
+        now = time.monotonic()
+        if now - self._last < self._every_s:
+            return
+        try:
+            with session_scope(self._factory) as session:
+                repo.publish_heartbeat(session, self._host, pid=os.getpid(), **info)
+            self._last = now
+        except Exception as exc:  # the DB may be briefly away: beat again next time
+            log.warning("heartbeat not recorded: %s", exc)
