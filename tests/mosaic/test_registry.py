@@ -65,9 +65,21 @@ def test_same_name_refused(built: dict, factory, tmp_path: Path) -> None:
         assert s.scalar(sa.select(sa.func.count()).where(Mosaic.name == "strip")) == 1
 
 
-def test_empty_range_refused(tiles: dict, factory, tmp_path: Path) -> None:
+def test_empty_selections_refused(tiles: dict, factory, tmp_path: Path) -> None:
     with pytest.raises(InputDataError, match="no pb-corrected images"):
         make_mosaic(factory, "empty", tmp_path, mjd_start=1.0, mjd_end=2.0)
+    # the strip is at +30.5 deg: a strip above it holds nothing
+    with pytest.raises(InputDataError, match="no pb-corrected images"):
+        make_mosaic(factory, "north", tmp_path, dec_min=60.0, dec_max=70.0, **_window(tiles))
+    with pytest.raises(InputDataError, match="not pb-corrected images"):
+        make_mosaic(factory, "unknown", tmp_path, image_ids=[tiles["images"][0]["id"], 999999])
+    assert not list(tmp_path.iterdir())
+
+
+def test_image_ids_select_tiles(tiles: dict, factory, tmp_path: Path) -> None:
+    first = tiles["images"][0]["id"]
+    _, result = make_mosaic(factory, "one-tile", tmp_path, image_ids=[first], cell_arcsec=120.0)
+    assert result.tile_weights == {first: pytest.approx(1.0)}
 
 
 @pytest.mark.parametrize("where", ["preview", "register"])
