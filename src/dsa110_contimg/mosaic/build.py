@@ -100,6 +100,33 @@ def mosaic_grid(headers: Sequence[fits.Header], cell_arcsec: float | None) -> tu
     return wcs, tuple(int(n) for n in shape)
 
 
+def tile_box(
+    tile_wcs: WCS, tile_shape: tuple[int, int], wcs: WCS, shape: tuple[int, int], margin: int = 3
+) -> tuple[slice, slice] | None:
+    """The (y, x) slices of the grid ``wcs``/``shape`` that hold a tile, None if none.
+
+    The tile's edge is sampled every few pixels (a straight edge in one
+    projection is curved in another), mapped to the grid and boxed with
+    ``margin`` pixels to spare: resampling each tile onto its box, not the
+    whole grid, keeps a long strip's cost proportional to its tiles.
+    """
+    ny, nx = tile_shape
+    xs, ys = np.linspace(-0.5, nx - 0.5, 65), np.linspace(-0.5, ny - 0.5, 65)
+    edge_x = np.concatenate([xs, xs, np.full(65, -0.5), np.full(65, nx - 0.5)])
+    edge_y = np.concatenate([np.full(65, -0.5), np.full(65, ny - 0.5), ys, ys])
+    gx, gy = wcs.world_to_pixel(tile_wcs.pixel_to_world(edge_x, edge_y))
+    good = np.isfinite(gx) & np.isfinite(gy)
+    if not good.any():
+        return None
+    x0 = max(int(np.floor(gx[good].min())) - margin, 0)
+    x1 = min(int(np.ceil(gx[good].max())) + margin + 1, shape[1])
+    y0 = max(int(np.floor(gy[good].min())) - margin, 0)
+    y1 = min(int(np.ceil(gy[good].max())) + margin + 1, shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return slice(y0, y1), slice(x0, x1)
+
+
 def _header(wcs: WCS, result: MosaicResult, n_tiles: int, bunit: str) -> fits.Header:
     header = wcs.to_header()
     beg, end = (Time(m, format="mjd", scale="utc") for m in (result.mjd_start, result.mjd_end))
@@ -190,13 +217,18 @@ def build_mosaic(
         inv_var = 1.0 / tile.rms_jy**2
         weighted = np.where(np.isfinite(image) & (beam >= pb_limit), image * beam**2, 0.0)
         tile_wcs = WCS(header).celestial
-        kwargs = {"shape_out": shape, "order": "bicubic", "return_footprint": False}
-        w_image = reproject_interp((weighted, tile_wcs), wcs, **kwargs)
-        w_beam = reproject_interp((beam, WCS(beam_header).celestial), wcs, **kwargs)
+        box = tile_box(tile_wcs, beam.shape, wcs, shape)
+        if box is None:  # cannot happen for a grid made from the tiles; kept safe
+            tile_totals[tile.image_id] = 0.0
+            continue
+        sub_wcs, sub_shape = wcs[box], (box[0].stop - box[0].start, box[1].stop - box[1].start)
+        kwargs = {"shape_out": sub_shape, "order": "bicubic", "return_footprint": False}
+        w_image = reproject_interp((weighted, tile_wcs), sub_wcs, **kwargs)
+        w_beam = reproject_interp((beam, WCS(beam_header).celestial), sub_wcs, **kwargs)
         valid = np.isfinite(w_image) & np.isfinite(w_beam) & (w_beam >= max(pb_limit, 1e-6))
         weight = np.where(valid, w_beam**2 * inv_var, 0.0)
-        numerator += np.where(valid, w_image * inv_var, 0.0)
-        weight_sum += weight
+        numerator[box] += np.where(valid, w_image * inv_var, 0.0)
+        weight_sum[box] += weight
         tile_totals[tile.image_id] = float(weight.sum())
         if on_tile is not None:
             on_tile(tile)
