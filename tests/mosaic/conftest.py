@@ -64,7 +64,7 @@ def tiles(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.fixture(scope="session")
-def built(tiles: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def built(tiles: dict) -> dict:
     """The two target images mosaicked as ``strip`` (the time range of the targets only)."""
     from dsa110_contimg.mosaic import make_mosaic
 
@@ -74,7 +74,7 @@ def built(tiles: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
     mosaic_id, result = make_mosaic(
         make_session_factory(engine),
         "strip",
-        tmp_path_factory.mktemp("mosaics"),
+        settings.mosaics_dir,  # under the data root, where the API serves files from
         mjd_start=min(mjds) - 1e-4,
         mjd_end=max(mjds) + 1e-4,
     )

@@ -55,6 +55,8 @@ def test_rows_complete_and_served_by_the_api(built: dict, factory) -> None:
         body = detail.json()
         assert body["name"] == "strip" and body["noise_jy"] == pytest.approx(result.noise_jy)
         assert sorted(t["image_id"] for t in body["tiles"]) == ids
+        served = client.get(f"/api/mosaics/{built['id']}/fits")
+        assert served.status_code == 200 and served.content == Path(result.path).read_bytes()
 
 
 def test_same_name_refused(built: dict, factory, tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def make_mosaic(
         on_tiles(tiles)
     result = build_mosaic(
         tiles,
-        Path(out_dir) / f"{name}.fits",
+        Path(out_dir).resolve() / f"{name}.fits",  # registered absolute, as images are
         cell_arcsec=cell_arcsec,
         beam_tolerance=beam_tolerance,
         on_tile=on_tile,
