@@ -12,7 +12,10 @@ The mosaic is ``sum_i w_i I_i / sum_i w_i`` and its noise map
 (bicubic: the restored beam spans ~4 pixels, where bilinear interpolation
 would lose ~8% of a peak between pixels), then blank where the resampled
 beam is below the limit. The grid is the smallest one in the tiles'
-projection family holding every tile (``find_optimal_celestial_wcs``, SIN).
+grid holding every tile (``find_optimal_celestial_wcs``): SIN like the tiles,
+or CAR when the tiles' centres span more than ``SIN_MAX_SPAN_DEG`` (SIN cannot
+hold a hemisphere; CAR holds a strip of any length at the cost of a
+cos(dec) stretch in RA).
 
 The tiles must share a restoring beam (one imaging tier): the mosaic's
 BMAJ/BMIN/BPA are the tiles' medians, and tiles more than
@@ -38,6 +41,8 @@ from dsa110_contimg.imaging.headers import TELESCOPE
 from dsa110_contimg.imaging.preview import write_previews
 from dsa110_contimg.mosaic.select import TileInput
 
+#: Widest spread of tile centres (deg) put on a SIN grid; wider strips go on CAR.
+SIN_MAX_SPAN_DEG = 60.0
 #: Tiles' restoring beams may differ by this fraction (BMAJ, BMIN) before we refuse.
 BEAM_TOLERANCE = 0.05
 
@@ -89,13 +94,17 @@ def common_beam(headers: Sequence[fits.Header], tolerance: float = BEAM_TOLERANC
 
 
 def mosaic_grid(headers: Sequence[fits.Header], cell_arcsec: float | None) -> tuple[WCS, tuple]:
-    """The celestial WCS and (ny, nx) of a grid holding every tile (SIN, ICRS)."""
+    """The celestial WCS and (ny, nx) of a grid holding every tile (ICRS; SIN or CAR)."""
+    from astropy.coordinates import SkyCoord
     from reproject.mosaicking import find_optimal_celestial_wcs
 
     footprints = [((h["NAXIS2"], h["NAXIS1"]), WCS(h).celestial) for h in headers]
+    centres = SkyCoord([h["CRVAL1"] for h in headers], [h["CRVAL2"] for h in headers], unit="deg")
+    span = max(centres[i].separation(centres).max().deg for i in range(len(centres)))
+    projection = "SIN" if span <= SIN_MAX_SPAN_DEG else "CAR"
     cell = cell_arcsec if cell_arcsec is not None else abs(headers[0]["CDELT2"]) * 3600
     wcs, shape = find_optimal_celestial_wcs(
-        footprints, frame="icrs", projection="SIN", resolution=cell * u.arcsec
+        footprints, frame="icrs", projection=projection, resolution=cell * u.arcsec
     )
     return wcs, tuple(int(n) for n in shape)
 
