@@ -65,7 +65,7 @@ def test_sigkill_and_restart(tmp_path: Path) -> None:
     final = _stream(root)
     _, err = final.communicate(timeout=600)
     assert final.returncode == 0, err
-    assert kills >= 2  # the kills did land during runs
+    assert kills >= 2, f"only {kills} kills landed during runs"
 
     engine = make_engine(settings.db_url)
     factory = make_session_factory(engine)
@@ -76,14 +76,17 @@ def test_sigkill_and_restart(tmp_path: Path) -> None:
             (g.id, g.state, g.error) for g in groups
         ]
         ms = s.scalars(sa.select(MeasurementSet)).all()
-        assert sorted(m.group_id for m in ms) == sorted(g.id for g in groups)  # once each
+        assert sorted(m.group_id for m in ms) == sorted(g.id for g in groups), [  # once each
+            m.path for m in ms
+        ]
         assert all(Path(m.path).exists() for m in ms)
         assert s.scalar(sa.select(sa.func.count()).select_from(RawFile)) == 16 * len(groups)
-        assert not s.scalars(
+        unfinished = s.scalars(
             sa.select(Job).where(Job.status.in_([JobStatus.RUNNING, JobStatus.PENDING]))
         ).all()
+        assert not unfinished, [(j.job_type, j.group_id, j.status) for j in unfinished]
     engine.dispose()
-    assert not list(settings.ms_dir.glob(".*.tmp"))
+    assert not list(settings.ms_dir.glob(".*.tmp")), list(settings.ms_dir.iterdir())
     with session_scope(make_session_factory(make_engine(settings.db_url))) as s:
         # every group imaged and measured exactly once
         assert s.scalar(
