@@ -84,13 +84,17 @@ def select_tiles(
                 f"images {missing} are not pb-corrected images in the selection",
                 hint="list them with `GET /api/images?image_type=image-pb`",
             )
-    tiles = []
-    for row in rows:
-        beam = session.scalar(
-            sa.select(Image.path).where(
-                Image.ms_id == row.ms_id, Image.version == row.version, Image.image_type == "beam"
+    beams = {
+        (ms_id, version): path
+        for ms_id, version, path in session.execute(
+            sa.select(Image.ms_id, Image.version, Image.path).where(
+                Image.image_type == "beam", Image.ms_id.in_({r.ms_id for r in rows})
             )
         )
+    }
+    tiles = []
+    for row in rows:
+        beam = beams.get((row.ms_id, row.version))
         if beam is None or row.noise_jy is None:
             raise InputDataError(
                 f"image {row.id} ({row.path}) has no registered beam or noise",
