@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from dsa110_contimg.api.deps import DbSession, State
 from dsa110_contimg.api.errors import ERROR_RESPONSES, ApiError
 from dsa110_contimg.api.files import product_file, render_cutout_png
+from dsa110_contimg.api.routes.images import ImageId
 from dsa110_contimg.products import repositories as repo
 
 router = APIRouter(prefix="/api/images", tags=["images"], responses=ERROR_RESPONSES)
@@ -26,7 +27,7 @@ Finite = {"allow_inf_nan": False}
 def image_cutout(
     state: State,
     session: DbSession,
-    image_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="Image id")],
+    image_id: ImageId,
     ra: Annotated[
         float | None,
         Query(ge=0, lt=360, description="Centre RA (deg; default the image's)", **Finite),
