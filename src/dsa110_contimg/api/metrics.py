@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -30,7 +29,6 @@ from dsa110_contimg.products.models import (
     GroupState,
     JobStatus,
     MSStage,
-    ObservationGroup,
     utcnow,
 )
 
@@ -92,18 +90,6 @@ class MetricsMiddleware:
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
 
 
-def _pipeline_gauges(session: Session) -> dict[str, Any]:
-    """Observation groups by state and the time of the newest worker heartbeat (or None)."""
-    rows = session.execute(
-        sa.select(ObservationGroup.state, sa.func.count()).group_by(ObservationGroup.state)
-    ).all()
-    beat = repo.last_heartbeat(session)
-    return {
-        "groups_by_state": {str(state): int(n) for state, n in rows},
-        "newest_heartbeat_at": beat.created_at if beat is not None else None,
-    }
-
-
 class ScienceCollector(Collector):
     """Gauges of the pipeline's products, read from the DB at scrape time."""
 
@@ -118,10 +104,7 @@ class ScienceCollector(Collector):
             if time.monotonic() - self._read_at >= self.ttl_s:
                 try:
                     with self.sessions() as session:
-                        self._values = {
-                            **repo.science_gauges(session),
-                            **_pipeline_gauges(session),
-                        }
+                        self._values = repo.science_gauges(session)
                 except Exception:
                     self._values = None
                 self._read_at = time.monotonic()

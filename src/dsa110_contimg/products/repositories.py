@@ -1605,8 +1605,10 @@ def science_gauges(session: Session) -> dict[str, Any]:
     -------
     dict
         ``ms_by_stage``, ``jobs_by_status`` (dicts), ``images``, ``sources``,
-        ``photometry_rows`` (ints), ``newest_image_noise_jy`` (float or None)
-        and ``newest_valid_cal_created_at`` (UTC datetime or None).
+        ``photometry_rows`` (ints), ``newest_image_noise_jy`` (float or None),
+        ``newest_valid_cal_created_at`` (UTC datetime or None),
+        ``groups_by_state`` (dict) and ``newest_heartbeat_at`` (the newest
+        worker heartbeat's time, or None).
     """
     noise = session.scalar(sa.select(Image.noise_jy).order_by(Image.mjd_obs.desc()).limit(1))
     cal_time = session.scalar(
@@ -1624,6 +1626,8 @@ def science_gauges(session: Session) -> dict[str, Any]:
         "photometry_rows": _count(session, Photometry),
         "newest_image_noise_jy": noise,
         "newest_valid_cal_created_at": cal_time,
+        "groups_by_state": _counts_by(session, ObservationGroup.state),
+        "newest_heartbeat_at": beat.created_at if (beat := last_heartbeat(session)) else None,
     }
 
 
