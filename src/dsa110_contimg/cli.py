@@ -257,7 +257,7 @@ def convert(
             result = convert_group(files, out_ms, overwrite=overwrite, progress=bar.update)
     else:
         from dsa110_contimg.pipeline.runner import process_group
-        from dsa110_contimg.pipeline.stages import convert as convert_stage
+        from dsa110_contimg.pipeline.steps.convert import run as convert_stage
 
         settings, factory = _database(ctx)
         if not process_group(settings, factory, group_id, stages=[("convert", convert_stage)]):
@@ -644,7 +644,7 @@ def calibrate(ctx: click.Context, ms: str, solve: bool, tile_gains: bool | None)
     """
     from dsa110_contimg.calibration import CalibrationError
     from dsa110_contimg.pipeline.jobs import job_run
-    from dsa110_contimg.pipeline.stages import (
+    from dsa110_contimg.pipeline.steps.calibrate import (
         apply_valid_tables,
         solve_on_transit,
         solve_tile_gains_on_catalog,

@@ -7,7 +7,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from dsa110_contimg.pipeline.runner import claim_group, process_group, recover
-from dsa110_contimg.pipeline.stages import convert
+from dsa110_contimg.pipeline.steps.convert import run as convert
 from dsa110_contimg.products import session_scope
 from dsa110_contimg.products.models import (
     BatchItem,

@@ -57,9 +57,9 @@ Stage = Callable[[StageContext], dict[str, Any]]
 
 def default_stages() -> list[tuple[str, Stage]]:
     """The pipeline's stages in order (imported lazily: heavy science modules)."""
-    from dsa110_contimg.pipeline import stages
+    from dsa110_contimg.pipeline.steps import STEPS
 
-    return stages.STAGES
+    return STEPS
 
 
 def claim_group(factory: sessionmaker[Session], group_id: str) -> bool:
