@@ -150,5 +150,5 @@ def test_keys_may_be_configured_as_digests(template_seed: Seed) -> None:
         # the shared template DB must stay unchanged: a no-op status write is still a write,
         # so only check the refusal above and that the right key is accepted by the key ring
         assert client.app.state.api.keys.check(API_KEY) is not None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be sha256: and 64 hex digits"):
         KeyRing([SecretStr("sha256:abc")])

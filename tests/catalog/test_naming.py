@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from dsa110_contimg.catalog.naming import format_name, parse_name
-from dsa110_contimg.catalog.store import _separation_deg
+from dsa110_contimg.sky import separation_deg
 
 
 def test_known_name() -> None:
@@ -26,7 +28,7 @@ def test_round_trip_within_precision() -> None:
     dec = np.degrees(np.arcsin(rng.uniform(-1, 1, 2000)))
     for r, d in zip(ra, dec, strict=True):
         parsed = parse_name(format_name(r, d))
-        sep = _separation_deg(r, d, parsed.ra_deg, parsed.dec_deg) * 3600
+        sep = separation_deg(r, d, parsed.ra_deg, parsed.dec_deg) * 3600
         assert sep <= parsed.precision_arcsec + 1e-6
         assert parsed.precision_arcsec < 0.1  # 0.15 arcsec RA cell x 0.1 arcsec Dec, halved
         assert parsed.prefix == "DSA"
@@ -60,5 +62,7 @@ def test_nvss_name() -> None:
     "bad", ["", "3C286", "J2460+3030", "J1331+3090", "J13310+30", "DSA J1331086+30303"]
 )
 def test_bad_names_raise(bad: str) -> None:
-    with pytest.raises(ValueError):
+    # the message names the source: either no position pattern or an impossible field
+    why = "(cannot read a position from|impossible sexagesimal field in)"
+    with pytest.raises(ValueError, match=f"^{why} source name '{re.escape(bad)}'$"):
         parse_name(bad)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-pytestmark = pytest.mark.skipif(shutil.which("wsclean") is None, reason="wsclean not installed")
+pytestmark = pytest.mark.requires("wsclean")
 
 
 def _peak(data: np.ndarray, x: float, y: float, box: int) -> tuple[float, float, float]:

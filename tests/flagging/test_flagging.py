@@ -47,7 +47,8 @@ def _inject_rfi(vis, rng, a1, a2):
 
 
 @pytest.fixture(scope="module")
-def rfi_case():
+def rfi_case(require_tool):
+    require_tool("aoflagger")
     vis, a1, a2, rng = _sky()
     mask = _inject_rfi(vis, rng, a1, a2)
     result = flag_visibilities(vis, None, a1, a2)
@@ -104,6 +105,7 @@ def test_invalid_extension_and_antenna_drop():
     assert dropped == [0] and not out[:, 2].any()
 
 
+@pytest.mark.requires("aoflagger")
 def test_flag_ms_round_trip(tmp_path):
     from casacore.tables import table
 
@@ -125,6 +127,7 @@ def test_flag_ms_round_trip(tmp_path):
     assert result.fractions.per_channel[30] == 1.0
 
 
+@pytest.mark.requires("aoflagger")
 def test_flag_ms_any_row_order(tmp_path):
     """A baseline-major MS (not the cube's row order) gets the same flags, row by row."""
     from casacore.tables import table
@@ -149,6 +152,7 @@ def test_flag_ms_any_row_order(tmp_path):
     np.testing.assert_array_equal(results["time_major"], results["bl_major"])
 
 
+@pytest.mark.requires("aoflagger")
 def test_flag_ms_on_simulated_group(tmp_path):
     """The simulator's RFI (lines and a burst, 30 sigma rms) found, clean data kept.
 

@@ -11,7 +11,6 @@ tiles do not have that problem).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from dsa110_contimg.imaging import get_tier, image_ms, scale_tier
 from dsa110_contimg.imaging.msinfo import read_ms_summary
 from dsa110_contimg.simulate import preset_config, simulate
 
-needs_wsclean = pytest.mark.skipif(shutil.which("wsclean") is None, reason="wsclean not installed")
+needs_wsclean = pytest.mark.requires("wsclean")
 
 #: Image side of the test tiles, pixels (the scaled standard tier would take ~4000).
 TEST_SIZE = 1800
@@ -74,10 +73,9 @@ def scaled_tier(ms: Path, name: str = "standard", size: int = TEST_SIZE):
 
 
 @pytest.fixture(scope="session")
-def imaged(field: dict, tmp_path_factory: pytest.TempPathFactory):
+def imaged(field: dict, tmp_path_factory: pytest.TempPathFactory, require_tool):
     """The field imaged (DATA) with the scaled standard tier, QA'd against the truth."""
-    if shutil.which("wsclean") is None:
-        pytest.skip("wsclean not installed")
+    require_tool("wsclean")
     catalog = true_catalog(field["truth"], field["group"], 1.405e9)
     out = tmp_path_factory.mktemp("img-out")
     return image_ms(
@@ -86,7 +84,7 @@ def imaged(field: dict, tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def calibrated_field(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def calibrated_field(tmp_path_factory: pytest.TempPathFactory, require_tool) -> dict:
     """A target group calibrated the pipeline's way, imaged from CORRECTED_DATA.
 
     One epoch of the ``test`` preset with the simulator's gains, bandpasses
@@ -103,8 +101,7 @@ def calibrated_field(tmp_path_factory: pytest.TempPathFactory) -> dict:
     and the sky is capped at 0.5 Jy (a 1.2 Jy source leaves 1.5x thermal
     after 1000 iterations even with unit gains).
     """
-    if shutil.which("wsclean") is None:
-        pytest.skip("wsclean not installed")
+    require_tool("wsclean")
     from dsa110_contimg.calibration import (
         PointSource,
         TableCandidate,

@@ -135,8 +135,47 @@ def test_products_previews_and_qa(imaged) -> None:
     assert Path(imaged.preview_path).read_bytes()[:4] == b"\x89PNG"
     assert not list(Path(imaged.preview_path).parent.glob(".*.tmp"))
     qa = imaged.qa
-    assert qa["grade"] in {"good", "warn", "fail"}
+    # a clean simulated field graded against its own truth: nothing to fail or warn about
+    assert (qa["grade"], qa["reasons"]) == ("good", [])
     assert qa["n_bright"] >= 3 and 0.95 < qa["flux_ratio_median"] < 1.05
     assert qa["astrometry_median_arcsec"] < 3
-    assert qa["completeness"] >= 0.6
-    print(qa["grade"], qa["reasons"])
+    assert qa["completeness"] >= 0.8
+
+
+@pytest.mark.parametrize("damage", ["flux scale halved", "positions shifted"])
+def test_qa_fails_a_broken_image(imaged, field, tmp_path: Path, damage: str) -> None:
+    """The same image, broken after the fact, graded against the same truth: ``fail``.
+
+    Halving the pb-corrected pixels puts the median flux ratio near 0.5
+    (fail outside 0.8-1.2); moving both images' reference position by twice
+    the astrometry limit (10 arcsec, a fifth of the beam, so each peak is
+    still found) puts the median offset near 10 arcsec (fail above 5).
+    """
+    from dsa110_contimg.qa.image_qa import QAThresholds, image_qa
+
+    shift_deg = 2 * QAThresholds().astrometry_fail_arcsec / 3600
+    broken = {}
+    for kind in ("image", "image-pb"):
+        with fits.open(imaged.products[kind]) as hdul:
+            data, header = hdul[0].data, hdul[0].header.copy()
+        if damage == "flux scale halved" and kind == "image-pb":
+            data = data * 0.5
+        if damage == "positions shifted":
+            header["CRVAL2"] += shift_deg
+        broken[kind] = tmp_path / f"{kind}.fits"
+        fits.writeto(broken[kind], data, header)
+    catalog = true_catalog(field["truth"], field["group"], 1.405e9)
+    qa = image_qa(
+        str(broken["image"]),
+        str(broken["image-pb"]),
+        imaged.products["beam"],
+        catalog_ra_deg=catalog["ra_deg"],
+        catalog_dec_deg=catalog["dec_deg"],
+        catalog_flux_jy=catalog["flux_jy"],
+    )
+    assert qa.grade == "fail", qa.reasons
+    if damage == "flux scale halved":
+        # half the clean image's ratio (0.95-1.05, test above)
+        assert qa.reasons[0].startswith("median flux ratio") and 0.47 < qa.flux_ratio_median < 0.53
+    else:
+        assert qa.reasons[0].startswith("median offset") and 8 < qa.astrometry_median_arcsec < 12

@@ -354,21 +354,63 @@ def test_index_folder_looks_again_at_files_being_finished(
 
 
 def test_two_indexers_on_one_folder_record_each_file_once(
-    lite: IngestEnv, sim_stream: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+    env: IngestEnv, sim_stream: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Two indexers scan one folder at once, in two threads: each file is indexed once.
+
+    Both threads start on a barrier and meet again inside their first
+    ``_record`` (the first file's header read, nothing written yet), so they
+    write the same group and file rows at the same moment. What the race
+    threatens: a file recorded twice, a file quarantined as a duplicate of
+    itself, or an indexer dying on the other's write.
+    """
+    import threading
+
     from dsa110_contimg.ingest.index import Indexer
 
     source, truth = sim_stream
     g = _group(truth, 1)
-    lite.copy_in(source, g["files"])
-    first, second = lite.indexer(), lite.indexer()
-    # the second looked at the DB before the first wrote anything
-    monkeypatch.setattr(Indexer, "_load_known", lambda self, paths: None)
-    assert len(first.scan().indexed) == 16
-    report = second.scan()
-    assert report.indexed == [] and report.quarantined == []
-    assert report.already_indexed == 16
-    assert len(lite.files()) == 16 and all(p.exists() for p in lite.incoming.iterdir())
+    paths = {str(p) for p in env.copy_in(source, g["files"])}
+    indexers = [env.indexer(), env.indexer()]
+
+    meet = threading.Barrier(2, timeout=30)
+    recorded = threading.local()
+    record = Indexer._record
+
+    def record_together(self: Indexer, info):  # type: ignore[no-untyped-def]
+        if not getattr(recorded, "once", False):
+            recorded.once = True
+            meet.wait()  # both have read the first header; neither has written
+        return record(self, info)
+
+    monkeypatch.setattr(Indexer, "_record", record_together)
+    start = threading.Barrier(2, timeout=30)
+    reports: dict[int, list] = {0: [], 1: []}
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            start.wait()
+            reports[k].append(indexers[k].scan())
+            reports[k].append(indexers[k].scan())  # picks up what lost a write conflict
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads) and errors == []
+    assert meet.n_waiting == 0 and not meet.broken  # they did meet
+
+    indexed = [[p for r in reports[k] for p in r.indexed] for k in (0, 1)]
+    assert sorted(indexed[0] + indexed[1]) == sorted(paths)  # each file once, by one of them
+    assert all(r.quarantined == [] for k in (0, 1) for r in reports[k])
+    assert sorted(f.path for f in env.files()) == sorted(paths)
+    assert {f.group_id for f in env.files()} == {g["group_id"]}
+    assert env.groups()[g["group_id"]].state == GroupState.COMPLETE
+    assert all(Path(p).exists() for p in paths) and not any(env.quarantine.iterdir())
 
 
 def test_file_this_user_cannot_read_is_left_in_place(

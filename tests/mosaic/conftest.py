@@ -29,12 +29,9 @@ TARGETS = (19, 20)
 
 
 @pytest.fixture(scope="session")
-def tiles(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def tiles(tmp_path_factory: pytest.TempPathFactory, require_tool) -> dict:
     """The processed data root: settings, truth and the targets' image-pb ids and mid-times."""
-    import shutil
-
-    if shutil.which("wsclean") is None:
-        pytest.skip("wsclean not installed")
+    require_tool("wsclean")
     sim = tmp_path_factory.mktemp("mosaic-sim")
     cfg = preset_config(
         "test", n_epochs=1, targets_per_epoch=max(TARGETS), max_flux_jy=1.0, sky_radius_deg=1.5

@@ -170,9 +170,7 @@ def test_dashboard_panels_use_the_provisioned_datasource() -> None:
     assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/dsa110"
 
 
-needs_promtool = pytest.mark.skipif(
-    shutil.which("promtool") is None, reason="promtool (Prometheus) is not installed"
-)
+needs_promtool = pytest.mark.requires("promtool")
 
 
 @needs_promtool

@@ -28,8 +28,8 @@ BLIND = (False, False, True, True, True)  # blind finding from epoch 2
 MEASURED_IN_ORDER = (0, 1, 3, 2, 4)
 
 
+@pytest.mark.requires("bdsf")
 def test_source_turning_on_is_backfilled(tmp_path) -> None:
-    pytest.importorskip("bdsf")
     rng = np.random.default_rng(21)
     wcs = make_wcs(N_PIX, CELL, RA0, DEC0)
     ra, dec = wcs.wcs_pix2world([60.0, 140.0, 100.0, 70.0], [60.0, 80.0, 150.0, 120.0], 0)

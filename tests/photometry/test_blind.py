@@ -16,8 +16,8 @@ BEAM = Beam(30 / 3600, 20 / 3600, 40.0)
 RMS = 1e-3
 
 
+@pytest.mark.requires("bdsf")
 def test_find_sources_recovers_injected(tmp_path: Path) -> None:
-    pytest.importorskip("bdsf")
     rng = np.random.default_rng(4)
     wcs = make_wcs(300)
     xy = np.stack(np.meshgrid(np.arange(40, 270, 45.0), np.arange(40, 270, 45.0)), -1).reshape(

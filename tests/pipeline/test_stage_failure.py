@@ -27,7 +27,7 @@ from .conftest import prepare_root
 REAL_WSCLEAN = shutil.which("wsclean")
 
 
-@pytest.mark.skipif(REAL_WSCLEAN is None, reason="Debian's wsclean is not installed")
+@pytest.mark.requires("wsclean")
 def test_wsclean_crash_fails_the_group_and_the_stream_goes_on(
     tmp_path: Path, sim_two_groups, monkeypatch: pytest.MonkeyPatch
 ) -> None:

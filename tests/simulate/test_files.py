@@ -96,9 +96,17 @@ def test_stream_damage(test_dataset) -> None:
     damaged = truth["damaged_files"]
     incoming = out / "incoming"
     assert not (incoming / damaged["missing"]).exists()
-    for key in ("truncated", "corrupt"):
-        with pytest.raises(Exception):  # noqa: B017 - any failure to read is the point
-            read_subband(incoming / damaged[key])
+    # what HDF5 says of each kind of damage: the truncated file keeps its
+    # superblock (which records the full size), the corrupt one has none
+    truncated, corrupt = incoming / damaged["truncated"], incoming / damaged["corrupt"]
+    (group,) = [g for g in truth["groups"] if damaged["truncated"] in g["files"]]
+    sizes = {(incoming / n).stat().st_size for n in group["files"] if n not in damaged.values()}
+    assert len(sizes) == 1  # every intact subband file has the same layout
+    assert truncated.stat().st_size == sizes.pop() // 2
+    with pytest.raises(OSError, match=r"truncated file: eof = \d+.*stored_eof = \d+"):
+        read_subband(truncated)
+    with pytest.raises(OSError, match="file signature not found"):
+        read_subband(corrupt)
     # arrival times spread after the group's end, within the configured jitter
     group = truth["groups"][0]
     end_unix = (group["end_mjd"] - 40587.0) * 86400

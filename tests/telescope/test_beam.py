@@ -35,7 +35,7 @@ def test_beam_offset_for_level_inverts_the_power():
     np.testing.assert_allclose(airy_power(offsets, FREQ_HZ), levels, atol=1e-9)
     assert beam_offset_for_level(1.0, FREQ_HZ) == pytest.approx(0.0, abs=1e-12)
     assert np.all(np.diff(offsets) > 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"beam level must lie in \[0, 1\], got 1\.5"):
         beam_offset_for_level(1.5, FREQ_HZ)
 
 

@@ -57,11 +57,11 @@ def test_subband_of_frequency_inverts_the_channel_map():
 
 @pytest.mark.parametrize("freq", [1.3e9, 1.5e9, np.nan])
 def test_subband_of_frequency_rejects_out_of_band(freq):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="frequency outside the DSA-110 band"):
         subband_of_frequency(freq)
 
 
 @pytest.mark.parametrize("sb", [-1, 16, 2.5])
 def test_bad_subband_numbers_are_rejected(sb):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"subband must be an integer 0..15, got {sb}$"):
         subband_channel_frequencies(sb)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from variability_sims import N_EPOCHS, ese, flaring, steady
 
+from dsa110_contimg.catalog.calibrators import primary_calibrators
 from dsa110_contimg.variability.candidates import (
     DEFAULT_PRESET,
     PRESETS,
@@ -23,9 +24,6 @@ from dsa110_contimg.variability.metrics import (
 )
 
 MJD = 60000.0 + 3.0 * np.arange(N_EPOCHS)
-# 3C286 in the demo (`dsa110 demo`, test preset): 8 measurements, Jy
-CALIBRATOR_FLUX = np.array([14.857, 14.514, 14.815, 14.692, 14.678, 14.642, 14.707, 14.760])
-CALIBRATOR_ERR = np.array([0.0138, 0.0174, 0.0203, 0.0196, 0.0146, 0.0155, 0.0175, 0.0181])
 
 
 FLOOR = PRESETS[DEFAULT_PRESET].frac_floor
@@ -183,11 +181,23 @@ def test_calibration_scatter_is_not_variability() -> None:
         )
         assert flagged <= 1e-3
         assert without_floor > 0.3  # the thermal errors alone cannot tell
-    # the demo's 3C286: 0.7% scatter on 0.1% errors
-    cal = _state(CALIBRATOR_FLUX[None], CALIBRATOR_ERR[None])
-    assert not select_candidates(cal)[0][0]
-    assert compute_metrics(cal)["chi2_nu"][0] < 1
-    assert select_candidates(_state(CALIBRATOR_FLUX[None], CALIBRATOR_ERR[None], 0.0))[0][0]
+    # a calibrator as bright as 3C286 (catalog flux), 8 epochs with 0.7 % scale scatter on
+    # 0.1 % thermal errors (what the demo shows): 2000 draws
+    (cal,) = [c for c in primary_calibrators() if c.name == "3C286"]
+    scale, thermal = 0.007, 0.001
+    flux = cal.flux_jy * (1 + rng.normal(0, scale, (2000, 8)))
+    err = np.full(flux.shape, thermal * cal.flux_jy)
+    flux += rng.normal(size=flux.shape) * err
+    state = _state(flux, err)
+    assert not select_candidates(state)[0].any()
+    # chi2_nu expects the true variance over the floored one, 0.22 for the 1.5 % floor;
+    # the mean of 2000 chi2_7 / 7 draws scatters by 0.53 / sqrt(2000), about 1 %
+    expected = (scale**2 + thermal**2) / (thermal**2 + FLOOR**2)
+    assert np.mean(compute_metrics(state)["chi2_nu"]) == pytest.approx(expected, rel=0.06)
+    # without the floor chi2_nu is ~50 (0.7 % scatter on 0.1 % errors) and nearly all are
+    # flagged: sigma_deviation (the largest |f - mean| / err) stays below 5 only if all 8
+    # offsets lie within 5/7 sigma of the mean, P ~ 0.52^8 = 0.5 %
+    assert select_candidates(_state(flux, err, 0.0))[0].mean() > 0.98
 
 
 def test_floor_matches_history_and_classification() -> None:
