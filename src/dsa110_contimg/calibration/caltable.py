@@ -17,18 +17,17 @@ Layout (CASA's "new calibration table" format, as CASA 6 writes it):
 CPARAM holds the gain ``g`` of the MS convention ``DATA_ij = g_i conj(g_j)
 MODEL_ij``, which is what CASA's applycal divides out. Tables are named after
 the MS (``<ms>.b``, ``<ms>.g``) and written under a temporary name, then
-renamed into place, so a reader never sees a half-written table.
+renamed into place (:func:`dsa110_contimg.atomic.atomic_output`), so a reader
+never sees a half-written table.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from dsa110_contimg.atomic import atomic_output
 from dsa110_contimg.calibration.errors import CalibrationError
 from dsa110_contimg.calibration.solutions import JonesSolutions
 
@@ -133,19 +132,8 @@ def write_caltable(
     final = Path(path) if path is not None else table_path_for(ms, solutions.kind)
     if final.exists() and not overwrite:
         raise CalibrationError(f"calibration table {final} exists", hint="pass overwrite=True")
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_output(final, overwrite=overwrite) as tmp:
         _write(table, solutions, ms, tmp)
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(final, old)
-            os.rename(tmp, final)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return final
 
 

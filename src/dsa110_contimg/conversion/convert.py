@@ -12,8 +12,8 @@ are kept and flagged. WEIGHT and SIGMA come from the sample counts (no
 WEIGHT_SPECTRUM: the counts are flat across a subband's channels).
 
 The MS is written under a temporary name beside the target, flushed to disk
-(fsync) and renamed when complete, so neither a crash nor a power cut leaves a
-half-written MS under the final name.
+(fsync) and renamed when complete (:func:`dsa110_contimg.atomic.atomic_output`),
+so neither a crash nor a power cut leaves a half-written MS under the final name.
 """
 
 from __future__ import annotations
@@ -21,9 +21,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from astropy.time import Time
 from pyuvdata.utils import phasing
 
 from dsa110_contimg import __version__
+from dsa110_contimg.atomic import atomic_output
 from dsa110_contimg.conversion.kernels import place_subband
 from dsa110_contimg.conversion.ms_writer import MSMetadata, create_ms, write_subtables
 from dsa110_contimg.conversion.reader import GroupHeader, open_group
@@ -154,19 +153,9 @@ def convert_group(
     if out_ms.exists() and not overwrite:
         raise ProductExistsError(f"{out_ms} exists", hint="use --overwrite to replace it")
     h = open_group(paths)
-    tmp = out_ms.with_name(f".{out_ms.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        result = _write(h, tmp, out_ms, flag_autos, progress)
-        if durable:
-            _fsync_tree(tmp)
-        if out_ms.exists():
-            shutil.rmtree(out_ms)
-        tmp.rename(out_ms)
-        if durable:
-            _fsync_path(out_ms.parent)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_output(out_ms, overwrite=overwrite, durable=durable) as tmp:
+            result = _write(h, tmp, out_ms, flag_autos, progress)
     finally:
         h.close()
     seconds = time.perf_counter() - t0
@@ -345,22 +334,6 @@ def _sync_file_range():  # type: ignore[no-untyped-def]
     call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
     call.restype = ctypes.c_int
     return call
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(root: Path) -> None:
-    """Flush every file and folder under ``root`` (folders last, so entries exist)."""
-    for folder, _, names in os.walk(root, topdown=False):
-        for name in names:
-            _fsync_path(Path(folder) / name)
-        _fsync_path(Path(folder))
 
 
 def _site_ecef(h: GroupHeader) -> np.ndarray:

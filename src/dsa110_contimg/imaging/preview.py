@@ -84,7 +84,8 @@ def write_previews(
     fig.colorbar(im, ax=ax, label="mJy/beam", shrink=0.85)
     if "BMAJ" in header:
         add_beam(ax, header=header, frame=True, color="cyan", corner="bottom left")
-    fig.savefig(preview_path, dpi=dpi, bbox_inches="tight")
+    # PNG by name, not by suffix: products are written under temporary names first
+    fig.savefig(preview_path, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
 
     # block maxima, not a stride: a thumbnail keeps its sources
@@ -94,5 +95,5 @@ def write_previews(
     with np.errstate(all="ignore"):
         small = np.fmax.reduce(np.fmax.reduce(blocks, axis=3), axis=1)
     rgba = cmap(norm(np.ma.masked_invalid(small)))
-    plt.imsave(thumbnail_path, rgba, origin="lower")
+    plt.imsave(thumbnail_path, rgba, origin="lower", format="png")
     return str(preview_path), str(thumbnail_path)

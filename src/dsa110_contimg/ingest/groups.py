@@ -24,13 +24,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.ingest.header import datetime_to_mjd
 from dsa110_contimg.ingest.policy import IncompletePolicy, IngestPolicy
-from dsa110_contimg.products.models import FileStatus, GroupState, ObservationGroup, RawFile
-from dsa110_contimg.products.repositories import publish_event
+from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import GroupState, ObservationGroup
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +48,8 @@ def find_group(
     session: Session, name_time: dt.datetime, tolerance_s: float
 ) -> ObservationGroup | None:
     """The group whose start lies nearest ``name_time`` and within ``tolerance_s``."""
-    mjd, tol = datetime_to_mjd(name_time), tolerance_s / _SECONDS_PER_DAY
-    stmt = (
-        sa.select(ObservationGroup)
-        .where(ObservationGroup.start_mjd.between(mjd - tol, mjd + tol))
-        .order_by(sa.func.abs(ObservationGroup.start_mjd - mjd), ObservationGroup.id)
-        .limit(1)
-    )
-    found = session.scalars(stmt).first()
-    return found if found is not None else session.get(ObservationGroup, group_id_for(name_time))
+    found = repo.nearest_group(session, datetime_to_mjd(name_time), tolerance_s / _SECONDS_PER_DAY)
+    return found if found is not None else repo.group_or_none(session, group_id_for(name_time))
 
 
 def find_or_create_group(
@@ -71,8 +63,9 @@ def find_or_create_group(
     group = find_group(session, name_time, policy.group_tolerance_s)
     if group is not None:
         return group
-    group = ObservationGroup(
-        id=group_id_for(name_time),
+    group = repo.register_group(
+        session,
+        group_id=group_id_for(name_time),
         start_time=name_time,
         start_mjd=datetime_to_mjd(name_time),
         dec_deg=dec_deg,
@@ -81,10 +74,7 @@ def find_or_create_group(
         state=GroupState.COLLECTING,
         created_at=now,
     )
-    session.add(group)
-    session.flush()
     log.info("group %s: new, collecting", group.id)
-    publish_event(session, "group", "updated", {"group_id": group.id, "state": str(group.state)})
     return group
 
 
@@ -95,31 +85,7 @@ def hold_open_group(session: Session, group_id: str) -> bool:
     (SQLite) for the rest of the transaction, so the runner cannot claim the
     group while a file is being added to it.
     """
-    result = session.execute(
-        sa.update(ObservationGroup)
-        .where(ObservationGroup.id == group_id, ObservationGroup.state.in_(OPEN_STATES))
-        .values(files_present=ObservationGroup.files_present)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
-
-
-def usable_file(session: Session, group_id: str, subband: int) -> RawFile | None:
-    """The group's recorded, not quarantined file of ``subband``, if any."""
-    stmt = sa.select(RawFile).where(
-        RawFile.group_id == group_id,
-        RawFile.subband == subband,
-        RawFile.status != FileStatus.QUARANTINED,
-    )
-    return session.scalars(stmt.limit(1)).first()
-
-
-def usable_subbands(session: Session, group_id: str) -> set[int]:
-    """Subbands of the group with a usable file."""
-    stmt = sa.select(RawFile.subband).where(
-        RawFile.group_id == group_id, RawFile.status != FileStatus.QUARANTINED
-    )
-    return set(session.scalars(stmt))
+    return repo.hold_group(session, group_id, OPEN_STATES)
 
 
 def add_note(group: ObservationGroup, text: str) -> None:
@@ -135,7 +101,7 @@ def _set_state(
         group.completed_at = now
     session.flush()
     log.info("group %s: %s (%d subbands)", group.id, state, group.files_present)
-    publish_event(session, "group", "updated", {"group_id": group.id, "state": str(state)})
+    repo.publish_event(session, "group", "updated", {"group_id": group.id, "state": str(state)})
 
 
 def refresh(session: Session, group: ObservationGroup, now: dt.datetime) -> bool:
@@ -143,7 +109,7 @@ def refresh(session: Session, group: ObservationGroup, now: dt.datetime) -> bool
 
     Call only while holding the group (:func:`hold_open_group`).
     """
-    group.files_present = len(usable_subbands(session, group.id))
+    group.files_present = len(repo.usable_subbands(session, group.id))
     if group.files_present < group.files_expected:
         session.flush()
         return False
@@ -155,7 +121,7 @@ def refresh(session: Session, group: ObservationGroup, now: dt.datetime) -> bool
 
 def missing_subbands(session: Session, group: ObservationGroup) -> list[int]:
     """Subbands 0..files_expected-1 without a usable file."""
-    return sorted(set(range(group.files_expected)) - usable_subbands(session, group.id))
+    return sorted(set(range(group.files_expected)) - repo.usable_subbands(session, group.id))
 
 
 def close_if_expired(
@@ -167,19 +133,10 @@ def close_if_expired(
     file, quarantined ones included. Returns the new state, or None if the
     group is still within its wait (or no longer collecting).
     """
-    arrivals = session.scalars(
-        sa.select(sa.func.max(RawFile.created_at)).where(RawFile.group_id == group.id)
-    ).first()
-    last = arrivals or group.created_at
+    last = repo.last_arrival(session, group.id) or group.created_at
     if (now - last).total_seconds() < policy.group_wait_s:
         return None
-    held = session.execute(
-        sa.update(ObservationGroup)
-        .where(ObservationGroup.id == group.id, ObservationGroup.state == GroupState.COLLECTING)
-        .values(files_present=ObservationGroup.files_present)
-        .execution_options(synchronize_session=False)
-    )
-    if held.rowcount != 1:
+    if not repo.hold_group(session, group.id, (GroupState.COLLECTING,)):
         return None
     missing = missing_subbands(session, group)
     group.files_present = group.files_expected - len(missing)

@@ -52,8 +52,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,9 +64,9 @@ from dsa110_contimg.ingest.header import SubbandFileInfo, parse_name, read_heade
 from dsa110_contimg.ingest.policy import DEFAULT_CLOCK, Clock, IngestPolicy
 from dsa110_contimg.ingest.report import IndexReport
 from dsa110_contimg.ingest.stability import StabilityTracker
+from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
-from dsa110_contimg.products.models import FileStatus, GroupState, ObservationGroup, RawFile
-from dsa110_contimg.products.repositories import publish_event
+from dsa110_contimg.products.models import FileStatus, GroupState, ObservationGroup
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +197,7 @@ class Indexer:
         for start in range(0, len(unknown), _QUERY_CHUNK):
             chunk = unknown[start : start + _QUERY_CHUNK]
             with session_scope(self.factory) as session:
-                rows = session.scalars(sa.select(RawFile.path).where(RawFile.path.in_(chunk)))
-                self._known.update(rows)
+                self._known.update(repo.recorded_raw_paths(session, chunk))
 
     # -- one file ----------------------------------------------------------
     def _ingest(self, path: Path, stat: os.stat_result, report: IndexReport) -> None:
@@ -249,7 +248,7 @@ class Indexer:
             group = groups.find_or_create_group(
                 session, info.name_time, self.policy, now, info.dec_deg
             )
-            duplicate = groups.usable_file(session, group.id, info.subband)
+            duplicate = repo.usable_raw_file(session, group.id, info.subband)
             if duplicate is not None and duplicate.path == str(info.path):
                 return _Outcome(group.id, group.state, already=True)  # by another indexer
             if duplicate is not None:
@@ -258,16 +257,15 @@ class Indexer:
                 session.refresh(group)
                 self._record_late(session, group, info, now)
                 return _Outcome(group.id, group.state, late=True)
-            session.add(self._row(info, now, group_id=group.id))
-            session.flush()
+            repo.register_raw_file(session, **self._row(info, now, group_id=group.id))
             if group.dec_deg is None:
                 group.dec_deg = info.dec_deg
             completed = groups.refresh(session, group, now)
             return _Outcome(group.id, group.state, completed=completed)
 
-    def _row(self, info: SubbandFileInfo, now: dt.datetime, **fields: object) -> RawFile:
-        """A row of the file's header values; ``fields`` add to or replace them."""
-        values: dict[str, object] = dict(
+    def _row(self, info: SubbandFileInfo, now: dt.datetime, **fields: Any) -> dict[str, Any]:
+        """A raw-file row's values from the file's header; ``fields`` add to or replace them."""
+        values: dict[str, Any] = dict(
             path=str(info.path),
             subband=info.subband,
             start_mjd=info.start_mjd,
@@ -281,12 +279,12 @@ class Indexer:
             mtime=info.mtime,
             created_at=now,
         )
-        return RawFile(**{**values, **fields})
+        return {**values, **fields}
 
     def _record_late(
         self, session: Session, group: ObservationGroup, info: SubbandFileInfo, now: dt.datetime
     ) -> None:
-        session.add(self._row(info, now, group_id=None))
+        repo.register_raw_file(session, **self._row(info, now, group_id=None))
         groups.add_note(
             group,
             f"late: sb{info.subband:02d} {info.path} arrived while the group was "
@@ -345,27 +343,20 @@ class Indexer:
         if info is not None:
             row = self._row(info, now, **fields)
         else:
-            row = RawFile(
+            row = dict(
                 subband=subband,
                 size_bytes=stat.st_size,
                 mtime=stat.st_mtime,
                 created_at=now,
                 **fields,
             )
-        session.add(row)
-        session.flush()
-        publish_event(session, "ingest", "quarantined", {"path": str(dest), "reason": reason})
+        repo.register_raw_file(session, **row)
+        repo.publish_event(session, "ingest", "quarantined", {"path": str(dest), "reason": reason})
 
     def _record_unrecorded(self, report: IndexReport) -> None:
         """Record files left in quarantine without a row (see :mod:`.quarantine`)."""
         with session_scope(self.factory) as session:
-            recorded = set(
-                session.scalars(
-                    sa.select(RawFile.path).where(
-                        RawFile.path.startswith(str(self.quarantine_dir) + os.sep)
-                    )
-                )
-            )
+            recorded = repo.raw_paths_under(session, str(self.quarantine_dir))
         orphans = quarantine.unrecorded(
             self.quarantine_dir, recorded, now=self.clock(), grace_s=self.policy.settle_s
         )
@@ -382,16 +373,10 @@ class Indexer:
         """Apply the incomplete policy to collecting groups whose wait is over."""
         report = report if report is not None else IndexReport()
         with session_scope(self.factory) as session:
-            ids = list(
-                session.scalars(
-                    sa.select(ObservationGroup.id)
-                    .where(ObservationGroup.state == GroupState.COLLECTING)
-                    .order_by(ObservationGroup.start_mjd)
-                )
-            )
+            ids = repo.group_ids_in_state(session, GroupState.COLLECTING)
         for group_id in ids:
             with session_scope(self.factory) as session:
-                group = session.get(ObservationGroup, group_id)
+                group = repo.group_or_none(session, group_id)
                 if group is None:
                     continue
                 state = groups.close_if_expired(session, group, self.policy, _utc(self.clock()))

@@ -23,6 +23,9 @@ import os
 import shutil
 from pathlib import Path
 
+from dsa110_contimg.atomic import atomic_output
+from dsa110_contimg.errors import ProductExistsError
+
 log = logging.getLogger(__name__)
 
 #: Suffix of the text file holding a quarantined file's reason.
@@ -51,11 +54,11 @@ def _move_no_clobber(src: Path, dest: Path) -> None:
     except OSError as exc:
         if exc.errno not in _NO_LINK:
             raise
-        if dest.exists():
+        try:
+            with atomic_output(dest) as tmp:  # another file system: copy, then rename
+                shutil.copy2(src, tmp)
+        except ProductExistsError:
             raise FileExistsError(errno.EEXIST, "exists", str(dest)) from exc
-        tmp = dest.with_name(f".{dest.name}.copying")
-        shutil.copy2(src, tmp)
-        os.rename(tmp, dest)
     os.unlink(src)
 
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.ingest.report import IndexReport
-from dsa110_contimg.products.models import GroupState, ObservationGroup
+from dsa110_contimg.products import repositories as repo
 
 
 def group_counts(session: Session) -> dict[str, int]:
     """Number of groups in each state (all groups in the DB), in state order."""
-    rows = session.execute(
-        sa.select(ObservationGroup.state, sa.func.count()).group_by(ObservationGroup.state)
-    ).all()
-    found = {str(state): n for state, n in rows}
-    return {s.value: found[s.value] for s in GroupState if s.value in found}
+    return repo.group_state_counts(session)
 
 
 def describe(report: IndexReport, incoming: Path, counts: dict[str, int]) -> list[str]:

@@ -24,8 +24,8 @@ BMAJ/BMIN/BPA are the tiles' medians, and tiles more than
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from astropy.time import Time
 from astropy.wcs import WCS
 
 from dsa110_contimg import __version__
+from dsa110_contimg.atomic import atomic_output
 from dsa110_contimg.errors import InputDataError
 from dsa110_contimg.imaging.headers import TELESCOPE
 from dsa110_contimg.imaging.preview import write_previews
@@ -169,9 +170,9 @@ def build_mosaic(
 ) -> MosaicResult:
     """Co-add ``tiles`` into ``out_path`` (and ``-noise.fits``, ``.png``, ``-thumb.png``).
 
-    Files are written under temporary names in the same folder and renamed
-    at the end, the mosaic last: an interrupted build leaves nothing under
-    the final names.
+    Files are written under temporary names in the same folder
+    (:func:`dsa110_contimg.atomic.atomic_output`) and renamed at the end, the
+    mosaic last: an interrupted build leaves nothing under the final names.
 
     Parameters
     ----------
@@ -271,19 +272,18 @@ def build_mosaic(
     )
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    part = {k: p.with_name(f".{p.stem}.part{os.getpid()}{p.suffix}") for k, p in final.items()}
     try:
-        fits.writeto(part["image"], mosaic, _header(wcs, result, len(tiles), "Jy/beam"))
-        noise_header = _header(wcs, result, len(tiles), "Jy/beam")
-        noise_header["BTYPE"] = ("Noise", "1/sqrt(sum of weights)")
-        fits.writeto(part["noise"], noise, noise_header)
-        write_previews(part["image"], part["preview"], part["thumbnail"], title=out.name)
-        for kind in ("noise", "preview", "thumbnail", "image"):
-            os.replace(part[kind], final[kind])
+        # published in reverse order of entry: the mosaic itself last
+        with ExitStack() as stack:
+            part = {k: stack.enter_context(atomic_output(p)) for k, p in final.items()}
+            fits.writeto(part["image"], mosaic, _header(wcs, result, len(tiles), "Jy/beam"))
+            noise_header = _header(wcs, result, len(tiles), "Jy/beam")
+            noise_header["BTYPE"] = ("Noise", "1/sqrt(sum of weights)")
+            fits.writeto(part["noise"], noise, noise_header)
+            write_previews(part["image"], part["preview"], part["thumbnail"], title=out.name)
     except BaseException:
-        for kind in final:
-            part[kind].unlink(missing_ok=True)
-            if kind != "image" and not final["image"].exists():
+        if not final["image"].exists():
+            for kind in ("noise", "preview", "thumbnail"):
                 final[kind].unlink(missing_ok=True)
         raise
     return result

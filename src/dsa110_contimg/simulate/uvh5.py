@@ -16,6 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from dsa110_contimg.atomic import atomic_output
 from dsa110_contimg.telescope import (
     DISH_DIAMETER_M,
     INSTRUMENT,
@@ -119,21 +120,26 @@ class SubbandWriter:
     """One subband file, written one integration at a time.
 
     Use as a context manager; the file is written under a temporary name and
-    renamed into place on a clean exit, so a reader never sees half a file.
+    renamed into place on a clean exit (:func:`dsa110_contimg.atomic.atomic_output`),
+    so a reader never sees half a file.
     """
 
     def __init__(self, path: Path, layout: ArrayLayout, header: SubbandHeader) -> None:
         self.path = Path(path)
-        self._tmp = self.path.with_name(self.path.name + ".part")
         self.header = header
-        self._file = h5py.File(self._tmp, "w")
-        _write_header(self._file.create_group("Header"), layout, header)
-        shape = (header.n_blts, 1, len(header.freqs_hz), len(POLARIZATION_CODES))
-        data = self._file.create_group("Data")
-        self._vis = data.create_dataset("visdata", shape, np.complex64)
-        # The correlator flags nothing and integrates every sample.
-        data.create_dataset("flags", data=np.zeros(shape, bool))
-        data.create_dataset("nsamples", data=np.ones(shape, np.float32))
+        self._output = atomic_output(self.path, overwrite=True)
+        self._file = h5py.File(self._output.__enter__(), "w")
+        try:
+            _write_header(self._file.create_group("Header"), layout, header)
+            shape = (header.n_blts, 1, len(header.freqs_hz), len(POLARIZATION_CODES))
+            data = self._file.create_group("Data")
+            self._vis = data.create_dataset("visdata", shape, np.complex64)
+            # The correlator flags nothing and integrates every sample.
+            data.create_dataset("flags", data=np.zeros(shape, bool))
+            data.create_dataset("nsamples", data=np.ones(shape, np.float32))
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
 
     def write_integration(self, t_index: int, vis: np.ndarray) -> None:
         """Store one integration's data, shape (Nbls, Nf, Npols), baselines in header order."""
@@ -145,7 +151,4 @@ class SubbandWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
         self._file.close()
-        if exc_type is None:
-            self._tmp.replace(self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        self._output.__exit__(exc_type, exc, tb)
