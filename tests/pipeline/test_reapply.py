@@ -1,8 +1,8 @@
 """A target group that arrived before its strip's calibrator is calibrated once the transit is solved.
 
 The stream first sees only the target group's files: no valid tables, so the
-MS is left uncalibrated (the reason on its note) and the group fails at the
-image stage. Then the calibrator transit group arrives; the stream solves it
+MS waits for calibration (stage ``waiting_cal``, the reason on its note) and
+the group fails at the image stage. Then the calibrator transit group arrives; the stream solves it
 and, by the re-calibration policy, queues the waiting target again, which goes
 calibrate -> image -> photometry with the calibrator's tables.
 """
@@ -18,9 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from dsa110_contimg.ingest import IngestPolicy
-from dsa110_contimg.pipeline.reapply import UNCALIBRATED_NOTE
 from dsa110_contimg.pipeline.stream import run_stream
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope
+from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import (
     CalApplication,
     CalTable,
@@ -29,6 +29,7 @@ from dsa110_contimg.products.models import (
     Job,
     JobStatus,
     MeasurementSet,
+    MSStage,
     ObservationGroup,
     Photometry,
     Source,
@@ -78,7 +79,9 @@ def test_waiting_group_is_calibrated_after_the_transit(
     with session_scope(factory) as s:
         assert s.get(ObservationGroup, target).state is GroupState.FAILED
         ms = s.scalars(sa.select(MeasurementSet).where(MeasurementSet.group_id == target)).one()
-        assert not ms.cal_applied and ms.note.startswith(UNCALIBRATED_NOTE)
+        assert not ms.cal_applied and ms.stage is MSStage.WAITING_CAL
+        assert ms.note.startswith(f"{repo.WAITING_NOTE}: no valid bandpass table")
+        assert [m.id for _, m in repo.waiting_for_calibration(s)] == [ms.id]
 
     calibrator = _arrive(truth, sim_dir, incoming, "calibrator")
     _stream_once(settings, reapply)
@@ -91,11 +94,12 @@ def test_waiting_group_is_calibrated_after_the_transit(
         target_jobs = s.scalars(sa.select(Job).where(Job.group_id == target).order_by(Job.id)).all()
         if not reapply:
             assert s.get(ObservationGroup, target).state is GroupState.FAILED
-            assert not ms.cal_applied and not applied
+            assert not ms.cal_applied and not applied and ms.stage is MSStage.WAITING_CAL
             assert [j.job_type for j in target_jobs].count("batch") == 1
             return
         assert s.get(ObservationGroup, target).state is GroupState.DONE
-        assert ms.cal_applied and ms.note is None
+        assert ms.cal_applied and ms.note is None and ms.stage is MSStage.IMAGED
+        assert repo.waiting_for_calibration(s) == []
         # the calibrator's own tables, solved on its transit, applied to the target
         assert sorted(t.table_type for t in applied) == ["bandpass", "gain"]
         assert {t.source_ms.group_id for t in applied} == {calibrator}

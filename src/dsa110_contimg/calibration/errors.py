@@ -16,7 +16,7 @@ class DeclinationMismatchError(DSA110Error):
     so it is refused.
     """
 
-    exit_code = 6
+    exit_code = 11
 
     def __init__(self, table: str, table_dec_deg: float, ms_dec_deg: float, limit_deg: float):
         super().__init__(

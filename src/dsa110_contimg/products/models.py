@@ -108,8 +108,11 @@ class GroupState(enum.StrEnum):
 
 
 class MSStage(enum.StrEnum):
+    """How far an MS has got; ``waiting_cal``: flagged, but no valid tables cover it yet."""
+
     CONVERTED = "converted"
     FLAGGED = "flagged"
+    WAITING_CAL = "waiting_cal"
     CALIBRATED = "calibrated"
     IMAGED = "imaged"
 
@@ -250,7 +253,7 @@ class MeasurementSet(_Timestamps, Base):
     size_bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
     qa_metrics: Mapped[dict[str, Any] | None]
     note: Mapped[str | None] = mapped_column(
-        sa.Text, doc="Why a stage was skipped, e.g. no valid cal"
+        sa.Text, doc="Why a stage was skipped, e.g. which tables were missing (human-readable)"
     )
 
     group: Mapped[ObservationGroup | None] = relationship(back_populates="measurement_sets")
@@ -258,7 +261,14 @@ class MeasurementSet(_Timestamps, Base):
 
 
 class CalTable(_Timestamps, Base):
-    """A calibration table solved on one MS."""
+    """A calibration table solved on one MS.
+
+    Its ``status`` says whether it may still be chosen: ``valid``;
+    ``superseded`` when a newer table of the same type and strip covering its
+    whole validity was registered (``superseded_by_id``); ``expired`` when its
+    validity ended more than a grace period before the newest group. Marked
+    tables are kept (and listed), never deleted: applications refer to them.
+    """
 
     __tablename__ = "cal_tables"
     __table_args__ = (
@@ -286,6 +296,10 @@ class CalTable(_Timestamps, Base):
     solver_version: Mapped[str | None] = mapped_column(sa.String(32))
     solver_params: Mapped[dict[str, Any] | None]
     qa_metrics: Mapped[dict[str, Any] | None]
+    superseded_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("cal_tables.id", ondelete="SET NULL"),
+        doc="The newer table of the same type and strip that covers this one's validity",
+    )
 
     source_ms: Mapped[MeasurementSet | None] = relationship()
 

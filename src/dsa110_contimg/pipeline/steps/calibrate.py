@@ -1,4 +1,11 @@
-"""Step 3: solve on a calibrator transit, or apply the valid tables (and tile gains between transits)."""
+"""Step 3: solve on a calibrator transit, or apply the valid tables (and tile gains between transits).
+
+Tables are chosen by the one selection rule
+(:func:`dsa110_contimg.calibration.select_tables`) among the candidates the
+products layer pre-selects; an MS no table covers waits for calibration
+(stage ``waiting_cal``, the reason in its note) until its strip's calibrator
+transits (:mod:`dsa110_contimg.pipeline.reapply`).
+"""
 
 from __future__ import annotations
 
@@ -9,30 +16,35 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from dsa110_contimg.calibration.select import other_strip_note, select_tables
 from dsa110_contimg.config import Settings
-from dsa110_contimg.pipeline.reapply import UNCALIBRATED_NOTE
-from dsa110_contimg.pipeline.runner import StageContext
+from dsa110_contimg.pipeline.context import StepContext
 from dsa110_contimg.pipeline.steps.common import ms_row
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
-from dsa110_contimg.products.models import (
-    MeasurementSet,
-    MSStage,
-)
+from dsa110_contimg.products.models import MeasurementSet
 
 log = logging.getLogger(__name__)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
-    """Solve on a calibrator transit, then apply the valid tables; or record why not."""
+def run(ctx: StepContext) -> dict[str, Any]:
+    """Solve on a calibrator transit, then apply the valid tables; or record why not.
+
+    First marks expired the tables long past their validity
+    (:func:`~dsa110_contimg.products.repositories.expire_cal_tables`).
+    """
     ms = ms_row(ctx)
     if ms.cal_applied:
         return {"ms_path": ms.path, "skipped": True}
     out: dict[str, Any] = {"ms_path": ms.path}
+    with session_scope(ctx.factory) as session:
+        expired = repo.expire_cal_tables(session)
+    if expired:
+        out["expired_tables"] = expired
     solved = solve_on_transit(ctx.factory, ms)
     if solved is not None:
         out["solved"] = solved
-    elif ctx.options.get("tile_gains", ctx.settings.tile_gains):
+    elif ctx.settings.tile_gains if ctx.options.tile_gains is None else ctx.options.tile_gains:
         tile = solve_tile_gains_on_catalog(ctx.settings, ctx.factory, ms)
         if tile is not None:
             out["tile_gains"] = tile
@@ -56,7 +68,7 @@ def solve_tile_gains_on_catalog(
     The catalog with the most sources in the cone is used (one catalog, so
     no source is modelled twice).
     """
-    from dsa110_contimg.calibration import caltable_records, read_info, select_tables
+    from dsa110_contimg.calibration import caltable_records, read_info
     from dsa110_contimg.calibration.caltable import write_caltable
     from dsa110_contimg.calibration.tile import (
         catalog_sky_model,
@@ -64,13 +76,10 @@ def solve_tile_gains_on_catalog(
         solve_tile_gains,
     )
     from dsa110_contimg.catalog.store import CatalogStore
-    from dsa110_contimg.photometry.stage import SKIP_CATALOGS
-    from dsa110_contimg.products.models import CalTable, CalTableStatus
+    from dsa110_contimg.photometry.records import SKIP_CATALOGS
 
     with session_scope(factory) as session:
-        candidates = session.scalars(
-            sa.select(CalTable).where(CalTable.status == CalTableStatus.VALID)
-        ).all()
+        candidates = repo.cal_table_candidates(session, ms.mjd_mid, ms.pointing_dec_deg)
         if select_tables(candidates, ms.mjd_mid, ms.pointing_dec_deg).ok:
             return None  # the transit's gains still hold
         bandpass = select_tables(
@@ -154,8 +163,7 @@ def solve_on_transit(factory: sa.orm.sessionmaker, ms: MeasurementSet) -> dict[s
     with session_scope(factory) as session:
         for record in records:
             repo.register_cal_table(session, **record)
-        row = session.get(MeasurementSet, ms.id)
-        row.calibrator = cal.name
+        repo.record_calibrator(session, ms.id, cal.name)
     return {"calibrator": cal.name, "tables": {k: str(v) for k, v in paths.items()}}
 
 
@@ -165,34 +173,26 @@ def apply_valid_tables(
     """Apply the tables valid for the MS's time and strip, and record the application.
 
     Returns ``{"applied": ..., "tables": [...]}``, or ``{"uncalibrated":
-    reason}`` (also written to the MS's note) when a required table type has
-    no valid table. Raises
-    :class:`~dsa110_contimg.calibration.DeclinationMismatchError` when the
-    only tables valid in time come from another declination strip.
+    reason}`` when a required table type has no valid table: the MS then
+    waits for calibration (stage ``waiting_cal``, the reason in its note,
+    naming the nearest other strip's table when only those are valid, as
+    just after the array moved). Other strips' tables are never candidates.
     """
-    from dsa110_contimg.calibration import select_tables
     from dsa110_contimg.calibration.apply import apply_ms
-    from dsa110_contimg.products.models import CalTable, CalTableStatus
 
     with session_scope(factory) as session:
-        candidates = session.scalars(
-            sa.select(CalTable).where(CalTable.status == CalTableStatus.VALID)
-        ).all()
+        candidates = repo.cal_table_candidates(session, ms.mjd_mid, ms.pointing_dec_deg)
         selection = select_tables(candidates, ms.mjd_mid, ms.pointing_dec_deg)
         chosen = selection.paths
         if not selection.ok:
-            row = session.get(MeasurementSet, ms.id)
-            row.note = f"{UNCALIBRATED_NOTE}: {selection.reason}"
-            log.warning("MS %s left uncalibrated: %s", ms.path, selection.reason)
-            return {"uncalibrated": selection.reason}
+            reason = selection.reason
+            other = repo.nearest_other_strip_table(session, ms.mjd_mid, ms.pointing_dec_deg)
+            if other is not None:
+                reason += f"; {other_strip_note(other, ms.pointing_dec_deg)}"
+            repo.mark_waiting_for_calibration(session, ms.id, reason)
+            log.warning("MS %s waits for calibration: %s", ms.path, reason)
+            return {"uncalibrated": reason}
     applied = apply_ms(ms.path, chosen)
     with session_scope(factory) as session:
-        for path in chosen:
-            repo.record_cal_application(
-                session, ms_path=ms.path, cal_path=path, job_run_id=job_run_id
-            )
-        row = session.get(MeasurementSet, ms.id)
-        row.stage = MSStage.CALIBRATED
-        if row.note and row.note.startswith(UNCALIBRATED_NOTE):  # it waited; no longer
-            row.note = None
+        repo.record_calibration(session, ms_path=ms.path, cal_paths=chosen, job_run_id=job_run_id)
     return {"applied": applied, "tables": chosen}

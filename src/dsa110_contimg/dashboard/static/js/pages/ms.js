@@ -7,7 +7,7 @@ import * as f from "../format.js";
 import { listPage, section } from "../ui.js";
 
 const FILTERS = [
-  { name: "stage", label: "Stage", options: ["converted", "flagged", "calibrated", "imaged"] },
+  { name: "stage", label: "Stage", options: ["converted", "flagged", "waiting_cal", "calibrated", "imaged"] },
   { name: "status", label: "Status", options: ["ok", "failed", "superseded"] },
   { name: "cal_applied", label: "Calibrated", options: [["true", "yes"], ["false", "no"]] },
   { name: "group_id", label: "Group", placeholder: "2026-11-28T12:00:00", size: 20 },
