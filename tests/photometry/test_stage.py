@@ -303,8 +303,8 @@ def small_field_db(tmp_path, ra: np.ndarray, dec: np.ndarray, flux: np.ndarray) 
     return settings, engine, make_session_factory(engine)
 
 
+@pytest.mark.requires("bdsf")
 def test_blind_detections_become_sources_measured_later(tmp_path) -> None:
-    pytest.importorskip("bdsf")
     rng = np.random.default_rng(3)
     n_pix = 200
     wcs = make_wcs(n_pix, CELL, RA0, DEC0)

@@ -1,5 +1,20 @@
 """Photometry: forced (matched filter) and blind measurements, and flux normalisation.
 
+The science modules are pure functions over arrays: ``forced`` (and its
+``kernels``, ``beam``, ``background``, ``blends``, ``flags``), ``blind``
+(PyBDSF), ``normalise``, ``backfill``. The stage that folds one image into
+the products DB reads, computes, then writes, so that SQLite's write lock is
+held only for the writes:
+
+* ``field``: the read phase, one short session loading plain records
+  (``records``: the image, the sources in its cone, known variables,
+  reference histories, earlier images for a back-fill);
+* ``stage``: the compute phase, no session open (pixels, forced photometry,
+  PyBDSF, back-fill, references, normalisation), and ``measure_image``,
+  which chains the three phases;
+* ``store``: the write phase, one transaction through the repositories
+  (sources, photometry, normalisations, light curves and candidates).
+
 Public surface::
 
     from dsa110_contimg.photometry import forced_photometry, background_rms_map, Beam

@@ -1,5 +1,14 @@
 """Light-curve variability: incremental metrics and variable / ESE candidates.
 
+``metrics`` and ``candidates`` are pure functions over arrays (running sums,
+eta / V / chi2 statistics, presets, ESE or variable classification); they
+hold no session. ``stage`` applies them in the photometry stage's write
+phase: once the image has been read and measured without a session, one
+short transaction locks the measured sources' metrics rows, updates them in
+bulk, classifies the few that pass the preset and registers or refreshes
+their candidates, every statement through the repositories
+(``products.repositories``).
+
 Public surface::
 
     from dsa110_contimg.variability import MetricsState, update_batch, update_record

@@ -1,9 +1,12 @@
 """The light-curve stage: fold one epoch's normalised fluxes into the products DB.
 
-:func:`update_light_curves` is called by the photometry stage
-(:func:`dsa110_contimg.photometry.stage.measure_image`) in the same
+:func:`update_light_curves` is called by the photometry stage's write phase
+(:func:`dsa110_contimg.photometry.store.write_measurement`) in the
 transaction that inserts the epoch's ``Photometry`` rows, so a crash can
-never count a measurement twice or lose it from the metrics:
+never count a measurement twice or lose it from the metrics. Every
+statement goes through the repositories; the arithmetic is the pure
+:mod:`~dsa110_contimg.variability.metrics` and
+:mod:`~dsa110_contimg.variability.candidates`:
 
 1. the ``VariabilityMetrics`` rows of the measured sources are read (missing
    ones created) and their running sums updated in O(1) per source
@@ -30,78 +33,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import (
-    Candidate,
-    CandidateKind,
-    CandidateStatus,
-    Photometry,
-    VariabilityMetrics,
-)
 from dsa110_contimg.variability.candidates import Preset, evaluate_candidates, get_preset
 from dsa110_contimg.variability.metrics import MetricsState, update_batch
 
 log = logging.getLogger(__name__)
-
-IN_CHUNK = 900
-"""Most ids bound in one ``IN (...)`` clause (SQLite allows 999 in old builds)."""
-
-
-def chunks(ids: Sequence[int], size: int = IN_CHUNK) -> list[list[int]]:
-    """Split ids into lists short enough for one ``IN`` clause."""
-    ids = [int(i) for i in ids]
-    return [ids[k : k + size] for k in range(0, len(ids), size)]
-
-
-def load_metrics_rows(session: Session, source_ids: np.ndarray) -> list[VariabilityMetrics]:
-    """The metrics rows of the sources in the given order, creating the missing ones.
-
-    The rows are locked (``FOR UPDATE`` on PostgreSQL, in id order so two
-    workers cannot deadlock) until the transaction ends: two images measuring
-    the same source at once are added one after the other, never lost.
-    SQLite serialises writers by itself.
-    """
-    found: dict[int, VariabilityMetrics] = {}
-    for part in chunks(np.sort(source_ids)):
-        stmt = (
-            sa.select(VariabilityMetrics)
-            .where(VariabilityMetrics.source_id.in_(part))
-            .order_by(VariabilityMetrics.source_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)  # the values as locked, not cached
-        )
-        found.update((row.source_id, row) for row in session.scalars(stmt))
-    rows = []
-    for sid in source_ids.tolist():
-        row = found.get(sid)
-        if row is None:
-            row = VariabilityMetrics(source_id=sid)
-            session.add(row)
-        rows.append(row)
-    return rows
 
 
 def normalised_light_curve(
     session: Session, source_id: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One source's normalised light curve (MJD, flux Jy, error Jy) in time order."""
-    stmt = (
-        sa.select(Photometry.mjd, Photometry.norm_flux_jy, Photometry.norm_flux_err_jy)
-        .where(
-            Photometry.source_id == source_id,
-            Photometry.norm_flux_jy.is_not(None),
-            Photometry.norm_flux_err_jy > 0,
-        )
-        .order_by(Photometry.mjd)
-    )
-    rows = session.execute(stmt).all()
-    if not rows:
-        return np.zeros(0), np.zeros(0), np.zeros(0)
-    mjd, flux, err = (np.asarray(col, float) for col in zip(*rows, strict=True))
-    return mjd, flux, err
+    return repo.normalised_light_curve(session, source_id)
 
 
 def update_light_curves(
@@ -145,7 +90,7 @@ def update_light_curves(
     if np.unique(ids).size != ids.size:
         raise ValueError("update_light_curves: source ids must be distinct within one epoch")
     chosen = get_preset(preset)
-    rows = load_metrics_rows(session, ids)
+    rows = repo.lock_metrics_rows(session, ids)
     state = MetricsState.from_records(rows)
     times = np.broadcast_to(np.asarray(mjd, float), ids.shape)
     used = update_batch(state, np.arange(ids.size), fluxes, errs, times, chosen.frac_floor)
@@ -193,7 +138,7 @@ def upsert_candidates(
     new, updated = [], []
     for rec in records:
         source_id = int(ids[rec.index])
-        existing = _light_curve_candidate(session, source_id, rec.kind)
+        existing = repo.light_curve_candidate(session, source_id, rec.kind)
         if existing is not None and existing.kind != rec.kind:
             log.info(
                 "candidate %d (source %d): %s -> %s",
@@ -202,8 +147,7 @@ def upsert_candidates(
                 existing.kind,
                 rec.kind,
             )
-            existing.kind = CandidateKind(rec.kind)
-            session.flush()
+            repo.set_candidate_kind(session, existing, rec.kind)
         cand = repo.register_candidate(
             session,
             source_id=source_id,
@@ -222,20 +166,6 @@ def upsert_candidates(
                 rec.score,
             )
     return new, updated
-
-
-def _light_curve_candidate(session: Session, source_id: int, kind: str) -> Candidate | None:
-    """The source's candidate of this kind, else its unreviewed one of the other light-curve kind."""
-    stmt = sa.select(Candidate).where(
-        Candidate.source_id == source_id,
-        Candidate.kind.in_([CandidateKind.VARIABLE, CandidateKind.ESE]),
-    )
-    rows = session.scalars(stmt).all()
-    same = [c for c in rows if c.kind == kind]
-    if same:
-        return same[0]
-    unreviewed = [c for c in rows if c.status == CandidateStatus.NEW]
-    return unreviewed[0] if unreviewed else None
 
 
 def recompute_metrics(
@@ -261,21 +191,13 @@ def recompute_metrics(
     if ids.size == 0:
         return 0
     floor = get_preset(preset).frac_floor
-    rows = load_metrics_rows(session, ids)
+    rows = repo.lock_metrics_rows(session, ids)
     state = MetricsState.empty(ids.size)
     used = 0
-    for part in chunks(ids):
-        stmt = sa.select(
-            Photometry.source_id,
-            Photometry.norm_flux_jy,
-            Photometry.norm_flux_err_jy,
-            Photometry.mjd,
-        ).where(Photometry.source_id.in_(part), Photometry.norm_flux_jy.is_not(None))
-        points = session.execute(stmt).all()
-        if points:
-            sid, flux, err, mjd = (np.asarray(c, float) for c in zip(*points, strict=True))
-            where = np.searchsorted(ids, sid.astype(np.int64))
-            used += update_batch(state, where, flux, err, mjd, floor)
+    for part in repo.in_chunks(ids):
+        sid, flux, err, mjd = repo.normalised_points(session, part)
+        if sid.size:
+            used += update_batch(state, np.searchsorted(ids, sid), flux, err, mjd, floor)
     state.write_records(rows)
     session.flush()
     return used

@@ -1,41 +1,83 @@
-"""Step 5: forced photometry, normalisation, light curves and candidates."""
+"""Step 5: forced photometry, normalisation, light curves and candidates.
+
+Read, compute, write (:mod:`dsa110_contimg.photometry.stage`): a short
+session reads the image's inputs; the pixels, PyBDSF and the back-fill run
+with no session open; a second short session writes the results. SQLite's
+write lock is held only for the writes.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
-
+from dsa110_contimg.config import Settings
 from dsa110_contimg.errors import InputDataError
+from dsa110_contimg.photometry.records import DEFAULT_RULES, ReferenceRules
+from dsa110_contimg.pipeline.context import RunOptions, StepContext
 from dsa110_contimg.pipeline.jobs import describe_inputs
-from dsa110_contimg.pipeline.runner import StageContext
 from dsa110_contimg.pipeline.steps.common import ms_row
+from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
-from dsa110_contimg.products.models import (
-    ProductStatus,
-)
+from dsa110_contimg.products.models import Image, ProductStatus
 
 log = logging.getLogger(__name__)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
-    """Forced photometry at catalog positions, normalisation, light curves, candidates."""
-    from dsa110_contimg.photometry.stage import measure_image
-    from dsa110_contimg.products.models import Image
+@dataclass(frozen=True)
+class PhotometryOptions:
+    """What the photometry step is asked to do.
 
+    Attributes
+    ----------
+    blind : bool
+        Also run PyBDSF blind finding and back-fill new sources (slow).
+    variability_preset : str
+        Candidate preset (its thresholds and error floor).
+    references : ReferenceRules
+        How the epoch's flux references are chosen and used.
+    """
+
+    blind: bool = False
+    variability_preset: str = "conservative"
+    references: ReferenceRules = DEFAULT_RULES
+
+    @classmethod
+    def from_settings(cls, settings: Settings, options: RunOptions) -> PhotometryOptions:
+        """The settings' values, with a run's ``blind`` option."""
+        return cls(
+            blind=options.blind,
+            variability_preset=settings.variability_preset,
+        )
+
+
+def newest_pbcor_image(images: list[Image]) -> Image | None:
+    """The newest version among an MS's usable primary-beam-corrected images."""
+    usable = [i for i in images if i.status == ProductStatus.OK and i.pbcor]
+    return max(usable, key=lambda i: i.version, default=None)
+
+
+def run(ctx: StepContext) -> dict[str, Any]:
+    """Forced photometry at catalog positions, normalisation, light curves, candidates."""
+    from dsa110_contimg.photometry.field import read_inputs
+    from dsa110_contimg.photometry.stage import compute_measurement, skipped
+    from dsa110_contimg.photometry.store import write_measurement
+
+    options = PhotometryOptions.from_settings(ctx.settings, ctx.options)
     ms = ms_row(ctx)
-    with session_scope(ctx.factory) as session:
-        image_row = session.scalars(
-            sa.select(Image)
-            .where(Image.ms_id == ms.id, Image.status == ProductStatus.OK, Image.pbcor.is_(True))
-            .order_by(Image.version.desc())
-        ).first()
+    with session_scope(ctx.factory) as session:  # read
+        image_row = newest_pbcor_image(repo.images_of_ms(session, ms.id))
         if image_row is None:
             raise InputDataError(
                 f"group {ctx.group_id} has no pb-corrected image", hint="run the image stage"
             )
-        ctx.job.record_inputs(describe_inputs([image_row.path]))
-        return measure_image(
-            session, image_row, ctx.settings, blind=ctx.options.get("blind", False)
+        inputs = read_inputs(
+            session, image_row, ctx.settings, blind=options.blind, rules=options.references
         )
+    ctx.job.record_inputs(describe_inputs([inputs.image.path]))
+    if inputs.n_measured:
+        return skipped(inputs)
+    measurement = compute_measurement(inputs, blind=options.blind)  # no session open
+    with session_scope(ctx.factory) as session:  # write
+        return write_measurement(session, measurement, preset=options.variability_preset)

@@ -11,33 +11,39 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.products.models import (
+    LIGHT_CURVE_COLUMNS,
     Candidate,
+    EpochNormalisation,
+    Image,
     Photometry,
+    ProductStatus,
     Source,
     VariabilityMetrics,
     utcnow,
 )
 from dsa110_contimg.products.repositories.events import publish_event
 from dsa110_contimg.products.repositories.query import (
-    _LISTS,
     DEFAULT_SORT,
     MAX_CONE_MATCHES,
     SORTABLE,
+    Filter,
     InvalidQueryError,
+    Listing,
     NotFoundError,
     Page,
-    _between,
-    _check_page,
     _one,
-    _page_of,
     _set_fields,
     _sort_key,
     _where,
+    check_page,
     count_rows,
+    mjd_range,
     record_columns,
     shared,
     sorted_slice,
 )
+from dsa110_contimg.sky import separation_deg as angular_separation_deg
+from dsa110_contimg.variability.metrics import METRIC_FIELDS, SUM_FIELDS
 
 
 def register_source(
@@ -82,19 +88,6 @@ def add_photometry(session: Session, image_id: int, rows: Iterable[Mapping[str, 
 def get_source(session: Session, source_id: int) -> Source:
     """The source with this id, or :class:`NotFoundError`."""
     return _one(session, sa.select(Source).where(Source.id == source_id), f"source {source_id}")
-
-
-def angular_separation_deg(
-    ra1: np.ndarray, dec1: np.ndarray, ra2: float, dec2: float
-) -> np.ndarray:
-    """Great-circle distance (deg) by the Vincenty formula, stable at all separations."""
-    r1, d1, r2, d2 = map(np.radians, (ra1, dec1, ra2, dec2))
-    dra = r1 - r2
-    num = np.hypot(
-        np.cos(d1) * np.sin(dra), np.cos(d2) * np.sin(d1) - np.sin(d2) * np.cos(d1) * np.cos(dra)
-    )
-    den = np.sin(d2) * np.sin(d1) + np.cos(d2) * np.cos(d1) * np.cos(dra)
-    return np.degrees(np.arctan2(num, den))
 
 
 def _ra_window(ra_deg: float, dec_deg: float, radius_deg: float) -> Any:
@@ -142,61 +135,53 @@ def cone_source_ids(
     return [int(i) for i in matched]
 
 
+#: A cone search: centre and radius, in degrees (given as ``ra``, ``dec``, ``radius_deg``).
+CONE = Filter(
+    "cone",
+    tuple,
+    op="where",
+    description="Sources within radius_deg of (ra, dec)",
+    parts=(
+        Filter("ra", float, ge=0, lt=360, description="Cone centre RA (deg)"),
+        Filter("dec", float, ge=-90, le=90, description="Cone centre Dec (deg)"),
+        Filter("radius_deg", float, gt=0, le=10, description="Cone radius (deg)"),
+    ),
+)
+
+
+def _has_candidate(only: bool) -> Any:
+    return sa.exists().where(Candidate.source_id == Source.id) if only else None
+
+
 def _source_filters(
-    session: Session,
-    *,
-    cone: tuple[float, float, float] | None = None,
-    name: str | None = None,
-    catalog: str | None = None,
-    is_reference: bool | None = None,
-    eta_min: float | None = None,
-    v_min: float | None = None,
-    n_epochs_min: int | None = None,
-    candidates_only: bool = False,
+    session: Session, filters: Mapping[str, Any]
 ) -> tuple[list[Any], list[Any], list[int] | None]:
     """The conditions of the sources filters: on ``sources``, on ``variability_metrics``,
     and the ids in the cone (None without a cone)."""
     on_sources: list[Any] = []
+    on_metrics: list[Any] = []
     cone_ids = None
-    if cone is not None:
-        cone_ids = cone_source_ids(session, *cone)
-        # One expanding parameter: no expression built per id.
-        on_sources.append(Source.id.in_(sa.bindparam("cone_ids", cone_ids, expanding=True)))
-    if name:
-        on_sources.append(Source.name.contains(name, autoescape=True))
-    if catalog is not None:
-        on_sources.append(Source.catalog == catalog)
-    if is_reference is not None:
-        on_sources.append(Source.is_reference == is_reference)
-    if candidates_only:
-        on_sources.append(sa.exists().where(Candidate.source_id == Source.id))
-    on_metrics = [
-        column >= low
-        for column, low in (
-            (VariabilityMetrics.eta, eta_min),
-            (VariabilityMetrics.v, v_min),
-            (VariabilityMetrics.n_epochs, n_epochs_min),
-        )
-        if low is not None
-    ]
+    for spec, value in SOURCES.checked(filters):
+        if spec is CONE:
+            cone_ids = cone_source_ids(session, *value)
+            # One expanding parameter: no expression built per id.
+            on_sources.append(Source.id.in_(sa.bindparam("cone_ids", cone_ids, expanding=True)))
+            continue
+        condition = spec.condition(value)
+        if condition is None:
+            continue
+        on_metrics_table = getattr(spec.column, "class_", None) is VariabilityMetrics
+        (on_metrics if on_metrics_table else on_sources).append(condition)
     return on_sources, on_metrics, cone_ids
 
 
-def sources_query(session: Session, **filters: Any) -> sa.Select[Any]:
-    """The filtered ``select`` of (source, metrics) behind :func:`list_sources` (and exports).
-
-    Sources without metrics are kept (outer join) unless a metrics filter asks for values.
-    """
-    on_sources, on_metrics, _ = _source_filters(session, **filters)
-    return (
-        sa.select(Source, VariabilityMetrics)
-        .outerjoin(VariabilityMetrics, VariabilityMetrics.source_id == Source.id)
-        .where(*on_sources, *on_metrics)
-    )
-
-
 #: Running sums behind the incremental metric updates: internal, not part of a source's record.
-VARIABILITY_BOOKKEEPING = ("sum_w", "sum_wf", "sum_wf2", "sum_f", "sum_f2")
+VARIABILITY_BOOKKEEPING = SUM_FIELDS
+
+
+#: The metrics that summarise a source's variability (exports, GraphQL): its epochs, then
+#: the derived :data:`~dsa110_contimg.variability.metrics.METRIC_FIELDS`.
+SOURCE_METRICS = ("n_epochs", "first_mjd", "last_mjd", *METRIC_FIELDS)
 
 
 _METRIC_COLUMNS = [
@@ -218,68 +203,109 @@ _SOURCE_IDS_WITH_METRICS = shared(
 )
 
 
-def list_sources(
-    session: Session,
-    *,
-    sort: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-    **filters: Any,
-) -> Page:
-    """Sources with their variability metrics (as dictionaries), by cone and variability.
+class _SourceListing(Listing):
+    """The sources list: two tables (sources and their metrics) and a cone read first."""
 
-    The page's ids are found first, each query walking one index (a sort by a
-    metric walks the metrics table's; sources without metrics come last),
-    then only those rows are read with their metrics.
+    def select(self, session: Session | None = None, /, **filters: Any) -> sa.Select[Any]:
+        """The filtered ``select`` of (source, metrics) pairs (for exports).
 
-    Parameters
-    ----------
-    **filters
-        Those of :func:`sources_query`: ``cone`` as ``(ra_deg, dec_deg,
-        radius_deg)``; ``name`` (a substring); ``catalog``; ``is_reference``;
-        lower bounds ``eta_min``, ``v_min``, ``n_epochs_min`` (sources without
-        metrics fail them); ``candidates_only``.
-
-    Returns
-    -------
-    Page
-        Items are the source's columns plus ``variability``: its metrics
-        without the running sums (:data:`VARIABILITY_BOOKKEEPING`), or None.
-    """
-    _check_page(limit, offset)
-    column, desc = _sort_key(SORTABLE["sources"], sort or DEFAULT_SORT["sources"])
-    on_sources, on_metrics, cone_ids = _source_filters(session, **filters)
-    metrics_join = VariabilityMetrics.source_id == Source.id
-    ids = _where(_SOURCE_IDS, *on_sources)
-    if on_metrics:  # an inner join: a metrics filter needs values
-        ids = ids.join(VariabilityMetrics, metrics_join).where(*on_metrics)
-    if cone_ids is not None and len(on_sources) == 1 and not on_metrics:
-        # Only a cone: its ids are the rows (no count), and in id order they are the page.
-        total = len(cone_ids)
-        if column is Source.id:
-            page_ids = sorted(cone_ids, reverse=desc)[offset : offset + limit]
-            items = _sources_with_metrics(session, page_ids)
-            return Page(items=items, total=total, limit=limit, offset=offset)
-    else:
-        total = count_rows(session, ids)
-    slicing = dict(limit=limit, offset=offset, total=total, desc=desc, column=column)
-    if getattr(column, "class_", None) is VariabilityMetrics:
-        valued = _where(_MEASURED_IDS, *on_metrics)
-        if on_sources:
-            valued = valued.join(Source, metrics_join).where(*on_sources)
-        rows = sorted_slice(
-            session,
-            valued,
-            tiebreak=VariabilityMetrics.source_id,
-            nullable=True,
-            null_stmt=_where(_SOURCE_IDS_WITH_METRICS, *on_sources, *on_metrics),
-            null_tiebreak=Source.id,
-            **slicing,
+        Sources without metrics are kept (outer join) unless a metrics filter
+        asks for values. A cone needs the ``session`` (its ids are read first).
+        """
+        on_sources, on_metrics, _ = _source_filters(session, filters)
+        return (
+            sa.select(Source, VariabilityMetrics)
+            .outerjoin(VariabilityMetrics, VariabilityMetrics.source_id == Source.id)
+            .where(*on_sources, *on_metrics)
         )
-    else:
-        rows = sorted_slice(session, ids, tiebreak=Source.id, **slicing)
-    items = _sources_with_metrics(session, [row[0] for row in rows])
-    return Page(items=items, total=total, limit=limit, offset=offset)
+
+    def page(
+        self,
+        session: Session,
+        *,
+        sort: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        **filters: Any,
+    ) -> Page:
+        """Sources with their variability metrics (as dictionaries), by cone and variability.
+
+        The page's ids are found first, each query walking one index (a sort by a
+        metric walks the metrics table's; sources without metrics come last),
+        then only those rows are read with their metrics.
+
+        Parameters
+        ----------
+        **filters
+            Those of :data:`SOURCES`: ``cone`` as ``(ra_deg, dec_deg,
+            radius_deg)``; ``name`` (a substring); ``catalog``; ``is_reference``;
+            lower bounds ``eta_min``, ``v_min``, ``n_epochs_min`` (sources without
+            metrics fail them); ``candidates_only``.
+
+        Returns
+        -------
+        Page
+            Items are the source's columns plus ``variability``: its metrics
+            without the running sums (:data:`VARIABILITY_BOOKKEEPING`), or None.
+        """
+        check_page(limit, offset)
+        column, desc = _sort_key(SORTABLE["sources"], sort or DEFAULT_SORT["sources"])
+        on_sources, on_metrics, cone_ids = _source_filters(session, filters)
+        metrics_join = VariabilityMetrics.source_id == Source.id
+        ids = _where(_SOURCE_IDS, *on_sources)
+        if on_metrics:  # an inner join: a metrics filter needs values
+            ids = ids.join(VariabilityMetrics, metrics_join).where(*on_metrics)
+        if cone_ids is not None and len(on_sources) == 1 and not on_metrics:
+            # Only a cone: its ids are the rows (no count), and in id order they are the page.
+            total = len(cone_ids)
+            if column is Source.id:
+                page_ids = sorted(cone_ids, reverse=desc)[offset : offset + limit]
+                items = _sources_with_metrics(session, page_ids)
+                return Page(items=items, total=total, limit=limit, offset=offset)
+        else:
+            total = count_rows(session, ids)
+        slicing = dict(limit=limit, offset=offset, total=total, desc=desc, column=column)
+        if getattr(column, "class_", None) is VariabilityMetrics:
+            valued = _where(_MEASURED_IDS, *on_metrics)
+            if on_sources:
+                valued = valued.join(Source, metrics_join).where(*on_sources)
+            rows = sorted_slice(
+                session,
+                valued,
+                tiebreak=VariabilityMetrics.source_id,
+                nullable=True,
+                null_stmt=_where(_SOURCE_IDS_WITH_METRICS, *on_sources, *on_metrics),
+                null_tiebreak=Source.id,
+                **slicing,
+            )
+        else:
+            rows = sorted_slice(session, ids, tiebreak=Source.id, **slicing)
+        items = _sources_with_metrics(session, [row[0] for row in rows])
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+#: Sources by cone, name, catalog, reference flag, variability and candidacy.
+SOURCES = _SourceListing(
+    "sources",
+    Source,
+    (
+        CONE,
+        Filter("name", str, Source.name, op="contains", max_length=64, description="Name contains"),
+        Filter("catalog", str, Source.catalog, max_length=32),
+        Filter("is_reference", bool, Source.is_reference),
+        Filter("eta_min", float, VariabilityMetrics.eta, op="ge", ge=0, le=1e12),
+        Filter("v_min", float, VariabilityMetrics.v, op="ge", ge=0, le=1e6),
+        Filter("n_epochs_min", int, VariabilityMetrics.n_epochs, op="ge", ge=0, le=10_000_000),
+        Filter(
+            "candidates_only",
+            bool,
+            op="where",
+            description="Only sources with a candidate",
+            where=_has_candidate,
+        ),
+    ),
+)
+list_sources = SOURCES.page
 
 
 # Built once (a hot path): the records of a page of sources, by id, with their metrics.
@@ -308,53 +334,17 @@ def _sources_with_metrics(session: Session, ids: list[int]) -> list[dict[str, An
     return [by_id[i] for i in ids]
 
 
-def list_photometry(
-    session: Session,
-    *,
-    source_id: int | None = None,
-    image_id: int | None = None,
-    mjd_min: float | None = None,
-    mjd_max: float | None = None,
-    sort: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> Page:
-    """Photometry rows, by source, image and time."""
-    stmt = photometry_query(
-        source_id=source_id, image_id=image_id, mjd_min=mjd_min, mjd_max=mjd_max
-    )
-    return _page_of(session, "photometry", Photometry, stmt, sort, limit, offset)
-
-
-def photometry_query(
-    *,
-    source_id: int | None = None,
-    image_id: int | None = None,
-    mjd_min: float | None = None,
-    mjd_max: float | None = None,
-) -> sa.Select[Any]:
-    """The filtered ``select`` behind :func:`list_photometry` (also used by exports)."""
-    stmt = _between(_LISTS[Photometry], Photometry.mjd, mjd_min, mjd_max)
-    if source_id is not None:
-        stmt = stmt.where(Photometry.source_id == source_id)
-    if image_id is not None:
-        stmt = stmt.where(Photometry.image_id == image_id)
-    return stmt
-
-
-#: Columns of a light-curve point, in order.
-LIGHT_CURVE_COLUMNS = (
-    "mjd",
-    "flux_jy",
-    "flux_err_jy",
-    "norm_flux_jy",
-    "norm_flux_err_jy",
-    "snr",
-    "local_rms_jy",
-    "is_upper_limit",
-    "flags",
-    "image_id",
+#: Photometry rows, by source, image and time.
+PHOTOMETRY = Listing(
+    "photometry",
+    Photometry,
+    (
+        Filter("source_id", int, Photometry.source_id, ge=1, le=2**63 - 1),
+        Filter("image_id", int, Photometry.image_id, ge=1, le=2**63 - 1),
+        *mjd_range(Photometry.mjd, "measurement"),
+    ),
 )
+list_photometry = PHOTOMETRY.page
 
 
 _PHOTOMETRY = Photometry.__table__.c
@@ -410,3 +400,182 @@ def light_curve(
     }
     rows = session.connection().execute(_LIGHT_CURVE, params).all()
     return [dict(zip(LIGHT_CURVE_COLUMNS, row, strict=True)) for row in rows]
+
+
+# ---------------------------------------------------------------------------
+# the photometry stage's reads and writes (its read and write phases)
+# ---------------------------------------------------------------------------
+IN_CHUNK = 900
+"""Most ids bound in one ``IN (...)`` clause (SQLite allows 999 in old builds)."""
+
+
+def in_chunks(ids: Iterable[int], size: int = IN_CHUNK) -> list[list[int]]:
+    """Split ids into lists short enough for one ``IN`` clause."""
+    ids = [int(i) for i in ids]
+    return [ids[k : k + size] for k in range(0, len(ids), size)]
+
+
+def count_image_photometry(session: Session, image_id: int) -> int:
+    """Measurements already stored for one image (0: not measured yet)."""
+    stmt = sa.select(sa.func.count()).select_from(Photometry).where(Photometry.image_id == image_id)
+    return int(session.scalar(stmt) or 0)
+
+
+#: Columns of a source the photometry stage works with (:func:`source_records`).
+SOURCE_FIELDS = (
+    "id",
+    "name",
+    "ra_deg",
+    "dec_deg",
+    "catalog",
+    "catalog_flux_jy",
+    "catalog_flux_err_jy",
+    "major_arcsec",
+)
+
+
+def _source_records(session: Session, condition_of: Any, keys: list[Any]) -> list[dict[str, Any]]:
+    columns = [getattr(Source, c) for c in SOURCE_FIELDS]
+    out: list[dict[str, Any]] = []
+    for k in range(0, len(keys), IN_CHUNK):
+        stmt = sa.select(*columns).where(condition_of(keys[k : k + IN_CHUNK]))
+        out += [dict(zip(SOURCE_FIELDS, row, strict=True)) for row in session.execute(stmt)]
+    return out
+
+
+def source_records(session: Session, ids: Iterable[int]) -> list[dict[str, Any]]:
+    """Sources by id as plain records (the :data:`SOURCE_FIELDS`), in no order."""
+    return _source_records(session, Source.id.in_, [int(i) for i in ids])
+
+
+def sources_named(session: Session, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The registered sources among ``names``, as plain records by name."""
+    return {r["name"]: r for r in _source_records(session, Source.name.in_, list(names))}
+
+
+def add_catalog_sources(
+    session: Session, catalog: str, records: list[dict[str, Any]]
+) -> tuple[dict[str, int], int]:
+    """Register a catalog's sources by name in bulk; return their ids by name and how many are new.
+
+    ``records`` hold ``name`` and the other ``Source`` columns. The names
+    already registered (by another worker since they were read, say) keep
+    their rows. One ``source``/``new`` event announces the batch. If another
+    worker creates some of them meanwhile, the bulk insert is rolled back to
+    its savepoint and they are registered one by one.
+    """
+    named = sources_named(session, [r["name"] for r in records])
+    ids = {name: r["id"] for name, r in named.items()}
+    missing = [r for r in records if r["name"] not in ids]
+    if not missing:
+        return ids, 0
+    created = [Source(**r) for r in missing]
+    try:
+        with session.begin_nested():
+            session.add_all(created)
+    except sa.exc.IntegrityError:
+        created = [register_source(session, **r) for r in missing]
+    publish_event(session, "source", "new", {"catalog": catalog, "count": len(created)})
+    ids.update((s.name, s.id) for s in created)
+    return ids, len(created)
+
+
+def mark_references(session: Session, source_ids: Iterable[int]) -> None:
+    """Flag sources as having served as flux references (``Source.is_reference``)."""
+    for part in in_chunks(source_ids):
+        session.execute(sa.update(Source).where(Source.id.in_(part)).values(is_reference=True))
+
+
+def first_clean_fluxes(
+    session: Session, source_ids: Iterable[int], veto: int, n_epochs: int
+) -> dict[int, list[tuple[float, float, int]]]:
+    """Each source's first ``n_epochs`` raw measurements with no ``veto`` flag.
+
+    Returns
+    -------
+    dict
+        ``source_id -> [(mjd, flux_jy, image_id), ...]`` in time order
+        (every asked id present, empty when never measured cleanly).
+    """
+    ids = [int(i) for i in source_ids]
+    rank = (
+        sa.func.row_number()
+        .over(partition_by=Photometry.source_id, order_by=(Photometry.mjd, Photometry.id))
+        .label("rank")
+    )
+    history: dict[int, list[tuple[float, float, int]]] = {i: [] for i in ids}
+    for part in in_chunks(ids):
+        inner = (
+            sa.select(
+                Photometry.source_id, Photometry.mjd, Photometry.flux_jy, Photometry.image_id, rank
+            )
+            .where(Photometry.source_id.in_(part), Photometry.flags.op("&")(veto) == 0)
+            .subquery()
+        )
+        stmt = (
+            sa.select(inner.c.source_id, inner.c.mjd, inner.c.flux_jy, inner.c.image_id)
+            .where(inner.c.rank <= n_epochs)
+            .order_by(inner.c.source_id, inner.c.rank)
+        )
+        for sid, t, f, image_id in session.execute(stmt):
+            history[int(sid)].append((float(t), float(f), int(image_id)))
+    return history
+
+
+def image_photometry(session: Session, image_id: int) -> dict[str, np.ndarray]:
+    """One image's measurements as arrays: ``id``, ``source_id``, ``flux_jy``,
+    ``flux_err_jy``, ``flags`` (empty arrays when there are none)."""
+    keys = ("id", "source_id", "flux_jy", "flux_err_jy", "flags")
+    stmt = sa.select(*(getattr(Photometry, k) for k in keys)).where(Photometry.image_id == image_id)
+    rows = session.execute(stmt).all()
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(keys)
+    kinds = (np.int64, np.int64, float, float, np.int64)
+    return {k: np.asarray(c, kind) for k, c, kind in zip(keys, columns, kinds, strict=True)}
+
+
+def set_normalised_fluxes(
+    session: Session, photometry_ids: np.ndarray, norm_flux: np.ndarray, norm_err: np.ndarray
+) -> None:
+    """Replace the normalised fluxes of stored measurements (one bulk ``UPDATE`` by id)."""
+    if len(photometry_ids) == 0:
+        return
+    session.execute(
+        sa.update(Photometry),
+        [
+            {"id": int(p), "norm_flux_jy": float(f), "norm_flux_err_jy": float(e)}
+            for p, f, e in zip(photometry_ids, norm_flux, norm_err, strict=True)
+        ],
+    )
+
+
+def set_epoch_normalisation(
+    session: Session, image_id: int, *, factor: float, factor_err: float, n_references: int
+) -> None:
+    """Create or replace an image's relative flux correction (``EpochNormalisation``)."""
+    session.merge(
+        EpochNormalisation(
+            image_id=image_id, factor=factor, factor_err=factor_err, n_references=n_references
+        )
+    )
+
+
+def measured_images_before(
+    session: Session, mjd: float, *, exclude_id: int, dec_min: float, dec_max: float
+) -> list[tuple[Image, EpochNormalisation]]:
+    """Measured (normalised) pb-corrected images observed before ``mjd`` in a Dec band.
+
+    In time order, each with its ``EpochNormalisation``; status ``ok`` only.
+    """
+    stmt = (
+        sa.select(Image, EpochNormalisation)
+        .join(EpochNormalisation, EpochNormalisation.image_id == Image.id)
+        .where(
+            Image.mjd_obs < mjd,
+            Image.id != exclude_id,
+            sa.or_(Image.pbcor.is_(True), Image.image_type == "image-pb"),
+            Image.status == ProductStatus.OK,
+            Image.dec_deg.between(dec_min, dec_max),
+        )
+        .order_by(Image.mjd_obs, Image.id)
+    )
+    return [(image, norm) for image, norm in session.execute(stmt).all()]

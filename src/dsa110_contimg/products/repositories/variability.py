@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.products.models import (
     Candidate,
+    CandidateKind,
     CandidateStatus,
+    Photometry,
     VariabilityMetrics,
 )
 from dsa110_contimg.products.repositories.events import publish_event, touch
 from dsa110_contimg.products.repositories.query import (
-    _LISTS,
-    Page,
-    _between,
+    Filter,
+    Listing,
     _one,
-    _page_of,
     _set_fields,
 )
-from dsa110_contimg.products.repositories.sources import get_source
+from dsa110_contimg.products.repositories.sources import get_source, in_chunks
 
 
 def upsert_variability(session: Session, source_id: int, **metrics: Any) -> VariabilityMetrics:
@@ -81,36 +83,118 @@ def get_candidate(session: Session, candidate_id: int) -> Candidate:
     return _one(session, stmt, f"candidate {candidate_id}")
 
 
-def list_candidates(
-    session: Session,
-    *,
-    kind: str | None = None,
-    status: str | None = None,
-    score_min: float | None = None,
-    source_id: int | None = None,
-    sort: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> Page:
-    """Variability, ESE and new-source candidates, by kind, status and score."""
-    stmt = candidates_query(kind=kind, status=status, score_min=score_min, source_id=source_id)
-    return _page_of(session, "candidates", Candidate, stmt, sort, limit, offset)
+#: Variability, ESE and new-source candidates, by kind, status, score and source.
+CANDIDATES = Listing(
+    "candidates",
+    Candidate,
+    (
+        Filter("kind", CandidateKind, Candidate.kind),
+        Filter("status", CandidateStatus, Candidate.status),
+        Filter("score_min", float, Candidate.score, op="ge", ge=-1e12, le=1e12),
+        Filter("source_id", int, Candidate.source_id, ge=1, le=2**63 - 1),
+    ),
+)
+list_candidates = CANDIDATES.page
 
 
-def candidates_query(
-    *,
-    kind: str | None = None,
-    status: str | None = None,
-    score_min: float | None = None,
-    source_id: int | None = None,
-) -> sa.Select[Any]:
-    """The filtered ``select`` behind :func:`list_candidates` (also used by exports)."""
-    stmt = _between(_LISTS[Candidate], Candidate.score, score_min, None)
-    for column, value in (
-        (Candidate.kind, kind),
-        (Candidate.status, status),
-        (Candidate.source_id, source_id),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    return stmt
+# ---------------------------------------------------------------------------
+# the light-curve stage's reads and writes
+# ---------------------------------------------------------------------------
+def known_variable_ids(session: Session, source_ids: Iterable[int]) -> list[int]:
+    """Those of the sources with a candidate that no human dismissed."""
+    out: list[int] = []
+    for part in in_chunks(source_ids):
+        stmt = sa.select(Candidate.source_id).where(
+            Candidate.source_id.in_(part), Candidate.status != CandidateStatus.DISMISSED
+        )
+        out += session.scalars(stmt).all()
+    return out
+
+
+def lock_metrics_rows(session: Session, source_ids: np.ndarray) -> list[VariabilityMetrics]:
+    """The metrics rows of the sources in the given order, creating the missing ones.
+
+    The rows are locked (``FOR UPDATE`` on PostgreSQL, in id order so two
+    workers cannot deadlock) until the transaction ends: two images measuring
+    the same source at once are added one after the other, never lost.
+    SQLite serialises writers by itself.
+    """
+    found: dict[int, VariabilityMetrics] = {}
+    for part in in_chunks(np.sort(source_ids)):
+        stmt = (
+            sa.select(VariabilityMetrics)
+            .where(VariabilityMetrics.source_id.in_(part))
+            .order_by(VariabilityMetrics.source_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)  # the values as locked, not cached
+        )
+        found.update((row.source_id, row) for row in session.scalars(stmt))
+    rows = []
+    for sid in np.asarray(source_ids).tolist():
+        row = found.get(sid)
+        if row is None:
+            row = VariabilityMetrics(source_id=sid)
+            session.add(row)
+        rows.append(row)
+    return rows
+
+
+def normalised_light_curve(
+    session: Session, source_id: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One source's normalised light curve (MJD, flux Jy, error Jy) in time order."""
+    stmt = (
+        sa.select(Photometry.mjd, Photometry.norm_flux_jy, Photometry.norm_flux_err_jy)
+        .where(
+            Photometry.source_id == source_id,
+            Photometry.norm_flux_jy.is_not(None),
+            Photometry.norm_flux_err_jy > 0,
+        )
+        .order_by(Photometry.mjd)
+    )
+    rows = session.execute(stmt).all()
+    if not rows:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    mjd, flux, err = (np.asarray(col, float) for col in zip(*rows, strict=True))
+    return mjd, flux, err
+
+
+def normalised_points(
+    session: Session, source_ids: list[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every normalised measurement of some sources (<= ``IN_CHUNK`` ids), in no order.
+
+    Returns ``source_id`` (int), ``norm_flux_jy``, ``norm_flux_err_jy`` and
+    ``mjd`` arrays (empty when there are none).
+    """
+    stmt = sa.select(
+        Photometry.source_id,
+        Photometry.norm_flux_jy,
+        Photometry.norm_flux_err_jy,
+        Photometry.mjd,
+    ).where(Photometry.source_id.in_(source_ids), Photometry.norm_flux_jy.is_not(None))
+    points = session.execute(stmt).all()
+    if not points:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0)
+    sid, flux, err, mjd = (np.asarray(c, float) for c in zip(*points, strict=True))
+    return sid.astype(np.int64), flux, err, mjd
+
+
+def light_curve_candidate(session: Session, source_id: int, kind: str) -> Candidate | None:
+    """The source's candidate of this kind, else its unreviewed one of the other light-curve kind."""
+    stmt = sa.select(Candidate).where(
+        Candidate.source_id == source_id,
+        Candidate.kind.in_([CandidateKind.VARIABLE, CandidateKind.ESE]),
+    )
+    rows = session.scalars(stmt).all()
+    same = [c for c in rows if c.kind == kind]
+    if same:
+        return same[0]
+    unreviewed = [c for c in rows if c.status == CandidateStatus.NEW]
+    return unreviewed[0] if unreviewed else None
+
+
+def set_candidate_kind(session: Session, candidate: Candidate, kind: str) -> None:
+    """Re-kind an unreviewed light-curve candidate (``variable`` <-> ``ese``)."""
+    candidate.kind = CandidateKind(kind)
+    session.flush()
