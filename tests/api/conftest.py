@@ -7,7 +7,6 @@ the pipeline will) into a template; tests that write get their own copy.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import socket
 import subprocess
@@ -61,13 +60,11 @@ def client(writable_seed: Seed) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def redis_server() -> Iterator[dict[str, Any]]:
+def redis_server(require_tool) -> Iterator[dict[str, Any]]:
     """A throw-away redis-server on a free loopback port; ``stop()`` kills it early."""
+    require_tool("redis")
     binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed but CI requires it")
-        pytest.skip("redis-server not installed")
+    assert binary is not None
     workdir = tempfile.mkdtemp(prefix="dsa110-redis-")
     port = free_port()
     proc = subprocess.Popen(

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dsa110_contimg.catalog.readers import CATALOG_DTYPE, CatalogFormatError
-from dsa110_contimg.catalog.store import CatalogStore, _separation_deg
+from dsa110_contimg.catalog.store import CatalogStore
+from dsa110_contimg.sky import separation_deg
 
 
 def synthetic_rows(n: int, seed: int = 0) -> np.ndarray:
@@ -47,7 +48,7 @@ def store_1e5(tmp_path_factory: pytest.TempPathFactory) -> tuple[CatalogStore, n
 def test_cone_equals_brute_force(store_1e5, ra: float, dec: float, radius: float) -> None:
     store, rows = store_1e5
     found = store.cone("T", ra, dec, radius)
-    truth = _separation_deg(ra, dec, rows["ra_deg"], rows["dec_deg"]) <= radius
+    truth = separation_deg(ra, dec, rows["ra_deg"], rows["dec_deg"]) <= radius
     assert sorted(found["name"]) == sorted(rows["name"][truth])
     assert np.all(np.diff(found["sep_deg"]) >= 0)
 
@@ -55,7 +56,7 @@ def test_cone_equals_brute_force(store_1e5, ra: float, dec: float, radius: float
 def test_cone_min_flux(store_1e5) -> None:
     store, rows = store_1e5
     found = store.cone("T", 100, 20, 3.0, min_flux_mjy=10.0)
-    near = _separation_deg(100, 20, rows["ra_deg"], rows["dec_deg"]) <= 3.0
+    near = separation_deg(100, 20, rows["ra_deg"], rows["dec_deg"]) <= 3.0
     assert len(found) == np.sum(near & (rows["flux_mjy"] >= 10.0)) > 0
 
 

@@ -142,8 +142,9 @@ def test_job_lifecycle_events(factory) -> None:
         assert [e.kind for e in events] == ["created", "started", "progress", "finished"]
         done = repo.get_job(s, job.run_id)
         assert done.status is JobStatus.SUCCEEDED and done.progress == 1.0
-        assert done.duration_s is not None and done.duration_s >= 0
-        with pytest.raises(ValueError):
+        assert done.started_at <= done.finished_at
+        assert done.duration_s == (done.finished_at - done.started_at).total_seconds()
+        with pytest.raises(ValueError, match=r"^progress must be within 0\.\.1, not 1\.5$"):
             repo.update_job_progress(s, job.run_id, 1.5)
 
 
@@ -310,3 +311,67 @@ def test_sorted_one_table_lists_put_missing_values_last(factory) -> None:
                 for offset in range(9):
                     page = repo.list_jobs(s, sort=sort, limit=limit, offset=offset)
                     assert [j["id"] for j in page.items] == expected[offset : offset + limit]
+
+
+def test_a_declared_filter_checks_its_value_once_for_every_caller(factory) -> None:
+    with session_scope(factory) as s:
+        image_id = _image(s)
+        repo.register_image(
+            s, path="/data/images/b.fits", mjd_obs=61008.5, ra_deg=0, dec_deg=0,
+            size_x=1, size_y=1, cell_arcsec=1, image_type="image-pb", noise_jy=5e-3,
+        )  # fmt: skip
+    with session_scope(factory) as s:
+        # The page and the export query apply the same filters to the same rows.
+        for filters in (
+            {"ms_path": "/data/ms/a.ms"},
+            {"noise_max_jy": 2e-3},
+            {"mjd_min": 61008.0},
+            {"image_type": "image-pb", "status": "ok"},
+            {},
+        ):
+            page = repo.list_images(s, sort="id", **filters)
+            rows = s.execute(repo.IMAGES.select(**filters).order_by(repo.SORTABLE["images"]["id"]))
+            assert [i["id"] for i in page.items] == [r.id for r in rows.scalars()], filters
+        assert [i["id"] for i in repo.list_images(s, ms_path="/data/ms/a.ms").items] == [image_id]
+        assert repo.list_images(s, noise_max_jy=2e-3).total == 1
+        # Out of bounds, of the wrong type or an unknown state: refused before any query.
+        for bad in (
+            {"noise_max_jy": 0.0},
+            {"noise_max_jy": float("nan")},
+            {"mjd_min": -1.0},
+            {"mjd_max": "soon"},
+            {"pbcor": "yes"},
+            {"status": "bogus"},
+            {"image_type": "x" * 33},
+        ):
+            with pytest.raises(repo.InvalidQueryError):
+                repo.list_images(s, **bad)
+            with pytest.raises(repo.InvalidQueryError):
+                repo.IMAGES.select(**bad)
+        with pytest.raises(TypeError, match="no filter 'colour'"):
+            repo.list_images(s, colour="red")
+        # A state is converted from its string value.
+        assert repo.list_jobs(s, status="pending").total == 0
+
+
+def test_the_cone_is_one_filter_of_three_parts() -> None:
+    assert repo.CONE.gather({}) is None
+    assert repo.CONE.gather({"ra": 1.0, "dec": 2.0, "radius_deg": 0.5}) == (1.0, 2.0, 0.5)
+    with pytest.raises(repo.InvalidQueryError, match="needs ra, dec and radius_deg"):
+        repo.CONE.gather({"ra": 1.0})
+    assert repo.CONE.check((359.0, -90, 10)) == (359.0, -90.0, 10.0)
+    for bad in ((360.0, 0.0, 1.0), (0.0, 91.0, 1.0), (0.0, 0.0, 0.0), (0.0, 0.0, 10.5), (1, 2)):
+        with pytest.raises(repo.InvalidQueryError):
+            repo.CONE.check(bad)
+
+
+def test_one_page_rule() -> None:
+    repo.check_page(repo.MIN_LIMIT, 0)
+    repo.check_page(repo.MAX_LIMIT, repo.MAX_OFFSET)
+    for limit, offset in ((0, 0), (repo.MAX_LIMIT + 1, 0), (1, -1), (1, repo.MAX_OFFSET + 1)):
+        with pytest.raises(repo.InvalidQueryError):
+            repo.check_page(limit, offset)
+    assert repo.PAGE_BOUNDS == {
+        "limit": (repo.MIN_LIMIT, repo.MAX_LIMIT),
+        "offset": (0, repo.MAX_OFFSET),
+    }

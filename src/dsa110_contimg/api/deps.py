@@ -1,4 +1,8 @@
-"""Dependencies injected into routes: the app state, DB sessions, paging, write access, caching."""
+"""Dependencies injected into routes: the app state, DB sessions, write access, caching.
+
+A list's paging, sort and filter parameters are derived from its declared
+filters by :func:`dsa110_contimg.api.schemas.list_query`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import pydantic_core
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -14,12 +18,6 @@ from sqlalchemy.orm import Session
 from dsa110_contimg.api.caching import cache_key
 from dsa110_contimg.api.errors import ApiError
 from dsa110_contimg.api.state import AppState
-from dsa110_contimg.products import repositories as repo
-
-#: Largest offset accepted: deeper paging should narrow the filters instead.
-MAX_OFFSET = 10_000_000
-#: Bounds of an MJD in queries (1858-11-17 .. 2132-08-31).
-MJD_MIN, MJD_MAX = 0.0, 100_000.0
 
 
 # Light dependencies are ``async``: a sync one would cost a threadpool hop per request.
@@ -39,23 +37,6 @@ def get_session(state: State) -> Iterator[Session]:
 
 DbSession = Annotated[Session, Depends(get_session)]
 
-
-class Paging(BaseModel):
-    """Page size and position of a list."""
-
-    limit: int
-    offset: int
-
-
-async def paging(
-    limit: Annotated[int, Query(ge=1, le=repo.MAX_LIMIT, description="Page size")] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")] = 0,
-) -> Paging:
-    """The ``limit`` and ``offset`` query parameters."""
-    return Paging(limit=limit, offset=offset)
-
-
-Page = Annotated[Paging, Depends(paging)]
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A write key")
 _bearer = HTTPBearer(auto_error=False, description="A write key as a bearer token")

@@ -2,7 +2,11 @@
 measurements, jobs, over the same repository functions as the REST API.
 
 Resolvers are async and run each database call in the threadpool, so a query
-never blocks the event loop. Query depth is limited.
+never blocks the event loop. Query depth is limited. A list's arguments are
+some of the filters its repository list declares
+(:data:`~dsa110_contimg.products.repositories.LISTINGS`), which checks them
+as it does REST's: the same bounds, one page rule
+(:func:`~dsa110_contimg.products.repositories.check_page`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.types import Info
 
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import VariabilityMetrics
+from dsa110_contimg.products.models import Photometry, VariabilityMetrics
 
 MAX_DEPTH = 6
 
@@ -44,36 +48,30 @@ def _build(cls: Any, row: Any) -> Any:
     return cls(**values)
 
 
-def _check_page(limit: int, offset: int) -> None:
-    if not 1 <= limit <= repo.MAX_LIMIT or not 0 <= offset <= 10_000_000:
-        raise ValueError(f"limit must be 1..{repo.MAX_LIMIT} and offset 0..10000000")
+def _columns_type(name: str, model: Any, keys: tuple[str, ...], description: str) -> Any:
+    """A strawberry type with one field per column ``keys`` of ``model`` (nullable: optional).
+
+    The field lists are the products layer's (light-curve columns, source
+    metrics), so GraphQL cannot drift from REST and the exports.
+    """
+    columns = model.__table__.c
+    annotations = {}
+    for key in keys:
+        python_type = columns[key].type.python_type
+        annotations[key] = python_type | None if columns[key].nullable else python_type
+    namespace = {"__annotations__": annotations, "__module__": __name__, "__doc__": description}
+    return strawberry.type(type(name, (), namespace), description=description)
 
 
-@strawberry.type(description="One measurement of a source, raw and normalised (Jy)")
-class LightCurvePoint:
-    mjd: float
-    flux_jy: float
-    flux_err_jy: float
-    norm_flux_jy: float | None
-    norm_flux_err_jy: float | None
-    snr: float | None
-    is_upper_limit: bool
-    image_id: int
-
-
-@strawberry.type(description="Variability metrics of a source")
-class Variability:
-    n_epochs: int
-    first_mjd: float | None
-    last_mjd: float | None
-    mean_flux_jy: float | None
-    weighted_mean_flux_jy: float | None
-    std_flux_jy: float | None
-    v: float | None
-    eta: float | None
-    chi2_nu: float | None
-    vs_max: float | None
-    m2_max: float | None
+LightCurvePoint = _columns_type(
+    "LightCurvePoint",
+    Photometry,
+    repo.LIGHT_CURVE_COLUMNS,
+    "One measurement of a source, raw and normalised (Jy)",
+)
+Variability = _columns_type(
+    "Variability", VariabilityMetrics, repo.SOURCE_METRICS, "Variability metrics of a source"
+)
 
 
 @strawberry.type(description="A forced measurement on an image")
@@ -100,12 +98,12 @@ class Source:
     @strawberry.field(description="Measurements in time order, optionally within an MJD range")
     async def light_curve(
         self, info: Info, mjd_min: float | None = None, mjd_max: float | None = None
-    ) -> list[LightCurvePoint]:
+    ) -> list[LightCurvePoint]:  # type: ignore[valid-type]
         rows = await _db(info, repo.light_curve, self.id, mjd_min=mjd_min, mjd_max=mjd_max)
         return [_build(LightCurvePoint, r) for r in rows]
 
     @strawberry.field(description="Variability metrics, null until computed")
-    async def variability(self, info: Info) -> Variability | None:
+    async def variability(self, info: Info) -> Variability | None:  # type: ignore[valid-type]
         row = await _db(info, lambda s: s.get(VariabilityMetrics, self.id))
         return None if row is None else _build(Variability, row)
 
@@ -129,7 +127,7 @@ class Image:
     async def measurements(
         self, info: Info, limit: int = 100, offset: int = 0
     ) -> list[Measurement]:
-        _check_page(limit, offset)
+        repo.check_page(limit, offset)
         page = await _db(info, repo.list_photometry, image_id=self.id, limit=limit, offset=offset)
         return [_build(Measurement, r) for r in page.items]
 
@@ -170,14 +168,12 @@ class Query:
         radius_deg: float | None = None,
         eta_min: float | None = None,
     ) -> list[Source]:
-        _check_page(limit, offset)
-        cone = (ra, dec, radius_deg)
-        if any(c is None for c in cone) and any(c is not None for c in cone):
-            raise ValueError("a cone search needs ra, dec and radius_deg")
+        repo.check_page(limit, offset)
+        cone = repo.CONE.gather({"ra": ra, "dec": dec, "radius_deg": radius_deg})
         page = await _db(
             info,
             repo.list_sources,
-            cone=cone if ra is not None else None,
+            cone=cone,
             eta_min=eta_min,
             limit=limit,
             offset=offset,
@@ -197,7 +193,7 @@ class Query:
         mjd_min: float | None = None,
         mjd_max: float | None = None,
     ) -> list[Image]:
-        _check_page(limit, offset)
+        repo.check_page(limit, offset)
         page = await _db(
             info, repo.list_images, mjd_min=mjd_min, mjd_max=mjd_max, limit=limit, offset=offset
         )
@@ -211,7 +207,7 @@ class Query:
     async def jobs(
         self, info: Info, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[Job]:
-        _check_page(limit, offset)
+        repo.check_page(limit, offset)
         page = await _db(info, repo.list_jobs, status=status, limit=limit, offset=offset)
         return [_build(Job, r) for r in page.items]
 

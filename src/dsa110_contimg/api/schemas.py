@@ -2,19 +2,23 @@
 
 The products schema has one source of truth (:mod:`dsa110_contimg.products.models`);
 the output schema of each record is generated from its table's columns here,
-so the API cannot drift from the database.
+so the API cannot drift from the database. Likewise a list's query parameters
+(filters, page, sort) are derived from the filters its repository declares
+(:func:`list_query`), so they cannot drift from what the list accepts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import inspect
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import sqlalchemy as sa
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from dsa110_contimg.api.errors import ApiError
 from dsa110_contimg.products import repositories as repo
 
 T = TypeVar("T")
@@ -42,7 +46,12 @@ def _python_type(column: sa.Column[Any]) -> Any:
 
 
 def orm_schema(
-    model: type[Any], name: str, *, exclude: tuple[str, ...] = (), doc: str | None = None
+    model: type[Any],
+    name: str,
+    *,
+    exclude: tuple[str, ...] = (),
+    only: tuple[str, ...] | None = None,
+    doc: str | None = None,
 ) -> type[BaseModel]:
     """A pydantic schema with one field per column of ``model`` (nullable columns optional).
 
@@ -54,9 +63,14 @@ def orm_schema(
         The schema's name in OpenAPI.
     exclude
         Columns left out (internal bookkeeping).
+    only
+        The columns kept, in this order (default all, in the table's order).
     """
+    columns = sa.inspect(model).columns
+    if only is not None:
+        columns = [columns[key] for key in only]
     fields: dict[str, Any] = {}
-    for column in sa.inspect(model).columns:
+    for column in columns:
         if column.key in exclude:
             continue
         python_type = _python_type(column)
@@ -94,11 +108,82 @@ def enum_values(enum_cls: type[enum.Enum]) -> list[str]:
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 
-def mjd_query(description: str) -> Any:
-    """An optional MJD query parameter within a sane range."""
-    return Annotated[
-        float | None, Query(ge=0.0, le=100_000.0, allow_inf_nan=False, description=description)
-    ]
+def _filter_param(spec: repo.Filter) -> inspect.Parameter:
+    """The optional query parameter of one declared filter: its type, bounds and description."""
+    bounds = {k: getattr(spec, k) for k in ("ge", "gt", "le", "lt", "max_length")}
+    options = {k: v for k, v in bounds.items() if v is not None}
+    if spec.type is float:
+        options["allow_inf_nan"] = False
+    annotation = Annotated[spec.type | None, Query(description=spec.description, **options)]
+    return inspect.Parameter(
+        spec.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation
+    )
+
+
+def list_query(resource: str, *, only: tuple[str, ...] | None = None, paged: bool = True) -> Any:
+    """The query parameters of a list, derived from its declared filters (a dependency).
+
+    One parameter per :class:`~dsa110_contimg.products.repositories.Filter` of
+    ``repo.LISTINGS[resource]`` (a several-part filter such as the cone gives
+    one per part), with the filter's type and bounds; plus ``limit``,
+    ``offset`` (the bounds of :data:`repo.PAGE_BOUNDS`) and ``sort`` when
+    ``paged``. The dependency's value is the keyword arguments of the list
+    function: the filters given, then ``sort``, ``limit`` and ``offset``.
+
+    Parameters
+    ----------
+    only
+        The names of the filters accepted (default all), e.g. an export's.
+    """
+    specs = [f for f in repo.LISTINGS[resource].filters if only is None or f.name in only]
+    params = []
+    if paged:
+        (min_limit, max_limit), (min_offset, max_offset) = (
+            repo.PAGE_BOUNDS["limit"],
+            repo.PAGE_BOUNDS["offset"],
+        )
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        params += [
+            inspect.Parameter(
+                "limit",
+                keyword,
+                default=50,
+                annotation=Annotated[
+                    int, Query(ge=min_limit, le=max_limit, description="Page size")
+                ],
+            ),
+            inspect.Parameter(
+                "offset",
+                keyword,
+                default=0,
+                annotation=Annotated[
+                    int, Query(ge=min_offset, le=max_offset, description="Rows to skip")
+                ],
+            ),
+            inspect.Parameter("sort", keyword, default=None, annotation=sort_param(resource)),
+        ]
+    for spec in specs:
+        params += [_filter_param(part) for part in spec.parts or (spec,)]
+
+    async def dependency(**values: Any) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        for spec in specs:
+            if spec.parts:
+                try:
+                    value = spec.gather(values)
+                except repo.InvalidQueryError as exc:
+                    raise ApiError(422, "invalid_parameters", str(exc)) from None
+            else:
+                value = values[spec.name]
+            if value is not None:
+                query[spec.name] = value
+        if paged:
+            query.update(sort=values["sort"], limit=values["limit"], offset=values["offset"])
+        return query
+
+    dependency.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    dependency.__name__ = f"{resource}_query"
+    return Annotated[dict[str, Any], Depends(dependency)]
 
 
 #: A database id in a path: positive and within 64-bit range.

@@ -32,6 +32,7 @@ import numpy as np
 
 from dsa110_contimg.catalog.naming import parse_name
 from dsa110_contimg.catalog.readers import CATALOG_DTYPE, FIELDS, read_catalog
+from dsa110_contimg.sky import separation_deg
 
 ZONE_HEIGHT_DEG = 0.25
 """Height of a declination zone of the position index, degrees."""
@@ -74,15 +75,6 @@ class ImportReport:
 
 def _zone(dec_deg: np.ndarray | float) -> np.ndarray:
     return np.floor((np.asarray(dec_deg, float) + 90.0) / ZONE_HEIGHT_DEG).astype(np.int64)
-
-
-def _separation_deg(ra1, dec1, ra2, dec2) -> np.ndarray:
-    """Great-circle distance (haversine, accurate at small angles), degrees."""
-    ra1, dec1, ra2, dec2 = (np.radians(np.asarray(a, float)) for a in (ra1, dec1, ra2, dec2))
-    hav = (
-        np.sin((dec2 - dec1) / 2) ** 2 + np.cos(dec1) * np.cos(dec2) * np.sin((ra2 - ra1) / 2) ** 2
-    )
-    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(hav, 0.0, 1.0))))
 
 
 def _ra_ranges(ra0: float, half_width: float) -> list[tuple[float, float]]:
@@ -240,7 +232,7 @@ class CatalogStore:
             params += [min_flux_mjy] if min_flux_mjy is not None else []
             parts.append(self._fetch(base, params))
         found = np.concatenate(parts)
-        found["sep_deg"] = _separation_deg(ra_deg, dec_deg, found["ra_deg"], found["dec_deg"])
+        found["sep_deg"] = separation_deg(ra_deg, dec_deg, found["ra_deg"], found["dec_deg"])
         found = found[found["sep_deg"] <= radius_deg]
         return found[np.argsort(found["sep_deg"], kind="stable")]
 

@@ -14,6 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import j1, jn_zeros
 
+from dsa110_contimg.sky import angular_separation
+
 from .constants import DISH_DIAMETER_M
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
@@ -126,35 +128,6 @@ def beam_fwhm_deg(freq_hz: ArrayLike, diameter_m: float = DISH_DIAMETER_M) -> np
         Full width at half maximum, degrees (about 2.71 at 1405 MHz).
     """
     return np.degrees(2.0 * beam_offset_for_level(0.5, freq_hz, diameter_m))
-
-
-def angular_separation(
-    lon1_rad: ArrayLike, lat1_rad: ArrayLike, lon2_rad: ArrayLike, lat2_rad: ArrayLike
-) -> np.ndarray:
-    """Great-circle distance between two directions (Vincenty's formula).
-
-    Accurate at all separations, including very small and near-antipodal
-    ones.
-
-    Parameters
-    ----------
-    lon1_rad, lat1_rad : float or array_like
-        First direction (e.g. RA, Dec), radians.
-    lon2_rad, lat2_rad : float or array_like
-        Second direction, radians; everything broadcasts together.
-
-    Returns
-    -------
-    numpy.ndarray
-        Separation in [0, pi], radians.
-    """
-    dlon = np.asarray(lon2_rad, float) - np.asarray(lon1_rad, float)
-    sin1, cos1 = np.sin(lat1_rad), np.cos(lat1_rad)
-    sin2, cos2 = np.sin(lat2_rad), np.cos(lat2_rad)
-    num1 = cos2 * np.sin(dlon)
-    num2 = cos1 * sin2 - sin1 * cos2 * np.cos(dlon)
-    denominator = sin1 * sin2 + cos1 * cos2 * np.cos(dlon)
-    return np.arctan2(np.hypot(num1, num2), denominator)
 
 
 def primary_beam(

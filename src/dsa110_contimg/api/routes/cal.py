@@ -2,47 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request
 
-from fastapi import APIRouter, Query, Request
-
-from dsa110_contimg.api.deps import Page, State, cached_json, product_path
+from dsa110_contimg.api.deps import State, cached_json, product_path
 from dsa110_contimg.api.errors import ERROR_RESPONSES
-from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
+from dsa110_contimg.api.schemas import PageOf, list_query, orm_schema
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import CalTable, CalTableStatus, CalTableType
+from dsa110_contimg.products.models import CalTable
 
 router = APIRouter(prefix="/api/cal", tags=["calibration"], responses=ERROR_RESPONSES)
 
 CalTableOut = orm_schema(CalTable, "CalTable")
 CalPage = PageOf[CalTableOut]
+CalQuery = list_query("cal")
 
 
 @router.get("", response_model=CalPage, summary="List calibration tables")
-def list_cal_tables(
-    request: Request,
-    state: State,
-    page: Page,
-    sort: sort_param("cal") = None,
-    table_type: CalTableType | None = None,
-    status: CalTableStatus | None = None,
-    set_name: Annotated[str | None, Query(max_length=128)] = None,
-    valid_at_mjd: mjd_query("Only tables valid at this time (MJD)") = None,
-):
+def list_cal_tables(request: Request, state: State, query: CalQuery):
     return cached_json(
         request,
         state,
         CalPage,
-        lambda session: repo.list_cal_tables(
-            session,
-            table_type=table_type,
-            status=status,
-            set_name=set_name,
-            valid_at_mjd=valid_at_mjd,
-            sort=sort,
-            limit=page.limit,
-            offset=page.offset,
-        ),
+        lambda session: repo.list_cal_tables(session, **query),
         validate=False,
     )
 

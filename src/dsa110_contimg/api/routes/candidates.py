@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
-from dsa110_contimg.api.deps import DbSession, Page, State, Writer, cached_json
+from dsa110_contimg.api.deps import DbSession, State, Writer, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES, WRITE_RESPONSES
-from dsa110_contimg.api.schemas import PageOf, orm_schema, sort_param
+from dsa110_contimg.api.schemas import PageOf, list_query, orm_schema
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import Candidate, CandidateKind, CandidateStatus
+from dsa110_contimg.products.models import Candidate, CandidateStatus
 
 router = APIRouter(prefix="/api/candidates", tags=["candidates"], responses=ERROR_RESPONSES)
 
 CandidateOut = orm_schema(Candidate, "Candidate")
 CandidatePage = PageOf[CandidateOut]
+CandidateQuery = list_query("candidates")
 CandidateId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Candidate id")]
 
 
@@ -28,30 +29,12 @@ class CandidateUpdate(BaseModel):
 
 
 @router.get("", response_model=CandidatePage, summary="List candidates")
-def list_candidates(
-    request: Request,
-    state: State,
-    page: Page,
-    sort: sort_param("candidates") = None,
-    kind: CandidateKind | None = None,
-    status: CandidateStatus | None = None,
-    score_min: Annotated[float | None, Query(ge=-1e12, le=1e12, allow_inf_nan=False)] = None,
-    source_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-):
+def list_candidates(request: Request, state: State, query: CandidateQuery):
     return cached_json(
         request,
         state,
         CandidatePage,
-        lambda session: repo.list_candidates(
-            session,
-            kind=kind,
-            status=status,
-            score_min=score_min,
-            source_id=source_id,
-            sort=sort,
-            limit=page.limit,
-            offset=page.offset,
-        ),
+        lambda session: repo.list_candidates(session, **query),
         validate=False,
     )
 

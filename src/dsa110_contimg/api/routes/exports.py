@@ -11,17 +11,13 @@ from fastapi.responses import StreamingResponse
 from dsa110_contimg.api.deps import DbSession, State
 from dsa110_contimg.api.errors import ERROR_RESPONSES
 from dsa110_contimg.api.exports import MEDIA_TYPES, Format, stream
-from dsa110_contimg.api.schemas import mjd_query
+from dsa110_contimg.api.schemas import list_query
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import (
     Candidate,
-    CandidateKind,
-    CandidateStatus,
     Image,
     Job,
-    JobStatus,
     Photometry,
-    ProductStatus,
     Source,
     VariabilityMetrics,
 )
@@ -29,27 +25,12 @@ from dsa110_contimg.products.models import (
 router = APIRouter(prefix="/api/export", tags=["exports"], responses=ERROR_RESPONSES)
 
 FormatQuery = Annotated[Format, Query(alias="format", description="csv, json or votable")]
-Id = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
 _FILE = {
     200: {
         "content": {media: {} for media in MEDIA_TYPES.values()},
         "description": "The table, streamed",
     }
 }
-_METRICS = (
-    "n_epochs",
-    "first_mjd",
-    "last_mjd",
-    "mean_flux_jy",
-    "weighted_mean_flux_jy",
-    "std_flux_jy",
-    "v",
-    "eta",
-    "chi2_nu",
-    "vs_max",
-    "m2_max",
-    "sigma_deviation",
-)
 
 
 def _respond(state: Any, stmt: sa.Select[Any], fmt: str, name: str) -> StreamingResponse:
@@ -65,36 +46,30 @@ def _table_columns(model: Any) -> list[Any]:
     return list(model.__table__.columns)
 
 
+#: Each export's filters: some of its list's, as the list declares them.
+SourceFilters = list_query(
+    "sources", only=("catalog", "eta_min", "v_min", "candidates_only"), paged=False
+)
+PhotometryFilters = list_query("photometry", paged=False)
+LightCurveRange = list_query("photometry", only=("mjd_min", "mjd_max"), paged=False)
+CandidateFilters = list_query("candidates", only=("kind", "status"), paged=False)
+JobFilters = list_query("jobs", only=("status", "job_type"), paged=False)
+ImageFilters = list_query("images", only=("status", "mjd_min", "mjd_max"), paged=False)
+
+
 @router.get("/sources", response_class=StreamingResponse, responses=_FILE, summary="Sources")
 def export_sources(
-    state: State,
-    session: DbSession,
-    fmt: FormatQuery = "csv",
-    catalog: Annotated[str | None, Query(max_length=32)] = None,
-    eta_min: Annotated[float | None, Query(ge=0, le=1e12, allow_inf_nan=False)] = None,
-    v_min: Annotated[float | None, Query(ge=0, le=1e6, allow_inf_nan=False)] = None,
-    candidates_only: bool = False,
+    state: State, session: DbSession, filters: SourceFilters, fmt: FormatQuery = "csv"
 ):
-    stmt = repo.sources_query(
-        session, catalog=catalog, eta_min=eta_min, v_min=v_min, candidates_only=candidates_only
-    )
-    columns = _table_columns(Source) + [getattr(VariabilityMetrics, m) for m in _METRICS]
+    stmt = repo.SOURCES.select(session, **filters)
+    columns = _table_columns(Source) + [getattr(VariabilityMetrics, m) for m in repo.SOURCE_METRICS]
     stmt = stmt.with_only_columns(*columns).order_by(Source.id)
     return _respond(state, stmt, fmt, "sources")
 
 
 @router.get("/photometry", response_class=StreamingResponse, responses=_FILE, summary="Photometry")
-def export_photometry(
-    state: State,
-    fmt: FormatQuery = "csv",
-    source_id: Id = None,
-    image_id: Id = None,
-    mjd_min: mjd_query("Earliest measurement (MJD)") = None,
-    mjd_max: mjd_query("Latest measurement (MJD)") = None,
-):
-    stmt = repo.photometry_query(
-        source_id=source_id, image_id=image_id, mjd_min=mjd_min, mjd_max=mjd_max
-    )
+def export_photometry(state: State, filters: PhotometryFilters, fmt: FormatQuery = "csv"):
+    stmt = repo.PHOTOMETRY.select(**filters)
     stmt = stmt.with_only_columns(*_table_columns(Photometry)).order_by(Photometry.id)
     return _respond(state, stmt, fmt, "photometry")
 
@@ -109,49 +84,32 @@ def export_light_curve(
     state: State,
     session: DbSession,
     source_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    mjd_range: LightCurveRange,
     fmt: FormatQuery = "csv",
-    mjd_min: mjd_query("Earliest measurement (MJD)") = None,
-    mjd_max: mjd_query("Latest measurement (MJD)") = None,
 ):
     source = repo.get_source(session, source_id)
-    stmt = repo.photometry_query(source_id=source_id, mjd_min=mjd_min, mjd_max=mjd_max)
+    stmt = repo.PHOTOMETRY.select(source_id=source_id, **mjd_range)
     columns = [getattr(Photometry, c) for c in repo.LIGHT_CURVE_COLUMNS]
     stmt = stmt.with_only_columns(*columns).order_by(Photometry.mjd)
     return _respond(state, stmt, fmt, f"lightcurve-{source.name}")
 
 
 @router.get("/candidates", response_class=StreamingResponse, responses=_FILE, summary="Candidates")
-def export_candidates(
-    state: State,
-    fmt: FormatQuery = "csv",
-    kind: CandidateKind | None = None,
-    status: CandidateStatus | None = None,
-):
-    stmt = repo.candidates_query(kind=kind, status=status)
+def export_candidates(state: State, filters: CandidateFilters, fmt: FormatQuery = "csv"):
+    stmt = repo.CANDIDATES.select(**filters)
     stmt = stmt.with_only_columns(*_table_columns(Candidate)).order_by(Candidate.id)
     return _respond(state, stmt, fmt, "candidates")
 
 
 @router.get("/jobs", response_class=StreamingResponse, responses=_FILE, summary="Jobs")
-def export_jobs(
-    state: State,
-    fmt: FormatQuery = "csv",
-    status: JobStatus | None = None,
-    job_type: Annotated[str | None, Query(max_length=32)] = None,
-):
-    stmt = repo.jobs_query(status=status, job_type=job_type)
+def export_jobs(state: State, filters: JobFilters, fmt: FormatQuery = "csv"):
+    stmt = repo.JOBS.select(**filters)
     stmt = stmt.with_only_columns(*_table_columns(Job)).order_by(Job.id)
     return _respond(state, stmt, fmt, "jobs")
 
 
 @router.get("/images", response_class=StreamingResponse, responses=_FILE, summary="Images")
-def export_images(
-    state: State,
-    fmt: FormatQuery = "csv",
-    status: ProductStatus | None = None,
-    mjd_min: mjd_query("Earliest observation (MJD)") = None,
-    mjd_max: mjd_query("Latest observation (MJD)") = None,
-):
-    stmt = repo.images_query(status=status, mjd_min=mjd_min, mjd_max=mjd_max)
+def export_images(state: State, filters: ImageFilters, fmt: FormatQuery = "csv"):
+    stmt = repo.IMAGES.select(**filters)
     stmt = stmt.with_only_columns(*_table_columns(Image)).order_by(Image.id)
     return _respond(state, stmt, fmt, "images")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import Page, State, cached_json
+from dsa110_contimg.api.deps import State, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES
-from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
+from dsa110_contimg.api.schemas import PageOf, list_query, orm_schema
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import GroupState, MeasurementSet, ObservationGroup, RawFile
+from dsa110_contimg.products.models import MeasurementSet, ObservationGroup, RawFile
 
 router = APIRouter(prefix="/api/groups", tags=["groups"], responses=ERROR_RESPONSES)
 
@@ -19,6 +19,7 @@ GroupOut = orm_schema(ObservationGroup, "Group")
 RawFileOut = orm_schema(RawFile, "RawFile")
 GroupMSOut = orm_schema(MeasurementSet, "GroupMS")
 GroupPage = PageOf[GroupOut]
+GroupQuery = list_query("groups")
 
 
 class GroupDetail(GroupOut):  # type: ignore[misc,valid-type]
@@ -29,28 +30,12 @@ class GroupDetail(GroupOut):  # type: ignore[misc,valid-type]
 
 
 @router.get("", response_model=GroupPage, summary="List observation groups")
-def list_groups(
-    request: Request,
-    state: State,
-    page: Page,
-    sort: sort_param("groups") = None,
-    group_state: Annotated[GroupState | None, Query(alias="state")] = None,
-    mjd_min: mjd_query("Earliest start (MJD)") = None,
-    mjd_max: mjd_query("Latest start (MJD)") = None,
-):
+def list_groups(request: Request, state: State, query: GroupQuery):
     return cached_json(
         request,
         state,
         GroupPage,
-        lambda session: repo.list_groups(
-            session,
-            state=group_state,
-            mjd_min=mjd_min,
-            mjd_max=mjd_max,
-            sort=sort,
-            limit=page.limit,
-            offset=page.offset,
-        ),
+        lambda session: repo.list_groups(session, **query),
         validate=False,
     )
 

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
+from dsa110_contimg.api.deps import DbSession, State, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES, ApiError
 from dsa110_contimg.api.files import (
     PREVIEW_PX,
@@ -18,9 +18,9 @@ from dsa110_contimg.api.files import (
     render_png,
     zip_stream,
 )
-from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
+from dsa110_contimg.api.schemas import PageOf, list_query, orm_schema
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import Image, Photometry, ProductStatus, QAGrade
+from dsa110_contimg.products.models import Image, Photometry
 
 router = APIRouter(prefix="/api/images", tags=["images"], responses=ERROR_RESPONSES)
 
@@ -28,6 +28,9 @@ ImageOut = orm_schema(Image, "Image")
 PhotometryOut = orm_schema(Photometry, "Photometry")
 ImagePage = PageOf[ImageOut]
 PhotometryPage = PageOf[PhotometryOut]
+ImageQuery = list_query("images")
+#: An image's measurements: paged and sorted, the image is the only filter.
+MeasurementQuery = list_query("photometry", only=())
 #: Most images one bulk download may hold.
 MAX_DOWNLOAD = 100
 ImageId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Image id")]
@@ -43,38 +46,12 @@ class ImageDetail(ImageOut):  # type: ignore[misc,valid-type]
 
 
 @router.get("", response_model=ImagePage, summary="List images")
-def list_images(
-    request: Request,
-    state: State,
-    page: Page,
-    sort: sort_param("images") = None,
-    ms_path: Annotated[str | None, Query(max_length=1024)] = None,
-    image_type: Annotated[str | None, Query(max_length=32)] = None,
-    status: ProductStatus | None = None,
-    qa_grade: QAGrade | None = None,
-    pbcor: bool | None = None,
-    mjd_min: mjd_query("Earliest observation (MJD)") = None,
-    mjd_max: mjd_query("Latest observation (MJD)") = None,
-    noise_max_jy: Annotated[float | None, Query(gt=0, le=1e6, allow_inf_nan=False)] = None,
-):
+def list_images(request: Request, state: State, query: ImageQuery):
     return cached_json(
         request,
         state,
         ImagePage,
-        lambda session: repo.list_images(
-            session,
-            ms_path=ms_path,
-            image_type=image_type,
-            status=status,
-            qa_grade=qa_grade,
-            pbcor=pbcor,
-            mjd_min=mjd_min,
-            mjd_max=mjd_max,
-            noise_max_jy=noise_max_jy,
-            sort=sort,
-            limit=page.limit,
-            offset=page.offset,
-        ),
+        lambda session: repo.list_images(session, **query),
         validate=False,
     )
 
@@ -159,13 +136,10 @@ def image_photometry(
     request: Request,
     state: State,
     image_id: ImageId,
-    page: Page,
-    sort: sort_param("photometry") = None,
+    query: MeasurementQuery,
 ):
     def build(session: Session) -> repo.Page:
         repo.get_image(session, image_id)
-        return repo.list_photometry(
-            session, image_id=image_id, sort=sort, limit=page.limit, offset=page.offset
-        )
+        return repo.list_photometry(session, image_id=image_id, **query)
 
     return cached_json(request, state, PhotometryPage, build, validate=False)

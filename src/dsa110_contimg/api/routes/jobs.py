@@ -10,10 +10,10 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
+from dsa110_contimg.api.deps import DbSession, State, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES
 from dsa110_contimg.api.files import product_file
-from dsa110_contimg.api.schemas import PageOf, orm_schema, sort_param
+from dsa110_contimg.api.schemas import PageOf, list_query, orm_schema
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import BatchItem, Job, JobStatus
 
@@ -23,6 +23,7 @@ logs_router = APIRouter(prefix="/api/logs", tags=["jobs"], responses=ERROR_RESPO
 JobOut = orm_schema(Job, "Job")
 BatchItemOut = orm_schema(BatchItem, "BatchItem")
 JobPage = PageOf[JobOut]
+JobQuery = list_query("jobs")
 RunId = Annotated[str, Path(min_length=1, max_length=64, description="The job's run id")]
 Tail = Annotated[int, Query(ge=1, le=10_000, description="How many last lines")]
 
@@ -69,30 +70,12 @@ class JobLog(BaseModel):
 
 
 @router.get("", response_model=JobPage, summary="List jobs")
-def list_jobs(
-    request: Request,
-    state: State,
-    page: Page,
-    sort: sort_param("jobs") = None,
-    status: JobStatus | None = None,
-    job_type: Annotated[str | None, Query(max_length=32)] = None,
-    group_id: Annotated[str | None, Query(max_length=32)] = None,
-    parent_run_id: Annotated[str | None, Query(max_length=64)] = None,
-):
+def list_jobs(request: Request, state: State, query: JobQuery):
     return cached_json(
         request,
         state,
         JobPage,
-        lambda session: repo.list_jobs(
-            session,
-            status=status,
-            job_type=job_type,
-            group_id=group_id,
-            parent_run_id=parent_run_id,
-            sort=sort,
-            limit=page.limit,
-            offset=page.offset,
-        ),
+        lambda session: repo.list_jobs(session, **query),
         validate=False,
     )
 

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, Page, State, cached_json
+from dsa110_contimg.api.deps import DbSession, State, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES
 from dsa110_contimg.api.files import product_file
-from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
+from dsa110_contimg.api.schemas import PageOf, list_query, orm_schema
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import Mosaic, MosaicTile
 
@@ -20,6 +20,7 @@ router = APIRouter(prefix="/api/mosaics", tags=["mosaics"], responses=ERROR_RESP
 MosaicOut = orm_schema(Mosaic, "Mosaic")
 TileOut = orm_schema(MosaicTile, "MosaicTile")
 MosaicPage = PageOf[MosaicOut]
+MosaicQuery = list_query("mosaics")
 MosaicId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Mosaic id")]
 
 
@@ -30,26 +31,12 @@ class MosaicDetail(MosaicOut):  # type: ignore[misc,valid-type]
 
 
 @router.get("", response_model=MosaicPage, summary="List mosaics")
-def list_mosaics(
-    request: Request,
-    state: State,
-    page: Page,
-    sort: sort_param("mosaics") = None,
-    mjd_min: mjd_query("Earliest start (MJD)") = None,
-    mjd_max: mjd_query("Latest start (MJD)") = None,
-):
+def list_mosaics(request: Request, state: State, query: MosaicQuery):
     return cached_json(
         request,
         state,
         MosaicPage,
-        lambda session: repo.list_mosaics(
-            session,
-            mjd_min=mjd_min,
-            mjd_max=mjd_max,
-            sort=sort,
-            limit=page.limit,
-            offset=page.offset,
-        ),
+        lambda session: repo.list_mosaics(session, **query),
         validate=False,
     )
 

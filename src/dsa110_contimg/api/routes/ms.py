@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import Page, State, cached_json, product_path
+from dsa110_contimg.api.deps import State, cached_json, product_path
 from dsa110_contimg.api.errors import ERROR_RESPONSES
-from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
+from dsa110_contimg.api.schemas import PageOf, list_query, orm_schema
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import CalTable, MeasurementSet, MSStage, ProductStatus
 
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/api/ms", tags=["measurement sets"], responses=ERROR_
 MSOut = orm_schema(MeasurementSet, "MeasurementSet")
 CalTableRef = orm_schema(CalTable, "CalTableRef")
 MSPage = PageOf[MSOut]
+MSQuery = list_query("ms")
 
 
 class MSMetadata(BaseModel):
@@ -56,34 +57,12 @@ class CalibratorMatches(BaseModel):
 
 
 @router.get("", response_model=MSPage, summary="List Measurement Sets")
-def list_ms(
-    request: Request,
-    state: State,
-    page: Page,
-    sort: sort_param("ms") = None,
-    stage: MSStage | None = None,
-    status: ProductStatus | None = None,
-    group_id: Annotated[str | None, Query(max_length=32)] = None,
-    cal_applied: bool | None = None,
-    mjd_min: mjd_query("Earliest mid-time (MJD)") = None,
-    mjd_max: mjd_query("Latest mid-time (MJD)") = None,
-):
+def list_ms(request: Request, state: State, query: MSQuery):
     return cached_json(
         request,
         state,
         MSPage,
-        lambda session: repo.list_ms(
-            session,
-            stage=stage,
-            status=status,
-            group_id=group_id,
-            cal_applied=cal_applied,
-            mjd_min=mjd_min,
-            mjd_max=mjd_max,
-            sort=sort,
-            limit=page.limit,
-            offset=page.offset,
-        ),
+        lambda session: repo.list_ms(session, **query),
         validate=False,
     )
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import Page, State, cached_json
-from dsa110_contimg.api.errors import ERROR_RESPONSES, ApiError
-from dsa110_contimg.api.schemas import PageOf, mjd_query, orm_schema, sort_param
+from dsa110_contimg.api.deps import State, cached_json
+from dsa110_contimg.api.errors import ERROR_RESPONSES
+from dsa110_contimg.api.schemas import PageOf, list_query, orm_schema
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import Candidate, Source, VariabilityMetrics
+from dsa110_contimg.products.models import Candidate, Photometry, Source, VariabilityMetrics
 
 router = APIRouter(prefix="/api/sources", tags=["sources"], responses=ERROR_RESPONSES)
 
@@ -20,7 +20,6 @@ VariabilityOut = orm_schema(VariabilityMetrics, "Variability", exclude=repo.VARI
 SourceOut = orm_schema(Source, "SourceRecord")
 CandidateRef = orm_schema(Candidate, "SourceCandidate")
 SourceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Source id")]
-Finite = {"allow_inf_nan": False}
 
 
 class SourceSummary(SourceOut):  # type: ignore[misc,valid-type]
@@ -35,19 +34,12 @@ class SourceDetail(SourceSummary):
     candidates: list[CandidateRef]  # type: ignore[valid-type]
 
 
-class LightCurvePoint(BaseModel):
-    """One measurement: raw and normalised flux density (Jy) at an MJD."""
-
-    mjd: float
-    flux_jy: float
-    flux_err_jy: float
-    norm_flux_jy: float | None
-    norm_flux_err_jy: float | None
-    snr: float | None
-    local_rms_jy: float | None
-    is_upper_limit: bool
-    flags: int
-    image_id: int
+LightCurvePoint = orm_schema(
+    Photometry,
+    "LightCurvePoint",
+    only=repo.LIGHT_CURVE_COLUMNS,
+    doc="One measurement: raw and normalised flux density (Jy) at an MJD.",
+)
 
 
 class LightCurve(BaseModel):
@@ -57,57 +49,22 @@ class LightCurve(BaseModel):
     name: str
     flux: Literal["raw", "normalised", "both"]
     n_points: int
-    points: list[LightCurvePoint]
+    points: list[LightCurvePoint]  # type: ignore[valid-type]
 
 
 SourcePage = PageOf[SourceSummary]
+SourceQuery = list_query("sources")
+#: The time range of a light curve: the photometry list's.
+LightCurveRange = list_query("photometry", only=("mjd_min", "mjd_max"), paged=False)
 
 
 @router.get("", response_model=SourcePage, summary="List or cone-search sources")
-def list_sources(
-    request: Request,
-    state: State,
-    page: Page,
-    sort: sort_param("sources") = None,
-    ra: Annotated[
-        float | None, Query(ge=0, lt=360, description="Cone centre RA (deg)", **Finite)
-    ] = None,
-    dec: Annotated[
-        float | None, Query(ge=-90, le=90, description="Cone centre Dec (deg)", **Finite)
-    ] = None,
-    radius_deg: Annotated[
-        float | None, Query(gt=0, le=10, description="Cone radius", **Finite)
-    ] = None,
-    name: Annotated[str | None, Query(max_length=64, description="Name contains")] = None,
-    catalog: Annotated[str | None, Query(max_length=32)] = None,
-    is_reference: bool | None = None,
-    eta_min: Annotated[float | None, Query(ge=0, le=1e12, **Finite)] = None,
-    v_min: Annotated[float | None, Query(ge=0, le=1e6, **Finite)] = None,
-    n_epochs_min: Annotated[int | None, Query(ge=0, le=10_000_000)] = None,
-    candidates_only: bool = False,
-):
-    cone_parts = (ra, dec, radius_deg)
-    if any(p is not None for p in cone_parts) and any(p is None for p in cone_parts):
-        raise ApiError(422, "invalid_parameters", "a cone search needs ra, dec and radius_deg")
-    cone = cone_parts if ra is not None else None
+def list_sources(request: Request, state: State, query: SourceQuery):
     return cached_json(
         request,
         state,
         SourcePage,
-        lambda session: repo.list_sources(
-            session,
-            cone=cone,
-            name=name,
-            catalog=catalog,
-            is_reference=is_reference,
-            eta_min=eta_min,
-            v_min=v_min,
-            n_epochs_min=n_epochs_min,
-            candidates_only=candidates_only,
-            sort=sort,
-            limit=page.limit,
-            offset=page.offset,
-        ),
+        lambda session: repo.list_sources(session, **query),
         validate=False,
     )
 
@@ -132,8 +89,7 @@ def get_light_curve(
     request: Request,
     state: State,
     source_id: SourceId,
-    mjd_min: mjd_query("Earliest measurement (MJD)") = None,
-    mjd_max: mjd_query("Latest measurement (MJD)") = None,
+    mjd_range: LightCurveRange,
     flux: Annotated[
         Literal["raw", "normalised", "both"],
         Query(description="Which flux columns to fill (the others are null)"),
@@ -141,7 +97,7 @@ def get_light_curve(
 ):
     def build(session: Session) -> dict[str, Any]:
         name = repo.source_name(session, source_id)
-        points = repo.light_curve(session, source_id, mjd_min=mjd_min, mjd_max=mjd_max)
+        points = repo.light_curve(session, source_id, **mjd_range)
         if flux == "raw":
             for p in points:
                 p["norm_flux_jy"] = p["norm_flux_err_jy"] = None

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from dsa110_contimg.products.models import (
     Event,
 )
-from dsa110_contimg.products.repositories.query import _check_page
+from dsa110_contimg.products.repositories.query import check_page
 
 
 def publish_event(
@@ -76,7 +76,7 @@ def list_events(
     limit: int = 100,
 ) -> list[Event]:
     """Events newer than ``after_id``, oldest first, optionally of one topic (``prefix*``) and kind."""
-    _check_page(limit, 0)
+    check_page(limit, 0)
     stmt = sa.select(Event).where(Event.id > after_id)
     if topic is not None:
         if topic.endswith("*"):

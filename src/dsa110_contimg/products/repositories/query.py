@@ -1,15 +1,28 @@
-"""The shared machinery of every query: errors, pages, sorting and the one page helper."""
+"""The shared machinery of every query: errors, pages, sorting, filters and the one page helper.
+
+A list is declared once as a :class:`Listing`: its model and its
+:class:`Filter` records (each a name, the column it tests, how, its type and
+bounds). From it come the page (:meth:`Listing.page`: checked filters, one
+sorted page through :func:`sorted_slice`, each sort served by its index) and
+the export query (:meth:`Listing.select`); the API derives its parameters from
+the same records (:data:`LISTINGS`). :func:`check_page` is the one page rule.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.errors import DSA110Error
+from dsa110_contimg.errors import (  # re-exported: the repositories raise them
+    ConflictError,  # noqa: F401
+    InvalidQueryError,
+    NotFoundError,
+)
 from dsa110_contimg.products.models import (
     CalTable,
     Candidate,
@@ -23,32 +36,26 @@ from dsa110_contimg.products.models import (
     VariabilityMetrics,
 )
 
-#: Largest page any list query returns.
-MAX_LIMIT = 1000
+#: Smallest and largest page any list query returns.
+MIN_LIMIT, MAX_LIMIT = 1, 1000
+
+
+#: Largest offset accepted: deeper paging should narrow the filters instead.
+MAX_OFFSET = 10_000_000
+
+
+#: Bounds of an MJD in a filter (1858-11-17 .. 2132-08-31).
+MJD_BOUNDS = (0.0, 100_000.0)
+
+
+#: The page bounds as ``ge``/``le`` pairs (for the API's parameter declarations).
+PAGE_BOUNDS = {"limit": (MIN_LIMIT, MAX_LIMIT), "offset": (0, MAX_OFFSET)}
 
 
 MAX_BATCH_ITEMS = 5000
 
 
 MAX_CONE_MATCHES = 20000
-
-
-class NotFoundError(DSA110Error):
-    """A product, job or other record that was asked for is not registered."""
-
-    exit_code = 7
-
-
-class ConflictError(DSA110Error):
-    """The request contradicts the record's state (e.g. cancelling a finished job)."""
-
-    exit_code = 8
-
-
-class InvalidQueryError(DSA110Error):
-    """A query that cannot be answered as asked (e.g. a cone matching too many sources)."""
-
-    exit_code = 9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,9 +103,21 @@ def _nullable(column: Any) -> bool:
     return bool(getattr(getattr(column, "expression", column), "nullable", True))
 
 
-def _check_page(limit: int, offset: int) -> None:
-    if not 0 <= limit <= MAX_LIMIT or offset < 0:
-        raise InvalidQueryError(f"limit must be 0..{MAX_LIMIT} and offset >= 0")
+def check_page(limit: int, offset: int) -> None:
+    """Refuse a page outside ``1..MAX_LIMIT`` rows or an offset outside ``0..MAX_OFFSET``.
+
+    The one page rule: the REST API declares the same bounds on its ``limit``
+    and ``offset`` parameters (:data:`PAGE_BOUNDS`), GraphQL calls this.
+
+    Raises
+    ------
+    InvalidQueryError
+        Naming the bound broken.
+    """
+    if not MIN_LIMIT <= limit <= MAX_LIMIT:
+        raise InvalidQueryError(f"limit must be {MIN_LIMIT}..{MAX_LIMIT}, not {limit}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidQueryError(f"offset must be 0..{MAX_OFFSET}, not {offset}")
 
 
 #: Statements derived from a shared (unfiltered) list select, built once: building a
@@ -221,14 +240,6 @@ def sorted_slice(
     return rows
 
 
-def _between(stmt: sa.Select[Any], column: Any, low: float | None, high: float | None) -> Any:
-    if low is not None:
-        stmt = stmt.where(column >= low)
-    if high is not None:
-        stmt = stmt.where(column <= high)
-    return stmt
-
-
 def _set_fields(obj: Any, fields: Mapping[str, Any]) -> None:
     known = {c.key for c in sa.inspect(type(obj)).column_attrs}
     unknown = set(fields) - known
@@ -349,7 +360,7 @@ def _page_of(
     Core rows, not ORM objects: lists are the API's hot path, and loading
     entities (then reading their attributes back) dominated their time.
     """
-    _check_page(limit, offset)
+    check_page(limit, offset)
     column, desc = _sort_key(SORTABLE[resource], sort or DEFAULT_SORT[resource])
     total = count_rows(session, stmt)
     columns = record_columns(model)
@@ -373,6 +384,220 @@ def _page_of(
             if item[key] is not None:
                 item[key] = item[key].value
     return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+# ---------------------------------------------------------------------------
+# Filters, declared once per list
+# ---------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Filter:
+    """One filter of a list, declared once: what it tests, its type and its bounds.
+
+    The list's page (:meth:`Listing.page`) and its export query
+    (:meth:`Listing.select`) apply it; the API derives its query parameters
+    (type, bounds, description) and GraphQL's checks from it, so a bound is
+    written in one place.
+
+    Attributes
+    ----------
+    name
+        The keyword of the list function and the API's query parameter.
+    type
+        ``float``, ``int``, ``str``, ``bool`` or a state enum (values are
+        converted to it; an unknown state is refused).
+    column
+        The column tested (None for ``where`` filters without one).
+    op
+        ``eq`` (equals), ``ge`` / ``le`` (a lower / upper bound: two filters
+        make a range), ``contains`` (a substring; empty matches all) or
+        ``where`` (``where(value)`` builds the condition).
+    ge, gt, le, lt, max_length
+        Bounds of the value (a float is also refused when not finite).
+    parts
+        For a filter given as several parameters (a cone: ``ra``, ``dec``,
+        ``radius_deg``), one :class:`Filter` per part, in order; the value is
+        the tuple of the parts (see :meth:`gather`).
+    """
+
+    name: str
+    type: Any
+    column: Any = None
+    op: str = "eq"
+    description: str | None = None
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    max_length: int | None = None
+    where: Callable[[Any], Any] | None = None
+    parts: tuple[Filter, ...] = ()
+
+    def check(self, value: Any) -> Any:
+        """``value`` converted to the filter's type, or :class:`InvalidQueryError`."""
+        if self.parts:
+            if not isinstance(value, tuple | list) or len(value) != len(self.parts):
+                raise InvalidQueryError(f"{self.name} needs {self._part_names()}")
+            return tuple(p.check(v) for p, v in zip(self.parts, value, strict=True))
+        kind = self.type
+        if kind is float or kind is int:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidQueryError(f"{self.name} must be a number")
+            if kind is int and not isinstance(value, int):
+                if not (math.isfinite(value) and value.is_integer()):
+                    raise InvalidQueryError(f"{self.name} must be an integer")
+            elif kind is float and not math.isfinite(value):
+                raise InvalidQueryError(f"{self.name} must be finite")
+            if (
+                (self.ge is not None and value < self.ge)
+                or (self.gt is not None and value <= self.gt)
+                or (self.le is not None and value > self.le)
+                or (self.lt is not None and value >= self.lt)
+            ):
+                raise InvalidQueryError(f"{self.name} must be {self.bounds_text()}, not {value}")
+            return kind(value)
+        if kind is bool or kind is str:
+            if not isinstance(value, kind):
+                raise InvalidQueryError(f"{self.name} must be a {kind.__name__}")
+            if self.max_length is not None and len(value) > self.max_length:
+                raise InvalidQueryError(f"{self.name} must be at most {self.max_length} characters")
+            return value
+        if isinstance(value, kind):  # a state enum's member
+            return value
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in kind)
+            raise InvalidQueryError(
+                f"{self.name} must be one of {allowed}, not {value!r}"
+            ) from None
+
+    def bounds_text(self) -> str:
+        """The bounds in words, e.g. ``>= 0 and <= 1e+12``."""
+        parts = [
+            f"{op} {bound:g}"
+            for op, bound in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt))
+            if bound is not None
+        ]
+        return " and ".join(parts) or "any value"
+
+    def condition(self, value: Any) -> Any:
+        """The SQL condition for a checked ``value`` (None: it selects everything)."""
+        if self.op == "eq":
+            return self.column == value
+        if self.op == "ge":
+            return self.column >= value
+        if self.op == "le":
+            return self.column <= value
+        if self.op == "contains":
+            return self.column.contains(value, autoescape=True) if value else None
+        return self.where(value)
+
+    def gather(self, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """The value of a several-part filter from its parts in ``params`` (None: none given).
+
+        Raises
+        ------
+        InvalidQueryError
+            If only some parts are given.
+        """
+        values = tuple(params.get(p.name) for p in self.parts)
+        given = [v is not None for v in values]
+        if not any(given):
+            return None
+        if not all(given):
+            raise InvalidQueryError(f"a {self.name} search needs {self._part_names()}")
+        return values
+
+    def _part_names(self) -> str:
+        names = [p.name for p in self.parts]
+        return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def mjd_range(column: Any, what: str) -> tuple[Filter, Filter]:
+    """The ``mjd_min`` and ``mjd_max`` filters of a time column (``what``: its name in words)."""
+    bounds = {"ge": MJD_BOUNDS[0], "le": MJD_BOUNDS[1]}
+    return (
+        Filter("mjd_min", float, column, "ge", f"Earliest {what} (MJD)", **bounds),
+        Filter("mjd_max", float, column, "le", f"Latest {what} (MJD)", **bounds),
+    )
+
+
+#: Every declared list, by resource name (as :data:`SORTABLE`).
+LISTINGS: dict[str, Listing] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Listing:
+    """A list resource: its table, its filters; its page and its export query.
+
+    Declaring one registers it in :data:`LISTINGS`; its sort keys are
+    :data:`SORTABLE` ``[resource]``.
+
+    Attributes
+    ----------
+    resource
+        The name in :data:`SORTABLE` and :data:`DEFAULT_SORT` (``images``).
+    model
+        The mapped class whose columns are the items.
+    filters
+        The filters, in the order the API lists them.
+    """
+
+    resource: str
+    model: Any
+    filters: tuple[Filter, ...]
+    by_name: Mapping[str, Filter] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {f.name: f for f in self.filters})
+        LISTINGS[self.resource] = self
+
+    def checked(self, filters: Mapping[str, Any]) -> list[tuple[Filter, Any]]:
+        """The given (not None) filters with their checked values.
+
+        Raises
+        ------
+        TypeError
+            For a name that is not one of the filters (a caller's bug).
+        InvalidQueryError
+            For a value of the wrong type or out of bounds.
+        """
+        out = []
+        for name, value in filters.items():
+            spec = self.by_name.get(name)
+            if spec is None:
+                known = ", ".join(self.by_name)
+                raise TypeError(f"{self.resource} has no filter {name!r} (only {known})")
+            if value is not None:
+                out.append((spec, spec.check(value)))
+        return out
+
+    def conditions(self, filters: Mapping[str, Any]) -> list[Any]:
+        """The SQL conditions of the given filters."""
+        found = (spec.condition(value) for spec, value in self.checked(filters))
+        return [c for c in found if c is not None]
+
+    def select(self, session: Session | None = None, /, **filters: Any) -> sa.Select[Any]:
+        """The filtered, unsorted ``select`` of the rows (exports add columns and an order).
+
+        ``session`` is needed only by lists whose filters read the database
+        first (the sources' cone); the others ignore it.
+        """
+        return _where(_LISTS[self.model], *self.conditions(filters))
+
+    def page(
+        self,
+        session: Session,
+        *,
+        sort: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        **filters: Any,
+    ) -> Page:
+        """One sorted page of the filtered rows (``sort``: a :data:`SORTABLE` key, ``-`` first
+        for descending; items are dictionaries of the model's columns)."""
+        stmt = self.select(**filters)
+        return _page_of(session, self.resource, self.model, stmt, sort, limit, offset)
 
 
 def iter_rows(
