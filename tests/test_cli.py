@@ -63,3 +63,33 @@ def test_unreachable_db_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> Non
     result = CliRunner().invoke(main, ["db", "current"])
     assert result.exit_code == 3
     assert "cannot reach the products DB" in result.output
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_all_subclasses(sub)]
+    return found
+
+
+def test_every_error_class_has_its_own_exit_code() -> None:
+    """Two errors may share an exit code only when one is a kind of the other (inherits it)."""
+    import importlib
+    import pkgutil
+
+    import dsa110_contimg
+    from dsa110_contimg.errors import DSA110Error
+
+    for module in pkgutil.walk_packages(dsa110_contimg.__path__, "dsa110_contimg."):
+        if not module.name.endswith("__main__") and ".migrations" not in module.name:
+            importlib.import_module(module.name)
+    classes = [DSA110Error, *_all_subclasses(DSA110Error)]
+    own = {c: c.__dict__["exit_code"] for c in classes if "exit_code" in c.__dict__}
+    assert len(classes) >= 12, classes  # the walk found the errors outside errors.py
+    by_code: dict[int, list[str]] = {}
+    for cls, code in own.items():
+        by_code.setdefault(code, []).append(cls.__qualname__)
+    assert {code: names for code, names in by_code.items() if len(names) > 1} == {}
+    for cls in classes:  # the others inherit a code, none is left at the generic 1 by accident
+        assert cls in own or issubclass(cls, tuple(c for c in own if c is not DSA110Error))
+    assert sorted(own.values()) == list(range(1, len(own) + 1))  # the table has no gaps

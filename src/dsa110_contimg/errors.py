@@ -1,8 +1,29 @@
-"""The project's own exceptions.
+"""The project's own exceptions, and the command line's exit codes.
 
 Each carries what a user needs to act (which file, which group, what to do).
-They are mapped once to exit codes at the CLI edge (``exit_code``) and, later,
-to HTTP statuses at the API edge.
+They are mapped once to exit codes at the CLI edge (each class's
+``exit_code``, read by :mod:`dsa110_contimg.cli`) and to HTTP statuses at the
+API edge (:mod:`dsa110_contimg.api.errors`).
+
+Exit codes of ``dsa110`` (one per class; a subclass that sets none, such as
+``CatalogFormatError`` or ``CalibrationError``, exits with its parent's):
+
+====  ============================  ====================================================
+code  error                         meaning
+====  ============================  ====================================================
+0     (none)                        success
+1     ``DSA110Error``               any other error of this package
+2     ``ConfigError``               bad settings (click's own usage errors also exit 2)
+3     ``DatabaseError``             products DB unreachable or at another revision
+4     ``InputDataError``            an input file is corrupt or not what it claims
+5     ``ToolMissingError``          an external program is not installed
+6     ``StageError``                a pipeline stage failed (``CalibrationError`` too)
+7     ``ProductExistsError``        a product is already there
+8     ``ConflictError``             the request contradicts a record's state
+9     ``InvalidQueryError``         a query that cannot be answered as asked
+10    ``NotFoundError``             a record asked for is not registered
+11    ``DeclinationMismatchError``  a cal table of another declination strip
+====  ============================  ====================================================
 """
 
 from __future__ import annotations
@@ -56,3 +77,21 @@ class ProductExistsError(DSA110Error):
     """A product is already there and replacing it was not asked for."""
 
     exit_code = 7
+
+
+class ConflictError(DSA110Error):
+    """The request contradicts the record's state (e.g. cancelling a finished job)."""
+
+    exit_code = 8
+
+
+class InvalidQueryError(DSA110Error):
+    """A query that cannot be answered as asked (e.g. a cone matching too many sources)."""
+
+    exit_code = 9
+
+
+class NotFoundError(DSA110Error):
+    """A product, job or other record that was asked for is not registered."""
+
+    exit_code = 10

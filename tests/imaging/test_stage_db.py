@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from dsa110_contimg.errors import ProductExistsError
 from dsa110_contimg.imaging import image_ms, next_image_version, register_imaging
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope, upgrade
 from dsa110_contimg.products import repositories as repo
@@ -51,9 +52,14 @@ def test_reimaging_versions_and_supersedes(field, tmp_path: Path, sqlite_url: st
         json.dumps(science.qa_metrics)
         assert session.get(MeasurementSet, ms_id).stage == MSStage.IMAGED
         # registering the same products twice is refused, not duplicated
-    with pytest.raises(Exception, match="already registered"):
+        n_images = session.scalar(sa.select(sa.func.count()).select_from(Image))
+    with pytest.raises(ProductExistsError, match=r"^already registered: \[") as refused:
         with session_scope(factory) as session:
             register_imaging(session, second, ms_id)
+    assert refused.value.hint == "re-image instead"
+    assert all(repr(path) in refused.value.message for path in second.products.values())
+    with session_scope(factory) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Image)) == n_images
     engine.dispose()
 
 

@@ -1,10 +1,10 @@
 """The imaging stage: an MS in, FITS products, previews, QA and a result record out.
 
 :func:`image_ms` is pure (files in, files out, no database): WSClean writes
-into a temporary folder beside the products; headers are completed, the
-primary-beam products, QA and previews made, and only then are the files
-renamed to their final names, so a crash never leaves a half-made product
-under a final name. :func:`register_imaging` records the products in the
+into a working folder beside the products (``.<prefix>.<hex>.tmp``, see
+:mod:`dsa110_contimg.atomic`); headers are completed, the primary-beam
+products, QA and previews made, and only then are the files renamed to their
+final names, so a crash never leaves a half-made product under a final name. :func:`register_imaging` records the products in the
 products DB in the caller's transaction.
 
 Names and versions: version 1 of an MS's images is ``<out>/<ms stem>-image.fits``
@@ -18,17 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dsa110_contimg.atomic import publish, scratch_folder
 from dsa110_contimg.errors import InputDataError, ProductExistsError, StageError
 from dsa110_contimg.imaging.headers import complete_header, product_keywords, read_beam
 from dsa110_contimg.imaging.msinfo import MSSummary, read_ms_summary
@@ -37,7 +35,7 @@ from dsa110_contimg.imaging.preview import write_previews
 from dsa110_contimg.imaging.tiers import ImagingTier, get_tier
 from dsa110_contimg.imaging.wsclean import run_wsclean
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import Image, MeasurementSet, MSStage, ProductStatus
+from dsa110_contimg.products.models import Image
 from dsa110_contimg.qa.image_qa import QAThresholds, image_qa
 
 log = logging.getLogger(__name__)
@@ -194,17 +192,19 @@ def image_ms(
             hint="image a new version (omit --version)",
         )
     final = version_prefix(out_dir, stem, version)
-    work = out_dir / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
-    work.mkdir()
-    try:
+    with scratch_folder(final) as work:
         result = _make_products(
             summary, tier, data_column, work / final.name, catalog, qa_thresholds
         )
         moved = {k: str(out_dir / Path(p).name) for k, p in result["files"].items()}
-        for key, path in result["files"].items():
-            Path(path).rename(moved[key])
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        published: list[str] = []
+        try:
+            for key, path in result["files"].items():
+                published.append(str(publish(path, moved[key])))
+        except BaseException:
+            for path in published:  # all of a version or none of it
+                Path(path).unlink(missing_ok=True)
+            raise
     products = {k: moved[k] for k in (*WSCLEAN_PRODUCTS, *PB_PRODUCTS) if k in moved}
     seconds = time.perf_counter() - t0
     log.info("imaged %s (%s tier, v%d) in %.1f s: %s", ms_path, tier.name, version, seconds,
@@ -296,8 +296,7 @@ def _make_products(
 # --------------------------------------------------------------------------
 def next_image_version(session: Session, ms_id: int) -> int:
     """One more than the highest image version registered for the MS (1 if none)."""
-    top = session.scalar(sa.select(sa.func.max(Image.version)).where(Image.ms_id == ms_id))
-    return int(top or 0) + 1
+    return repo.highest_image_version(session, ms_id) + 1
 
 
 def register_imaging(session: Session, result: ImagingResult, ms_id: int) -> list[Image]:
@@ -318,22 +317,17 @@ def register_imaging(session: Session, result: ImagingResult, ms_id: int) -> lis
     ProductExistsError
         If a product path is already registered.
     """
-    ms = session.get(MeasurementSet, ms_id)
-    if ms is None:
+    if repo.ms_or_none(session, ms_id) is None:
         raise InputDataError(f"MS id {ms_id} is not registered", hint="register the MS first")
     missing = [p for p in result.products.values() if not Path(p).is_file()]
     if missing:
         raise InputDataError(f"imaging products missing on disk: {missing}")
     paths = list(result.products.values())
-    taken = session.scalars(sa.select(Image.path).where(Image.path.in_(paths))).all()
+    taken = repo.registered_image_paths(session, paths)
     if taken:
-        raise ProductExistsError(f"already registered: {list(taken)}", hint="re-image instead")
+        raise ProductExistsError(f"already registered: {taken}", hint="re-image instead")
     version = max(result.version, next_image_version(session, ms_id))
-    session.execute(
-        sa.update(Image)
-        .where(Image.ms_id == ms_id, Image.status == ProductStatus.OK)
-        .values(status=ProductStatus.SUPERSEDED)
-    )
+    repo.supersede_images_of_ms(session, ms_id)
     qa = result.qa
     science = {
         "qa_grade": qa["grade"],
@@ -370,5 +364,5 @@ def register_imaging(session: Session, result: ImagingResult, ms_id: int) -> lis
                 **extra,
             )
         )
-    ms.stage = MSStage.IMAGED
+    repo.mark_ms_imaged(session, ms_id)
     return rows

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.errors import InputDataError
-from dsa110_contimg.products.models import Image, ProductStatus
+from dsa110_contimg.products import repositories as repo
 
 
 @dataclass(frozen=True)
@@ -63,20 +62,14 @@ def select_tiles(
         If an image has no beam row or no noise, or an id asked for is not a
         current pb-corrected image.
     """
-    stmt = sa.select(Image).where(Image.image_type == "image-pb", Image.pbcor.is_(True))
-    if image_ids is not None:
-        stmt = stmt.where(Image.id.in_(list(image_ids)))
-    else:
-        stmt = stmt.where(Image.status == ProductStatus.OK)
-    if mjd_start is not None:
-        stmt = stmt.where(Image.mjd_obs >= mjd_start)
-    if mjd_end is not None:
-        stmt = stmt.where(Image.mjd_obs < mjd_end)
-    if dec_min is not None:
-        stmt = stmt.where(Image.dec_deg >= dec_min)
-    if dec_max is not None:
-        stmt = stmt.where(Image.dec_deg <= dec_max)
-    rows = list(session.scalars(stmt.order_by(Image.mjd_obs, Image.id)))
+    rows = repo.pbcor_image_rows(
+        session,
+        image_ids=None if image_ids is None else list(image_ids),
+        mjd_start=mjd_start,
+        mjd_end=mjd_end,
+        dec_min=dec_min,
+        dec_max=dec_max,
+    )
     if image_ids is not None:
         missing = sorted(set(image_ids) - {r.id for r in rows})
         if missing:
@@ -84,14 +77,7 @@ def select_tiles(
                 f"images {missing} are not pb-corrected images in the selection",
                 hint="list them with `GET /api/images?image_type=image-pb`",
             )
-    beams = {
-        (ms_id, version): path
-        for ms_id, version, path in session.execute(
-            sa.select(Image.ms_id, Image.version, Image.path).where(
-                Image.image_type == "beam", Image.ms_id.in_({r.ms_id for r in rows})
-            )
-        )
-    }
+    beams = repo.beam_paths_of(session, {r.ms_id for r in rows})
     tiles = []
     for row in rows:
         beam = beams.get((row.ms_id, row.version))

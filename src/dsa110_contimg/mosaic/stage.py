@@ -28,7 +28,7 @@ def check_name(session: Session, name: str) -> None:
         raise InputDataError(
             f"invalid mosaic name {name!r}", hint="letters, digits and _ . + - only, <= 128"
         )
-    if session.scalar(sa.select(Mosaic.id).where(Mosaic.name == name)) is not None:
+    if repo.mosaic_name_taken(session, name):
         raise ProductExistsError(
             f"a mosaic named {name!r} is already registered",
             hint="choose another name (e.g. with a version suffix)",

@@ -19,17 +19,18 @@ import logging
 import multiprocessing
 import os
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from dsa110_contimg.config import Settings
 from dsa110_contimg.errors import ConfigError
+from dsa110_contimg.pipeline.context import RunOptions
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope
-from dsa110_contimg.products.models import ObservationGroup
+from dsa110_contimg.products import repositories as repo
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +67,16 @@ def select_groups(
     try:
         factory = make_session_factory(engine)
         with session_scope(factory) as session:
-            stmt = sa.select(ObservationGroup).where(ObservationGroup.state.in_(states))
-            if start_mjd is not None:
-                stmt = stmt.where(ObservationGroup.start_mjd >= start_mjd)
-            if end_mjd is not None:
-                stmt = stmt.where(ObservationGroup.start_mjd < end_mjd)
-            if group_ids:
-                stmt = stmt.where(ObservationGroup.id.in_(list(group_ids)))
-            return list(
-                session.scalars(
-                    stmt.with_only_columns(ObservationGroup.id).order_by(ObservationGroup.start_mjd)
-                )
+            return repo.group_ids_to_run(
+                session, states, start_mjd=start_mjd, end_mjd=end_mjd, group_ids=group_ids
             )
     finally:
         engine.dispose()
 
 
-def _run_one(settings: Settings, group_id: str, options: dict | None = None) -> tuple[str, bool]:
+def _run_one(
+    settings: Settings, group_id: str, options: RunOptions | Mapping[str, Any] | None = None
+) -> tuple[str, bool]:
     """Worker entry point: its own engine, one group."""
     from dsa110_contimg.pipeline.runner import process_group
 
@@ -102,7 +96,7 @@ def run_batch(
     executor: str = "local",
     workers: int | None = None,
     scheduler: str | None = None,
-    options: dict | None = None,
+    options: RunOptions | Mapping[str, Any] | None = None,
     on_done: Callable[[str, bool], None] | None = None,
 ) -> BatchSummary:
     """Process groups; calibrator groups finish before the others start.
@@ -192,7 +186,10 @@ def _outcome(group_id: str, future) -> tuple[str, bool]:  # type: ignore[no-unty
 
 
 def _pool_wave(
-    pool: ProcessPoolExecutor, settings: Settings, ids: Sequence[str], options: dict | None
+    pool: ProcessPoolExecutor,
+    settings: Settings,
+    ids: Sequence[str],
+    options: RunOptions | Mapping[str, Any] | None,
 ) -> Iterator[tuple[str, bool]]:
     futures = {pool.submit(_run_one, settings, gid, options): gid for gid in ids}
     for fut in as_completed(futures):
@@ -239,7 +236,7 @@ def _dask_client(settings: Settings, workers: int, scheduler: str | None):  # ty
 
 
 def _dask_wave(
-    client, settings: Settings, ids: Sequence[str], options: dict | None
+    client, settings: Settings, ids: Sequence[str], options: RunOptions | Mapping[str, Any] | None
 ) -> Iterator[tuple[str, bool]]:  # type: ignore[no-untyped-def]
     from dask.distributed import as_completed as dask_as_completed
 

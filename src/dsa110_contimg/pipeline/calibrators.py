@@ -17,6 +17,7 @@ from astropy.time import Time
 from dsa110_contimg.catalog.calibrators import Calibrator, primary_calibrators
 from dsa110_contimg.config import Settings
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope
+from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import ObservationGroup
 from dsa110_contimg.telescope import GROUP_DURATION_S, site_location
 
@@ -87,7 +88,7 @@ def split_calibrator_groups(
             with_cal = {
                 gid
                 for gid in group_ids
-                if (g := session.get(ObservationGroup, gid)) is not None and transits_in_group(g)
+                if (g := repo.group_or_none(session, gid)) is not None and transits_in_group(g)
             }
     finally:
         engine.dispose()

@@ -14,23 +14,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from dsa110_contimg.catalog.store import CatalogStore
 from dsa110_contimg.config import Settings
 from dsa110_contimg.ingest import IngestPolicy, index_folder
 from dsa110_contimg.pipeline.batch import BatchSummary, run_batch, select_groups
+from dsa110_contimg.pipeline.context import RunOptions
 from dsa110_contimg.pipeline.runner import recover
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope, upgrade
 from dsa110_contimg.products import models as m
+from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.simulate import preset_config, simulate
 
 log = logging.getLogger(__name__)
 
 #: The catalog name the demo's simulated sky is imported under.
 DEMO_CATALOG = "SIM"
-#: Stage options of the demo: the quicklook tier keeps it within minutes on 2 cores.
-DEMO_OPTIONS = {"tier": "quicklook", "max_image_size": 2048}
+#: The demo's run options: the quicklook tier keeps it within minutes on 2 cores.
+DEMO_OPTIONS = RunOptions(tier="quicklook", max_image_size=2048)
 
 
 @dataclass
@@ -56,10 +56,7 @@ def product_counts(factory) -> dict[str, int]:  # type: ignore[no-untyped-def]
         "jobs": m.Job,
     }
     with session_scope(factory) as session:
-        return {
-            name: session.scalar(sa.select(sa.func.count()).select_from(model))
-            for name, model in tables.items()
-        }
+        return repo.row_counts(session, tables)
 
 
 def run_demo(

@@ -11,28 +11,26 @@ in the queue and the next run finishes them without duplicating anything.
 from __future__ import annotations
 
 import logging
-import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from dsa110_contimg.atomic import discard, find_partials
 from dsa110_contimg.config import Settings
 from dsa110_contimg.errors import DSA110Error
-from dsa110_contimg.pipeline.jobs import JobHandle, job_run
+from dsa110_contimg.pipeline.context import RunOptions, StepContext
+from dsa110_contimg.pipeline.jobs import job_run
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
 from dsa110_contimg.products.models import (
-    BatchItem,
     GroupState,
-    Job,
     JobStatus,
-    ObservationGroup,
     utcnow,
 )
+
+__all__ = ["RunOptions", "StepContext", "process_group", "recover"]
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +38,7 @@ log = logging.getLogger(__name__)
 RUNNABLE = (GroupState.COMPLETE, GroupState.INCOMPLETE, GroupState.QUEUED)
 
 
-@dataclass
-class StageContext:
-    """What a stage gets: where things are, the DB, its job, and what earlier stages left."""
-
-    settings: Settings
-    factory: sessionmaker[Session]
-    group_id: str
-    job: JobHandle
-    state: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-Stage = Callable[[StageContext], dict[str, Any]]
+Stage = Callable[[StepContext], dict[str, Any]]
 
 
 def default_stages() -> list[tuple[str, Stage]]:
@@ -65,12 +51,7 @@ def default_stages() -> list[tuple[str, Stage]]:
 def claim_group(factory: sessionmaker[Session], group_id: str) -> bool:
     """Move a runnable group to processing; False if someone else has it or it is done."""
     with session_scope(factory) as session:
-        result = session.execute(
-            sa.update(ObservationGroup)
-            .where(ObservationGroup.id == group_id, ObservationGroup.state.in_(RUNNABLE))
-            .values(state=GroupState.PROCESSING, updated_at=utcnow())
-        )
-        return result.rowcount == 1
+        return repo.claim_group(session, group_id, RUNNABLE)
 
 
 def process_group(
@@ -79,18 +60,21 @@ def process_group(
     group_id: str,
     *,
     stages: list[tuple[str, Stage]] | None = None,
-    options: dict[str, Any] | None = None,
+    options: RunOptions | Mapping[str, Any] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> bool:
     """Run every stage on one group; True if it ended done, False if failed or not claimed.
 
     ``stop`` is asked before each stage: when it says so, the group goes back to
     the queue (its finished stages stay registered) and the batch is cancelled.
+    ``options`` are the run's choices (:class:`RunOptions`, or a mapping of its
+    field names); every step gets them as ``ctx.options``.
     """
     if not claim_group(factory, group_id):
         log.info("group %s is not runnable (taken, done or unknown): skipped", group_id)
         return False
     stages = stages if stages is not None else default_stages()
+    run_options = RunOptions.of(options)
     with session_scope(factory) as session:
         batch = repo.create_batch(
             session,
@@ -115,7 +99,7 @@ def process_group(
                 group_id=group_id,
                 parent_run_id=batch_run_id,
             ) as handle:
-                ctx = StageContext(settings, factory, group_id, handle, state, dict(options or {}))
+                ctx = StepContext(settings, factory, group_id, handle, state, run_options)
                 handle.outputs = stage(ctx) or {}
                 state[name] = handle.outputs
                 _set_item(
@@ -133,8 +117,7 @@ def process_group(
 def _requeue(factory: sessionmaker[Session], batch_run_id: str, group_id: str, reason: str) -> None:
     with session_scope(factory) as session:
         repo.finish_job(session, batch_run_id, status=JobStatus.CANCELLED, error=reason)
-        group = session.get(ObservationGroup, group_id)
-        group.state, group.error = GroupState.QUEUED, reason
+        repo.requeue_group(session, repo.get_group(session, group_id), reason)
     log.info("group %s requeued: %s", group_id, reason)
 
 
@@ -148,15 +131,7 @@ def _set_item(
     error: str | None = None,
 ) -> None:
     with session_scope(factory) as session:
-        batch = repo.get_job(session, batch_run_id)
-        item = session.scalars(
-            sa.select(BatchItem).where(
-                BatchItem.batch_id == batch.id, BatchItem.position == position
-            )
-        ).one()
-        item.status, item.error = status, error
-        if run_id is not None:
-            item.job_id = repo.get_job(session, run_id).id
+        repo.set_batch_item(session, batch_run_id, position, status, run_id=run_id, error=error)
 
 
 def _finish(
@@ -174,41 +149,49 @@ def _finish(
             status=JobStatus.SUCCEEDED if ok else JobStatus.FAILED,
             error=error,
         )
-        group = session.get(ObservationGroup, group_id)
-        group.state = GroupState.DONE if ok else GroupState.FAILED
-        group.error = error
+        group = repo.set_group_state(
+            session, group_id, GroupState.DONE if ok else GroupState.FAILED, error
+        )
         repo.publish_event(
             session, "group", "finished", {"group_id": group_id, "state": str(group.state)}
         )
+
+
+def product_folders(settings: Settings) -> tuple[Path, ...]:
+    """Every folder the pipeline (or the simulator) writes products into."""
+    return (
+        settings.incoming_dir,
+        settings.ms_dir,
+        settings.caltables_dir,
+        settings.images_dir,
+        settings.mosaics_dir,
+        settings.quarantine_dir,
+    )
 
 
 def recover(settings: Settings, factory: sessionmaker[Session]) -> dict[str, int]:
     """Clean up after a crash: fail interrupted jobs, requeue their groups, drop partial files.
 
     Partial outputs are the temporary folders and files the stages write before
-    renaming into place (``.<name>.<hex>.tmp``); nothing registered is touched.
+    renaming into place (``.<name>.<hex>.tmp``, :mod:`dsa110_contimg.atomic`),
+    found at any depth of every product folder (incoming, ms, caltables,
+    images, mosaics, quarantine), including per-group image folders; nothing
+    registered is touched. Run it when no stage is running.
     """
     with session_scope(factory) as session:
-        jobs = session.scalars(
-            sa.select(Job).where(Job.status.in_([JobStatus.RUNNING, JobStatus.PENDING]))
-        ).all()
+        jobs = repo.unfinished_jobs(session)
         for job in jobs:
             repo.finish_job(
                 session, job.run_id, status=JobStatus.FAILED, error="interrupted: the process died"
             )
-        groups = session.scalars(
-            sa.select(ObservationGroup).where(ObservationGroup.state == GroupState.PROCESSING)
-        ).all()
+        groups = repo.groups_processing(session)
         for group in groups:
-            group.state = GroupState.QUEUED
-            group.error = "requeued after an interrupted run"
-    removed = 0
-    for folder in (settings.ms_dir, settings.caltables_dir, settings.images_dir):
-        for partial in Path(folder).glob(".*.tmp") if Path(folder).exists() else []:
-            shutil.rmtree(partial, ignore_errors=True) if partial.is_dir() else partial.unlink(
-                missing_ok=True
-            )
-            removed += 1
+            repo.requeue_group(session, group, "requeued after an interrupted run")
+    partials = find_partials(product_folders(settings))
+    for partial in partials:
+        discard(partial)
+        log.warning("removed partial output %s", partial)
+    removed = len(partials)
     if jobs or groups or removed:
         log.warning(
             "recovered: %d interrupted jobs, %d groups requeued, %d partial outputs removed",

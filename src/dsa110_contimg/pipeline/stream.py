@@ -18,7 +18,8 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,6 +27,7 @@ from dsa110_contimg.config import Settings
 from dsa110_contimg.ingest import IngestPolicy, Watcher
 from dsa110_contimg.pipeline.batch import select_groups
 from dsa110_contimg.pipeline.calibrators import split_calibrator_groups
+from dsa110_contimg.pipeline.context import RunOptions
 from dsa110_contimg.pipeline.reapply import requeue_waiting
 from dsa110_contimg.pipeline.runner import process_group, recover
 from dsa110_contimg.products import repositories as repo
@@ -43,7 +45,7 @@ def run_stream(
     once: bool = False,
     policy: IngestPolicy | None = None,
     on_group: Callable[[str, bool], None] | None = None,
-    options: dict | None = None,
+    options: RunOptions | Mapping[str, Any] | None = None,
     reapply_waiting: bool | None = None,
 ) -> int:
     """Watch and process until ``stop`` is set (or, with ``once``, until idle).

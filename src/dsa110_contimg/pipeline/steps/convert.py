@@ -3,28 +3,43 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
+from dsa110_contimg.config import Settings
 from dsa110_contimg.conversion.convert import convert_group
+from dsa110_contimg.pipeline.context import RunOptions, StepContext
 from dsa110_contimg.pipeline.jobs import describe_inputs
-from dsa110_contimg.pipeline.runner import StageContext
 from dsa110_contimg.pipeline.steps.common import group_files, group_ms
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
-from dsa110_contimg.products.models import (
-    FileStatus,
-    MSStage,
-    RawFile,
-    utcnow,
-)
+from dsa110_contimg.products.models import MSStage
 
 log = logging.getLogger(__name__)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ConvertOptions:
+    """What the convert step is asked to do.
+
+    Attributes
+    ----------
+    ms_dir : Path
+        Folder of the Measurement Sets (``<ms_dir>/<group>.ms``).
+    """
+
+    ms_dir: Path
+
+    @classmethod
+    def from_settings(cls, settings: Settings, run: RunOptions) -> ConvertOptions:
+        """The settings' MS folder (a run has no convert choices)."""
+        return cls(ms_dir=Path(settings.ms_dir))
+
+
+def run(ctx: StepContext) -> dict[str, Any]:
     """Group files -> ``<ms_dir>/<group>.ms``, registered in ms_index."""
+    options = ConvertOptions.from_settings(ctx.settings, ctx.options)
     with session_scope(ctx.factory) as session:
         existing = group_ms(session, ctx.group_id)
         if existing is not None:
@@ -32,7 +47,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             return {"ms_path": existing.path, "skipped": True}
         paths = group_files(session, ctx.group_id)
     ctx.job.record_inputs(describe_inputs(paths))
-    out = ctx.settings.ms_dir / f"{ctx.group_id}.ms"
+    out = options.ms_dir / f"{ctx.group_id}.ms"
     out.parent.mkdir(parents=True, exist_ok=True)
     # overwrite: an MS on disk without a row is a leftover of a crash between
     # rename and registration; it is redone rather than trusted.
@@ -56,10 +71,6 @@ def run(ctx: StageContext) -> dict[str, Any]:
             size_bytes=result.size_bytes,
             note=f"missing subbands {result.missing_subbands}" if result.missing_subbands else None,
         )
-        session.execute(
-            sa.update(RawFile)
-            .where(RawFile.path.in_([str(p) for p in paths]))
-            .values(status=FileStatus.CONVERTED, updated_at=utcnow())
-        )
+        repo.mark_files_converted(session, [str(p) for p in paths])
         out_dict = {**result.as_dict(), "ms_id": ms.id}
     return out_dict

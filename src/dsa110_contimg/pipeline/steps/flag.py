@@ -3,31 +3,48 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from dsa110_contimg.pipeline.runner import StageContext
+from dsa110_contimg.config import Settings
+from dsa110_contimg.flagging.flag import FlagParams
+from dsa110_contimg.pipeline.context import RunOptions, StepContext
 from dsa110_contimg.pipeline.steps.common import ms_row
+from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
-from dsa110_contimg.products.models import (
-    MeasurementSet,
-    MSStage,
-)
 
 log = logging.getLogger(__name__)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FlagOptions:
+    """What the flag step is asked to do.
+
+    Attributes
+    ----------
+    params : FlagParams
+        The flagging recipe (steps, thresholds, AOFlagger strategy).
+    """
+
+    params: FlagParams = FlagParams()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, run: RunOptions) -> FlagOptions:
+        """The default recipe (neither the settings nor a run change it today)."""
+        return cls()
+
+
+def run(ctx: StepContext) -> dict[str, Any]:
     """Autocorrelations, zeros, AOFlagger, MAD clip, extension, dead antennas (in place)."""
     from dsa110_contimg.flagging import flag_ms
 
+    options = FlagOptions.from_settings(ctx.settings, ctx.options)
     ms = ms_row(ctx)
     if ms.flag_fraction is not None:
         return {"ms_path": ms.path, "skipped": True, "flag_fraction": ms.flag_fraction}
-    result = flag_ms(ms.path)
+    result = flag_ms(ms.path, options.params)
     qa = result.qa()
     fraction = float(qa["total"])
     with session_scope(ctx.factory) as session:
-        row = session.get(MeasurementSet, ms.id)
-        row.flag_fraction, row.stage = fraction, MSStage.FLAGGED
-        row.qa_metrics = {**(row.qa_metrics or {}), "flagging": qa}
+        repo.record_flagging(session, ms.id, fraction, qa)
     return {"ms_path": ms.path, "flag_fraction": fraction}

@@ -3,35 +3,62 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
+from dsa110_contimg.config import Settings
 from dsa110_contimg.errors import InputDataError
-from dsa110_contimg.pipeline.runner import StageContext
+from dsa110_contimg.pipeline.context import RunOptions, StepContext
 from dsa110_contimg.pipeline.steps.common import ms_row
+from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
-from dsa110_contimg.products.models import (
-    ProductStatus,
-)
 
 log = logging.getLogger(__name__)
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ImageOptions:
+    """What the image step is asked to do.
+
+    Attributes
+    ----------
+    images_dir : Path
+        Folder of the images (``<images_dir>/<group>/``).
+    tier : str
+        Imaging tier name, scaled to the array and band before use.
+    max_image_size : int
+        Largest image side after scaling, pixels.
+    data_column : str
+        The MS column imaged (the calibrated data).
+    """
+
+    images_dir: Path
+    tier: str = "standard"
+    max_image_size: int = 2400
+    data_column: str = "CORRECTED_DATA"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, run: RunOptions) -> ImageOptions:
+        """The settings' images folder with the run's tier and size limit."""
+        return cls(
+            images_dir=Path(settings.images_dir),
+            tier=run.tier,
+            max_image_size=run.max_image_size,
+        )
+
+
+def run(ctx: StepContext) -> dict[str, Any]:
     """WSClean on CORRECTED_DATA (tier scaled to the array), pb correction, QA, previews."""
     from dsa110_contimg.imaging import get_tier, image_ms, register_imaging
     from dsa110_contimg.imaging.msinfo import read_ms_summary
     from dsa110_contimg.imaging.stage import next_image_version
     from dsa110_contimg.imaging.tiers import scale_tier
-    from dsa110_contimg.products.models import Image
 
+    options = ImageOptions.from_settings(ctx.settings, ctx.options)
     ms = ms_row(ctx)
     with session_scope(ctx.factory) as session:
-        current = session.scalars(
-            sa.select(Image).where(Image.ms_id == ms.id, Image.status == ProductStatus.OK)
-        ).first()
-        if current is not None:
+        if repo.current_image_of_ms(session, ms.id) is not None:
             return {"ms_path": ms.path, "skipped": True}
         version = next_image_version(session, ms.id)
     if not ms.cal_applied:
@@ -40,19 +67,18 @@ def run(ctx: StageContext) -> dict[str, Any]:
             hint="a group with no valid calibration is not imaged",
         )
     summary = read_ms_summary(ms.path)
-    tier = get_tier(ctx.options.get("tier", "standard"))
     tier = scale_tier(
-        tier,
+        get_tier(options.tier),
         max_baseline_m=summary.max_baseline_m,
         freq_min_hz=float(summary.freqs_hz.min()),
         freq_max_hz=float(summary.freqs_hz.max()),
-        max_size=ctx.options.get("max_image_size", 2400),
+        max_size=options.max_image_size,
     )
     result = image_ms(
         ms.path,
-        ctx.settings.images_dir / ctx.group_id,
+        options.images_dir / ctx.group_id,
         tier=tier,
-        data_column="CORRECTED_DATA",
+        data_column=options.data_column,
         version=version,
     )
     with session_scope(ctx.factory) as session:

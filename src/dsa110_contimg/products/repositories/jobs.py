@@ -17,14 +17,13 @@ from dsa110_contimg.products.models import (
 )
 from dsa110_contimg.products.repositories.events import publish_event
 from dsa110_contimg.products.repositories.query import (
-    _LISTS,
     MAX_BATCH_ITEMS,
     ConflictError,
+    Filter,
     InvalidQueryError,
+    Listing,
     NotFoundError,
-    Page,
     _one,
-    _page_of,
     _set_fields,
 )
 
@@ -195,37 +194,56 @@ def job_items(session: Session, job_id: int) -> list[BatchItem]:
     return list(session.scalars(stmt))
 
 
-def list_jobs(
+def _child_of(parent_run_id: str) -> Any:
+    parent = sa.select(Job.id).where(Job.run_id == parent_run_id).scalar_subquery()
+    return Job.parent_id == parent
+
+
+#: Jobs, by status, type, group and parent.
+JOBS = Listing(
+    "jobs",
+    Job,
+    (
+        Filter("status", JobStatus, Job.status),
+        Filter("job_type", str, Job.job_type, max_length=32),
+        Filter("group_id", str, Job.group_id, max_length=32),
+        Filter(
+            "parent_run_id",
+            str,
+            op="where",
+            max_length=64,
+            description="Only the jobs started by this one",
+            where=_child_of,
+        ),
+    ),
+)
+list_jobs = JOBS.page
+
+
+# --------------------------------------------------------------------------
+# The runner's writes (dsa110_contimg.pipeline.runner)
+# --------------------------------------------------------------------------
+def set_batch_item(
     session: Session,
+    batch_run_id: str,
+    position: int,
+    status: JobStatus,
     *,
-    status: str | None = None,
-    job_type: str | None = None,
-    group_id: str | None = None,
-    parent_run_id: str | None = None,
-    sort: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> Page:
-    """Jobs, by status, type, group and parent."""
-    stmt = jobs_query(
-        status=status, job_type=job_type, group_id=group_id, parent_run_id=parent_run_id
-    )
-    return _page_of(session, "jobs", Job, stmt, sort, limit, offset)
+    run_id: str | None = None,
+    error: str | None = None,
+) -> BatchItem:
+    """Set the status (and error, and the job that ran it) of a batch's item at ``position``."""
+    batch = get_job(session, batch_run_id)
+    item = session.scalars(
+        sa.select(BatchItem).where(BatchItem.batch_id == batch.id, BatchItem.position == position)
+    ).one()
+    item.status, item.error = status, error
+    if run_id is not None:
+        item.job_id = get_job(session, run_id).id
+    return item
 
 
-def jobs_query(
-    *,
-    status: str | None = None,
-    job_type: str | None = None,
-    group_id: str | None = None,
-    parent_run_id: str | None = None,
-) -> sa.Select[Any]:
-    """The filtered ``select`` behind :func:`list_jobs` (also used by exports)."""
-    stmt = _LISTS[Job]
-    for column, value in ((Job.status, status), (Job.job_type, job_type), (Job.group_id, group_id)):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if parent_run_id is not None:
-        parent = sa.select(Job.id).where(Job.run_id == parent_run_id).scalar_subquery()
-        stmt = stmt.where(Job.parent_id == parent)
-    return stmt
+def unfinished_jobs(session: Session) -> list[Job]:
+    """The jobs still pending or running (after a crash: the interrupted ones)."""
+    stmt = sa.select(Job).where(Job.status.in_([JobStatus.RUNNING, JobStatus.PENDING]))
+    return list(session.scalars(stmt))

@@ -14,12 +14,10 @@ from dsa110_contimg.products.models import (
 )
 from dsa110_contimg.products.repositories.events import publish_event
 from dsa110_contimg.products.repositories.query import (
-    _LISTS,
-    Page,
-    _between,
+    Listing,
     _one,
-    _page_of,
     _set_fields,
+    mjd_range,
 )
 
 
@@ -52,15 +50,11 @@ def mosaic_tiles(session: Session, mosaic_id: int) -> list[MosaicTile]:
     return list(session.scalars(stmt.order_by(MosaicTile.image_id)))
 
 
-def list_mosaics(
-    session: Session,
-    *,
-    mjd_min: float | None = None,
-    mjd_max: float | None = None,
-    sort: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> Page:
-    """Mosaics, by time."""
-    stmt = _between(_LISTS[Mosaic], Mosaic.mjd_start, mjd_min, mjd_max)
-    return _page_of(session, "mosaics", Mosaic, stmt, sort, limit, offset)
+#: Mosaics, by start time.
+MOSAICS = Listing("mosaics", Mosaic, mjd_range(Mosaic.mjd_start, "start"))
+list_mosaics = MOSAICS.page
+
+
+def mosaic_name_taken(session: Session, name: str) -> bool:
+    """Whether a mosaic with this name is registered."""
+    return session.scalar(sa.select(Mosaic.id).where(Mosaic.name == name)) is not None

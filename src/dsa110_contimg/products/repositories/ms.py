@@ -10,16 +10,17 @@ from sqlalchemy.orm import Session
 
 from dsa110_contimg.products.models import (
     MeasurementSet,
+    MSStage,
+    ProductStatus,
 )
 from dsa110_contimg.products.repositories.events import publish_event
 from dsa110_contimg.products.repositories.query import (
-    _LISTS,
+    Filter,
+    Listing,
     NotFoundError,
-    Page,
-    _between,
     _one,
-    _page_of,
     _set_fields,
+    mjd_range,
 )
 
 
@@ -67,27 +68,39 @@ def ms_of_group(session: Session, group_id: str) -> list[MeasurementSet]:
     return list(session.scalars(stmt.order_by(MeasurementSet.id)))
 
 
-def list_ms(
-    session: Session,
-    *,
-    stage: str | None = None,
-    status: str | None = None,
-    group_id: str | None = None,
-    cal_applied: bool | None = None,
-    mjd_min: float | None = None,
-    mjd_max: float | None = None,
-    sort: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> Page:
-    """Measurement Sets, filtered by stage, status, group, calibration and time."""
-    stmt = _between(_LISTS[MeasurementSet], MeasurementSet.mjd_mid, mjd_min, mjd_max)
-    for column, value in (
-        (MeasurementSet.stage, stage),
-        (MeasurementSet.status, status),
-        (MeasurementSet.group_id, group_id),
-        (MeasurementSet.cal_applied, cal_applied),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    return _page_of(session, "ms", MeasurementSet, stmt, sort, limit, offset)
+#: Measurement Sets, filtered by stage, status, group, calibration and time.
+MEASUREMENT_SETS = Listing(
+    "ms",
+    MeasurementSet,
+    (
+        Filter("stage", MSStage, MeasurementSet.stage),
+        Filter("status", ProductStatus, MeasurementSet.status),
+        Filter("group_id", str, MeasurementSet.group_id, max_length=32),
+        Filter("cal_applied", bool, MeasurementSet.cal_applied),
+        *mjd_range(MeasurementSet.mjd_mid, "mid-time"),
+    ),
+)
+list_ms = MEASUREMENT_SETS.page
+
+
+# --------------------------------------------------------------------------
+# The pipeline steps' reads and writes (dsa110_contimg.pipeline.steps)
+# --------------------------------------------------------------------------
+def usable_ms_of_group(session: Session, group_id: str) -> MeasurementSet | None:
+    """The group's registered MS with status ``ok``, if any (whether on disk is not checked)."""
+    stmt = sa.select(MeasurementSet).where(
+        MeasurementSet.group_id == group_id, MeasurementSet.status == ProductStatus.OK
+    )
+    return session.scalars(stmt).first()
+
+
+def ms_or_none(session: Session, ms_id: int) -> MeasurementSet | None:
+    """The MS with this id, or None."""
+    return session.get(MeasurementSet, ms_id)
+
+
+def record_flagging(session: Session, ms_id: int, fraction: float, qa: dict[str, Any]) -> None:
+    """Record an MS's flagging: its flagged fraction, QA, and stage ``flagged``."""
+    row = session.get(MeasurementSet, ms_id)
+    row.flag_fraction, row.stage = fraction, MSStage.FLAGGED
+    row.qa_metrics = {**(row.qa_metrics or {}), "flagging": qa}

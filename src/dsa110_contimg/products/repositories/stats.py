@@ -84,3 +84,11 @@ def science_gauges(session: Session) -> dict[str, Any]:
         "groups_by_state": _counts_by(session, ObservationGroup.state),
         "newest_heartbeat_at": beat.created_at if (beat := last_heartbeat(session)) else None,
     }
+
+
+def row_counts(session: Session, tables: dict[str, Any]) -> dict[str, int]:
+    """The number of rows of each model, by the given names."""
+    return {
+        name: int(session.scalar(sa.select(sa.func.count()).select_from(model)))
+        for name, model in tables.items()
+    }
