@@ -90,18 +90,14 @@ def hold_open_group(session: Session, group_id: str) -> bool:
 
 def add_note(group: ObservationGroup, text: str) -> None:
     """Append one line to the group's notes (the ``error`` column)."""
-    group.error = f"{group.error}\n{text}" if group.error else text
+    repo.add_group_note(group, text)
 
 
 def _set_state(
     session: Session, group: ObservationGroup, state: GroupState, now: dt.datetime
 ) -> None:
-    group.state = state
-    if state != GroupState.COLLECTING:
-        group.completed_at = now
-    session.flush()
+    repo.settle_group(session, group, state, now)
     log.info("group %s: %s (%d subbands)", group.id, state, group.files_present)
-    repo.publish_event(session, "group", "updated", {"group_id": group.id, "state": str(state)})
 
 
 def refresh(session: Session, group: ObservationGroup, now: dt.datetime) -> bool:
@@ -109,9 +105,7 @@ def refresh(session: Session, group: ObservationGroup, now: dt.datetime) -> bool
 
     Call only while holding the group (:func:`hold_open_group`).
     """
-    group.files_present = len(repo.usable_subbands(session, group.id))
-    if group.files_present < group.files_expected:
-        session.flush()
+    if repo.recount_group_files(session, group) < group.files_expected:
         return False
     if group.state == GroupState.INCOMPLETE:
         add_note(group, "complete: the missing subbands arrived before processing")

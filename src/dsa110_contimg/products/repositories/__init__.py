@@ -61,6 +61,7 @@ from dsa110_contimg.products.repositories.events import (
 )
 from dsa110_contimg.products.repositories.groups import (
     GROUPS,
+    add_group_note,
     claim_group,
     files_of_group,
     get_group,
@@ -78,11 +79,13 @@ from dsa110_contimg.products.repositories.groups import (
     nearest_group,
     raw_paths_under,
     recorded_raw_paths,
+    recount_group_files,
     register_group,
     register_raw_file,
     requeue_group,
     require_groups,
     set_group_state,
+    settle_group,
     usable_files_of_group,
     usable_raw_file,
     usable_subbands,

@@ -273,3 +273,26 @@ def requeue_group(session: Session, group: ObservationGroup, reason: str | None)
     """Put a group back in the queue with ``reason`` as its error (None clears it); announce it."""
     group.state, group.updated_at, group.error = GroupState.QUEUED, utcnow(), reason
     publish_event(session, "group", "requeued", {"group_id": group.id, "reason": reason})
+
+
+def add_group_note(group: ObservationGroup, text: str) -> None:
+    """Append one line to a group's notes (its ``error`` column)."""
+    group.error = f"{group.error}\n{text}" if group.error else text
+
+
+def settle_group(
+    session: Session, group: ObservationGroup, state: GroupState, now: dt.datetime
+) -> None:
+    """Move a collecting group to ``state`` (completed at ``now`` unless still collecting)."""
+    group.state = state
+    if state != GroupState.COLLECTING:
+        group.completed_at = now
+    session.flush()
+    publish_event(session, "group", "updated", {"group_id": group.id, "state": str(state)})
+
+
+def recount_group_files(session: Session, group: ObservationGroup) -> int:
+    """Set and return the number of a group's usable subbands."""
+    group.files_present = len(usable_subbands(session, group.id))
+    session.flush()
+    return group.files_present
