@@ -78,7 +78,8 @@ def test_masked_hides_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DSA110_API_KEYS", "short"),
         ("DSA110_LOG_LEVEL", "LOUD"),
         ("DSA110_API_CACHE_TTL_S", "-1"),
-        ("DSA110_API_CACHE_MAX_ENTRIES", "0"),
+        ("DSA110_API_CACHE_MAX_BYTES", "0"),
+        ("DSA110_API_GRAPHQL_MAX_COST", "0"),
         ("DSA110_API_EVENT_POLL_S", "0"),
         ("DSA110_API_MAX_BODY_BYTES", "10"),
         ("DSA110_API_CACHE_CHECK_S", "nan"),
@@ -103,7 +104,7 @@ def test_unknown_key_in_file_and_missing_file(tmp_path: Path) -> None:
 
 def test_api_tunables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     s = load_settings()
-    assert (s.api_cache_ttl_s, s.api_cache_max_entries, s.api_cors_origins) == (30.0, 2048, [])
+    assert (s.api_cache_ttl_s, s.api_cache_max_bytes, s.api_cors_origins) == (30.0, 64 << 20, [])
     monkeypatch.setenv("DSA110_API_CACHE_TTL_S", "0")
     monkeypatch.setenv("DSA110_API_CORS_ORIGINS", "https://dash.example, https://ops.example")
     cfg = tmp_path / "api.toml"

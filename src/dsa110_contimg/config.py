@@ -6,7 +6,7 @@ environment (``DSA110_DATA_ROOT``, ``DSA110_DB_URL``, ...), the TOML file
 
 Folders under the data root may be given relative (to the data root) or
 absolute. List-valued settings (``allowed_ips``, ``api_keys``,
-``trusted_proxies``, ``api_cors_origins``) accept comma-separated strings in
+``trusted_proxies``, ``api_cors_origins``, ``api_allowed_hosts``) accept comma-separated strings in
 the environment.
 """
 
@@ -16,7 +16,7 @@ import contextvars
 import ipaddress
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -29,15 +29,13 @@ from pydantic_settings import (
 
 from dsa110_contimg.errors import ConfigError
 
-#: Networks always allowed to read the API: loopback and the private ranges.
-DEFAULT_ALLOWED_NETWORKS: tuple[str, ...] = (
-    "127.0.0.0/8",
-    "::1/128",
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "fc00::/7",
-)
+#: Networks always allowed to read the API: loopback only. Private ranges are not
+#: trusted by default (behind a NAT or a container proxy every client looks private);
+#: the operator lists the networks to admit in ``allowed_ips``.
+DEFAULT_ALLOWED_NETWORKS: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+
+#: Host names the API answers to by default (the Host header; DNS rebinding defence).
+DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
 
 #: Folders under the data root, by setting name.
 DATA_FOLDERS: tuple[str, ...] = (
@@ -54,6 +52,16 @@ DATA_FOLDERS: tuple[str, ...] = (
 _toml_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
     "dsa110_toml_file", default=None
 )
+
+#: Default free-space thresholds (GB) of every data folder: warn, stop taking groups.
+#: Stop leaves room for the groups in flight (one needs ~5 GB: its MS and images);
+#: warn comes ~3.5 h of the full stream (raw + MS ~1.3 TB a day) before that.
+DISK_WARN_FREE_GB, DISK_STOP_FREE_GB = 200.0, 20.0
+
+#: A retention age in days, or "keep" (never removed).
+RetentionDays = Annotated[float, Field(ge=0, le=36_500)] | Literal["keep"]
+#: Free-space thresholds (GB) by folder name ("default" for the rest).
+DiskThresholds = dict[str, Annotated[float, Field(ge=0)]]
 
 Networks = Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode]
 Secrets = Annotated[list[SecretStr], NoDecode]
@@ -112,12 +120,20 @@ class Settings(BaseSettings):
         description="After a calibrator group is solved, requeue the earlier groups of its "
         "strip left uncalibrated that the new tables cover (streaming mode).",
     )
+    batch_priority: str = Field(
+        default="realtime",
+        pattern="^(realtime|batches)$",
+        description="When new stream groups and queued API batches (reprocess, rerun, "
+        "re-image) both wait: 'realtime' runs the stream's groups first and one batch "
+        "between polls; 'batches' runs the queued batches first.",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     allowed_ips: Networks = Field(
         default_factory=list,
-        description="Extra networks allowed to use the API, besides loopback and private ranges.",
+        description="Networks allowed to use the API besides loopback (the only default); "
+        "list the private ranges of the site's clients here.",
     )
     trusted_proxies: Networks = Field(
         default_factory=lambda: [
@@ -137,12 +153,13 @@ class Settings(BaseSettings):
         description="How long (s) a cached read (a GET's JSON) is served while nothing new "
         "is registered; a new product invalidates every entry sooner. 0 turns caching off.",
     )
-    api_cache_max_entries: int = Field(
-        default=2048,
-        ge=1,
-        le=1_000_000,
-        description="Most responses the in-process cache holds (least recently used go "
-        "first); entries in Redis are bounded by api_cache_ttl_s only.",
+    api_cache_max_bytes: int = Field(
+        default=64 << 20,
+        ge=1 << 16,
+        le=1 << 34,
+        description="Most bytes of response bodies the in-process cache holds (least "
+        "recently used go first; a body over an eighth of it is not cached); entries in "
+        "Redis are bounded by api_cache_ttl_s only.",
     )
     api_cache_check_s: float = Field(
         default=0.5,
@@ -173,6 +190,77 @@ class Settings(BaseSettings):
         description="How long (s) the scientific gauges of /metrics are reused before the "
         "products DB is queried again (0: at every scrape).",
     )
+    # -- API limits on transfers, live events and writes (issue 17) ----------
+    api_max_downloads: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Most file downloads (FITS, logs, zips of images) sent at once per API "
+        "process; one more gets a 429 with Retry-After.",
+    )
+    api_max_exports: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="Most table exports (CSV, JSON, VOTable) streamed at once per API "
+        "process; one more gets a 429 with Retry-After.",
+    )
+    api_max_renders: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="Most PNG renders (previews, thumbnails, cutouts) computed at once per "
+        "API process; one more gets a 429 with Retry-After.",
+    )
+    api_retry_after_s: int = Field(
+        default=5,
+        ge=1,
+        le=3600,
+        description="The Retry-After (s) of a 429 when downloads, exports or renders are full.",
+    )
+    api_event_gap_s: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="How long (s) the live-event poller keeps looking for an event id it "
+        "skipped (on PostgreSQL ids become visible at commit, out of order); a write that "
+        "stays uncommitted longer than this after a later one is not announced live.",
+    )
+    api_ws_max_connections: int = Field(
+        default=256,
+        ge=1,
+        le=100_000,
+        description="Most live-event WebSockets open at once per API process; one more is "
+        "closed with code 1013 (try again later).",
+    )
+    api_ws_max_message_bytes: int = Field(
+        default=16384,
+        ge=256,
+        le=1 << 20,
+        description="Largest message (bytes) a live-event WebSocket client may send; a "
+        "larger one closes the connection with code 1009.",
+    )
+    api_ws_replay_max: int = Field(
+        default=1000,
+        ge=0,
+        le=100_000,
+        description="Most missed events replayed to a WebSocket client reconnecting with "
+        'since=; one that missed more gets {"type": "resync"} and reloads its view.',
+    )
+    api_max_params_depth: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Deepest nesting of the params object of a batch request (reprocess, "
+        "re-image); deeper ones get a 422.",
+    )
+    api_max_params_bytes: int = Field(
+        default=16384,
+        ge=256,
+        le=1 << 20,
+        description="Largest params object of a batch request, as JSON (bytes); larger "
+        "ones get a 422.",
+    )
     api_max_body_bytes: int = Field(
         default=1 << 20,
         ge=1024,
@@ -184,11 +272,98 @@ class Settings(BaseSettings):
         description="Origins allowed by CORS and for cross-origin WebSockets (comma-separated "
         "in the environment); empty, the default, sends no CORS headers at all.",
     )
+    api_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_ALLOWED_HOSTS),
+        description="Host names the API answers to (the Host header, without port; "
+        "comma-separated in the environment; '*.example.org' matches subdomains); other "
+        "hosts get a 400, and WebSocket Origins must name one of them or a CORS origin. "
+        "Default: localhost, 127.0.0.1, ::1; add the name clients use behind nginx.",
+    )
+    api_graphql_max_cost: int = Field(
+        default=20_000,
+        ge=1,
+        le=10_000_000,
+        description="Largest GraphQL query cost, counted before execution: every object "
+        "field counts once per object it may return (a list's limit multiplies what is "
+        "under it); dearer queries get a 422.",
+    )
+    api_graphql_threads: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Threads GraphQL resolvers may use at once (their own limiter, apart "
+        "from the REST routes' threadpool, so GraphQL cannot starve REST).",
+    )
+
+    # -- storage lifecycle (retention) and disk guard (issue 15) ------------
+    retention_raw_days: RetentionDays = Field(
+        default=1.0,
+        description="Days after a group's MS is registered and verified on disk (group done, "
+        "MS complete) that its raw UVH5 files are removed; 'keep' never removes them. Files "
+        "of a group whose MS is not verified are never removed.",
+    )
+    retention_ms_days: RetentionDays = Field(
+        default=3.0,
+        description="Days after registration that a Measurement Set is removed, once it is "
+        "calibrated and imaged; 'keep' never removes them.",
+    )
+    retention_intermediate_days: RetentionDays = Field(
+        default=2.0,
+        description="Days after imaging that the imaging intermediates (dirty, psf, model, "
+        "residual FITS) are removed; 'keep' never removes them.",
+    )
+    retention_log_days: RetentionDays = Field(
+        default=90.0,
+        description="Days after a job finished that its log file is removed (the job row "
+        "stays); 'keep' never removes them.",
+    )
+    retention_event_days: RetentionDays = Field(
+        default=30.0,
+        description="Days the events table keeps an event (live notices: new products, job "
+        "progress) before it is deleted; 'keep' keeps them all.",
+    )
+    retention_heartbeat_days: RetentionDays = Field(
+        default=2.0,
+        description="Days the events table keeps a worker heartbeat (one a minute per "
+        "daemon); 'keep' keeps them all.",
+    )
+    retention_caltable_days: RetentionDays = Field(
+        default="keep",
+        description="Days after registration that an expired, superseded or rejected "
+        "calibration table is removed; default 'keep'. A table still valid, or whose "
+        "validity covers data not yet calibrated, is never removed. pb-corrected images, "
+        "previews, beams, mosaics and photometry are always kept.",
+    )
+    retention_interval_s: float = Field(
+        default=3600.0,
+        ge=0,
+        le=7 * 86_400,
+        description="How often (s) the stream daemon applies the retention policy between "
+        "groups (0: never; 'dsa110 retention apply' still does). Below a disk's stop "
+        "threshold it applies it at once.",
+    )
+    disk_warn_free_gb: DiskThresholds = Field(
+        default_factory=lambda: {"default": DISK_WARN_FREE_GB},
+        description="Free space (GB, 1e9 bytes) below which a data folder's disk is low: "
+        "the dsa110_disk_level gauge is 1 and the DSA110DiskLow alert fires. Keys: 'default' "
+        "and folder names (incoming, ms, caltables, images, mosaics, logs, quarantine, "
+        "state); JSON in the environment.",
+    )
+    disk_stop_free_gb: DiskThresholds = Field(
+        default_factory=lambda: {"default": DISK_STOP_FREE_GB},
+        description="Free space (GB) below which the stream daemon takes no new group (files "
+        "wait in incoming) until space returns; keys as disk_warn_free_gb.",
+    )
 
     log_level: str = "INFO"
 
     @field_validator(
-        "allowed_ips", "trusted_proxies", "api_keys", "api_cors_origins", mode="before"
+        "allowed_ips",
+        "trusted_proxies",
+        "api_keys",
+        "api_cors_origins",
+        "api_allowed_hosts",
+        mode="before",
     )
     @classmethod
     def _lists_from_commas(cls, value: Any) -> Any:
@@ -225,6 +400,15 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown log level {value!r}")
         return level
 
+    @field_validator("disk_warn_free_gb", "disk_stop_free_gb")
+    @classmethod
+    def _known_folders(cls, value: dict[str, float]) -> dict[str, float]:
+        known = {"default", *(name.removesuffix("_dir") for name in DATA_FOLDERS)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"unknown folder(s) {unknown}; use {sorted(known)}")
+        return value
+
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:
         root = self.data_root.expanduser().resolve()
@@ -256,13 +440,19 @@ class Settings(BaseSettings):
     # -- derived values -------------------------------------------------
     @property
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        """Every network allowed to use the API: the defaults plus ``allowed_ips``."""
+        """Every network allowed to use the API: loopback plus ``allowed_ips``."""
         defaults = [ipaddress.ip_network(n) for n in DEFAULT_ALLOWED_NETWORKS]
         return defaults + [n for n in self.allowed_ips if n not in defaults]
 
     def data_folders(self) -> dict[str, Path]:
         """Absolute path of each folder under the data root, by setting name."""
         return {name: getattr(self, name) for name in DATA_FOLDERS}
+
+    def disk_thresholds_gb(self, folder: str) -> tuple[float, float]:
+        """The (warn, stop) free-space thresholds (GB) of a folder ("ms", "incoming", ...)."""
+        warn = self.disk_warn_free_gb.get("default", DISK_WARN_FREE_GB)
+        stop = self.disk_stop_free_gb.get("default", DISK_STOP_FREE_GB)
+        return self.disk_warn_free_gb.get(folder, warn), self.disk_stop_free_gb.get(folder, stop)
 
     def ensure_folders(self) -> None:
         """Create the data root and every folder under it."""

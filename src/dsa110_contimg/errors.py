@@ -95,3 +95,11 @@ class NotFoundError(DSA110Error):
     """A product, job or other record that was asked for is not registered."""
 
     exit_code = 10
+
+
+class PurgedError(NotFoundError):
+    """A product's file was removed by the storage lifecycle; its record stays (HTTP 410)."""
+
+    def __init__(self, message: str, *, purged_at: object = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.purged_at = purged_at

@@ -95,6 +95,7 @@ class FileStatus(enum.StrEnum):
     INDEXED = "indexed"
     CONVERTED = "converted"
     QUARANTINED = "quarantined"
+    PURGED = "purged"
 
 
 class GroupState(enum.StrEnum):
@@ -121,6 +122,8 @@ class ProductStatus(enum.StrEnum):
     OK = "ok"
     FAILED = "failed"
     SUPERSEDED = "superseded"
+    PURGED = "purged"
+    """Its files were removed by the storage lifecycle; the row (metadata, provenance) stays."""
 
 
 class CalTableType(enum.StrEnum):
@@ -135,6 +138,7 @@ class CalTableStatus(enum.StrEnum):
     EXPIRED = "expired"
     REJECTED = "rejected"
     SUPERSEDED = "superseded"
+    PURGED = "purged"
 
 
 class QAGrade(enum.StrEnum):
@@ -214,6 +218,9 @@ class RawFile(_Timestamps, Base):
         _state(FileStatus, "file_status"), default=FileStatus.INDEXED
     )
     quarantine_reason: Mapped[str | None] = mapped_column(sa.Text)
+    purged_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the storage lifecycle removed the file (status ``purged``)"
+    )
 
     group: Mapped[ObservationGroup | None] = relationship(back_populates="files")
 
@@ -254,6 +261,9 @@ class MeasurementSet(_Timestamps, Base):
     qa_metrics: Mapped[dict[str, Any] | None]
     note: Mapped[str | None] = mapped_column(
         sa.Text, doc="Why a stage was skipped, e.g. which tables were missing (human-readable)"
+    )
+    purged_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the storage lifecycle removed the MS from disk (status ``purged``)"
     )
 
     group: Mapped[ObservationGroup | None] = relationship(back_populates="measurement_sets")
@@ -299,6 +309,9 @@ class CalTable(_Timestamps, Base):
     superseded_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("cal_tables.id", ondelete="SET NULL"),
         doc="The newer table of the same type and strip that covers this one's validity",
+    )
+    purged_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the storage lifecycle removed the table from disk (status ``purged``)"
     )
 
     source_ms: Mapped[MeasurementSet | None] = relationship()
@@ -365,6 +378,9 @@ class Image(_Timestamps, Base):
     qa_metrics: Mapped[dict[str, Any] | None]
     preview_path: Mapped[str | None] = mapped_column(sa.String(1024))
     thumbnail_path: Mapped[str | None] = mapped_column(sa.String(1024))
+    purged_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the storage lifecycle removed the FITS file (status ``purged``)"
+    )
 
     ms: Mapped[MeasurementSet | None] = relationship(back_populates="images")
 
@@ -567,6 +583,10 @@ class Candidate(_Timestamps, Base):
     )
     details: Mapped[dict[str, Any] | None]
     note: Mapped[str | None] = mapped_column(sa.Text)
+    reviewed_by: Mapped[str | None] = mapped_column(
+        sa.String(64), doc="Who gave the last verdict (an API key's fingerprint or a user name)"
+    )
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(doc="When the last verdict was given")
 
     source: Mapped[Source] = relationship()
 
@@ -581,6 +601,7 @@ class Job(Base):
     __table_args__ = (
         sa.Index("ix_jobs_status_created", "status", "created_at"),
         sa.Index("ix_jobs_created_id", "created_at", "id"),
+        sa.UniqueConstraint("requested_by", "idempotency_key", name="uq_jobs_idempotency"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -609,6 +630,21 @@ class Job(Base):
     log_path: Mapped[str | None] = mapped_column(sa.String(1024))
     error: Mapped[str | None] = mapped_column(sa.Text)
     requested_by: Mapped[str | None] = mapped_column(sa.String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(
+        sa.String(128), doc="The Idempotency-Key of the API request that created the batch"
+    )
+    request_digest: Mapped[str | None] = mapped_column(
+        sa.String(64), doc="SHA-256 of that request (operation and body), to spot a reused key"
+    )
+    worker_pid: Mapped[int | None] = mapped_column(
+        doc="Process id of the pipeline process running the job (on ``host``)"
+    )
+    child_pgid: Mapped[int | None] = mapped_column(
+        doc="Process group of the external program (WSClean, CASA) the job runs now"
+    )
+    log_purged_at: Mapped[dt.datetime | None] = mapped_column(
+        doc="When the storage lifecycle removed the job's log file (the row stays)"
+    )
 
     parent: Mapped[Job | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Job]] = relationship(
