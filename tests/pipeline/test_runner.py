@@ -81,7 +81,7 @@ def test_recovery_after_a_crash(pipeline_env) -> None:
     partial = settings.ms_dir / f".{groups[0]}.ms.deadbeef.tmp"
     partial.mkdir(parents=True)
     report = recover(settings, factory)
-    assert report == {"jobs": 1, "groups": 1, "partials": 1}
+    assert report == {"jobs": 1, "batches": 0, "killed": 0, "groups": 1, "partials": 1}
     assert not partial.exists()
     with session_scope(factory) as s:
         assert (

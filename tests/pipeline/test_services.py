@@ -80,4 +80,4 @@ def test_reprocess_of_an_unknown_group_is_a_usage_error(pipeline_env, monkeypatc
     monkeypatch.setenv("DSA110_DATA_ROOT", str(settings.data_root))
     result = CliRunner().invoke(main, ["reprocess", "no-such-group"])
     assert result.exit_code == 2, result.output
-    assert "unknown groups: no-such-group" in result.output
+    assert "unknown group" in result.output and "no-such-group" in result.output

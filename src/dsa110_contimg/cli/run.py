@@ -43,6 +43,13 @@ def run_groups(
 @click.argument("incoming", required=False, type=click.Path(file_okay=False, exists=True))
 @click.option("--start", help="Only groups starting at or after this UTC time (ISO 8601).")
 @click.option("--end", help="Only groups starting before this UTC time (ISO 8601).")
+@click.option(
+    "--batches/--no-batches",
+    default=True,
+    show_default=True,
+    help="Also execute the batches queued through the API (reprocess, rerun, re-image), "
+    "in the order settings.batch_priority gives.",
+)
 @with_executor
 @click.pass_context
 def process(
@@ -50,11 +57,12 @@ def process(
     incoming: str | None,
     start: str | None,
     end: str | None,
+    batches: bool,
     executor: str,
     workers: int | None,
     scheduler: str | None,
 ) -> None:
-    """Index INCOMING (default: settings.incoming_dir) and process its groups in a batch."""
+    """Index INCOMING (default: settings.incoming_dir), process its groups, run queued batches."""
     from dsa110_contimg.ingest import index_folder
     from dsa110_contimg.pipeline.batch import select_groups
     from dsa110_contimg.pipeline.runner import recover
@@ -64,10 +72,35 @@ def process(
     report = index_folder(settings, factory, incoming)
     click.echo(f"indexed: {report.summary()}")
     groups = select_groups(settings, start_mjd=parse_mjd(start), end_mjd=parse_mjd(end))
+    if not batches or settings.batch_priority == "realtime":
+        _process_groups(settings, groups, executor, workers, scheduler)
+    if batches:
+        run_queued_batches(settings, factory)
+        if settings.batch_priority != "realtime":
+            _process_groups(settings, groups, executor, workers, scheduler)
+
+
+def _process_groups(
+    settings: Settings, groups: list[str], executor: str, workers: int | None, scheduler: str | None
+) -> None:
     if not groups:
         click.echo("no groups to process")
         return
     run_groups(settings, groups, executor, workers, scheduler)
+
+
+def run_queued_batches(settings: Settings, factory) -> None:  # type: ignore[no-untyped-def]
+    """Execute the API's queued batches in this process, printing each item's outcome."""
+    from dsa110_contimg.pipeline.operations import BatchExecutor
+
+    ran = BatchExecutor(
+        settings,
+        factory,
+        on_item=lambda run_id, key, status: click.echo(f"{run_id}: {key}: {status}"),
+    )
+    ran.settle_cancels()
+    done = ran.run_all()
+    click.echo(f"{len(done)} queued batches executed")
 
 
 @click.command()
@@ -124,6 +157,7 @@ def stream(
         once=once,
         policy=policy,
         on_group=lambda gid, ok: click.echo(f"{gid}: {'done' if ok else 'not done'}"),
+        on_batch_item=lambda run_id, key, status: click.echo(f"{run_id}: {key}: {status}"),
         options=RunOptions(tier=tier, tile_gains=tile_gains),
         reapply_waiting=reapply,
     )
@@ -132,25 +166,69 @@ def stream(
 
 @click.command()
 @click.argument("group_ids", nargs=-1, required=True)
-@with_executor
+@click.option(
+    "--from",
+    "from_step",
+    type=click.Choice(["convert", "flag", "calibrate", "image", "photometry"]),
+    default=None,
+    help="Redo from this step on, as new versions (default: calibrate when new tables "
+    "exist, else convert).",
+)
+@click.option(
+    "--fill-gaps",
+    is_flag=True,
+    help="Only requeue and do what is missing (the old behaviour): nothing is redone.",
+)
+@click.option("--tier", default=None, help="Imaging tier (default: standard).")
 @click.pass_context
 def reprocess(
     ctx: click.Context,
     group_ids: tuple[str, ...],
-    executor: str,
-    workers: int | None,
-    scheduler: str | None,
+    from_step: str | None,
+    fill_gaps: bool,
+    tier: str | None,
 ) -> None:
-    """Process GROUP_IDS again (failed or done groups are requeued; stages redo what is missing)."""
-    from dsa110_contimg.pipeline.services import requeue_groups
+    """Process GROUP_IDS again: their products from a step on are superseded and redone.
+
+    The old MS, images and calibration records stay, marked superseded; the
+    measurements of superseded images leave the light curves and the metrics
+    follow the new ones.
+    """
+    from dsa110_contimg.pipeline.context import RunOptions
+    from dsa110_contimg.pipeline.runner import Outcome, run_group
+    from dsa110_contimg.pipeline.services import reprocess_group, requeue_groups
+    from dsa110_contimg.products import repositories as repo
+    from dsa110_contimg.products import session_scope
     from dsa110_contimg.products.repositories import NotFoundError
 
     settings, factory = database(ctx)
+    options = RunOptions(tier=tier) if tier else RunOptions()
     try:
-        requeue_groups(factory, group_ids)
+        if fill_gaps:
+            requeue_groups(factory, group_ids)
+        else:  # all or none: every group must be known before any is superseded
+            with session_scope(factory) as session:
+                repo.require_groups(session, list(group_ids))
     except NotFoundError as exc:
         raise click.BadParameter(exc.message) from exc
-    run_groups(settings, list(group_ids), executor, workers, scheduler)
+    failed = []
+    for group_id in group_ids:
+        if fill_gaps:
+            outcome = run_group(settings, factory, group_id, options=options)
+        else:
+            try:
+                done = reprocess_group(
+                    settings, factory, group_id, from_step=from_step, reason="dsa110 reprocess"
+                )
+            except NotFoundError as exc:
+                raise click.BadParameter(exc.message) from exc
+            click.echo(f"{group_id}: from {done.from_step}, superseded {done.superseded}")
+            outcome = run_group(settings, factory, group_id, options=options, claimed=True)
+        click.echo(f"{group_id}: {outcome}")
+        if outcome is not Outcome.DONE:
+            failed.append(group_id)
+    if failed:
+        raise StageError(f"{len(failed)} of {len(group_ids)} groups not done: {', '.join(failed)}")
 
 
 @click.command()

@@ -1,17 +1,16 @@
 """Run WSClean (Debian's ``wsclean``, found on PATH) for one tier.
 
 The command line is built from an :class:`~.tiers.ImagingTier`; the run is a
-subprocess in its own process group with a wall-clock timeout (the whole
-group is killed when it expires) and WSClean's own memory limit
+protected child (:func:`dsa110_contimg.tools.process.run_child`: its own
+process group, killed with the daemon, stopped on a cancel) with a wall-clock
+timeout (the whole group is killed when it expires) and WSClean's own memory limit
 (``-abs-mem``). Its combined stdout/stderr is kept in ``<prefix>.wsclean.log``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from dsa110_contimg.errors import StageError, ToolMissingError
 from dsa110_contimg.imaging.tiers import ImagingTier
+from dsa110_contimg.tools.process import run_child
 
 log = logging.getLogger(__name__)
 
@@ -153,22 +153,15 @@ def run_wsclean(
     with open(log_path, "w") as out:
         out.write(" ".join(cmd) + "\n\n")
         out.flush()
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ
-        )
         try:
-            code = proc.wait(timeout=tier.timeout_s)
+            code = run_child(
+                cmd, stdout=out, stderr=subprocess.STDOUT, timeout=tier.timeout_s
+            ).returncode
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
             raise StageError(
                 f"wsclean on {ms_path} exceeded {tier.timeout_s:.0f} s and was killed",
                 hint=f"see {log_path}; raise the tier's timeout_s or use a smaller tier",
             ) from None
-        except BaseException:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise
     seconds = time.perf_counter() - t0
     if code != 0:
         raise StageError(

@@ -52,12 +52,17 @@ class RunOptions:
         Also run PyBDSF blind finding and back-fill new sources (slow).
     tile_gains : bool or None
         Solve tile gains between transits; None takes ``settings.tile_gains``.
+    imaging : dict
+        Imaging parameters that override the tier's after it is scaled to the
+        array (a re-image with chosen parameters; checked by
+        :func:`dsa110_contimg.pipeline.operations.imaging_options`).
     """
 
     tier: str = "standard"
     max_image_size: int = 2400
     blind: bool = False
     tile_gains: bool | None = None
+    imaging: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, value: RunOptions | Mapping[str, Any] | None) -> RunOptions:

@@ -25,6 +25,7 @@ from dsa110_contimg.errors import DSA110Error, StageError
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
 from dsa110_contimg.products.models import JobStatus
+from dsa110_contimg.tools.process import JobCancelled
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,8 @@ def job_run(
         reason = f"{type(exc).__name__}: {exc}"
         log.error("job %s failed: %s\n%s", run_id, reason, traceback.format_exc())
         with session_scope(factory) as session:
-            status = JobStatus.CANCELLED if isinstance(exc, KeyboardInterrupt) else JobStatus.FAILED
+            cancelled = isinstance(exc, KeyboardInterrupt | JobCancelled)
+            status = JobStatus.CANCELLED if cancelled else JobStatus.FAILED
             repo.finish_job(session, run_id, status=status, error=reason)
         if isinstance(exc, DSA110Error) or not isinstance(exc, Exception):
             raise

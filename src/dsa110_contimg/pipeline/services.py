@@ -173,3 +173,88 @@ def calibrate_ms(
             hint="solve a calibrator of this strip (`dsa110 calibrate CAL.ms --solve`)",
         )
     return Calibration(row.path, outputs=dict(job.outputs))
+
+
+#: Group states a reprocess may start from (not while processing or collecting).
+REPROCESSABLE = tuple(
+    s for s in GroupState if s not in (GroupState.PROCESSING, GroupState.COLLECTING)
+)
+
+
+@dataclass
+class Reprocess:
+    """What :func:`reprocess_group` superseded before the group runs again.
+
+    Attributes
+    ----------
+    group_id : str
+        The group, now claimed (``processing``) for the caller to run.
+    from_step : str
+        The first step redone.
+    superseded : dict
+        The MS id, the images superseded, the measurements withdrawn from the
+        light curves and the number of sources whose metrics were recomputed.
+    """
+
+    group_id: str
+    from_step: str
+    superseded: dict[str, Any] = field(default_factory=dict)
+
+
+def default_from_step(factory: sessionmaker[Session], group_id: str) -> str:
+    """Where a reprocess starts when not told: calibration if new tables exist, else convert."""
+    with session_scope(factory) as session:
+        ms = repo.usable_ms_of_group(session, group_id)
+        if ms is not None and repo.new_tables_since_calibration(session, ms.id):
+            return "calibrate"
+    return "convert"
+
+
+def reprocess_group(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    group_id: str,
+    *,
+    from_step: str | None = None,
+    reason: str = "reprocess requested",
+) -> Reprocess:
+    """Supersede a group's products from ``from_step`` on and claim the group to run again.
+
+    ``from_step`` is one of ``convert``, ``flag``, ``calibrate``, ``image``,
+    ``photometry`` (default: :func:`default_from_step`). In one transaction the
+    group is claimed (``processing``), its products of that step and later are
+    marked superseded (:func:`~dsa110_contimg.products.repositories.supersede_from_step`)
+    and the metrics of the sources whose measurements left their light curves
+    are recomputed. The caller then runs the group
+    (:func:`dsa110_contimg.pipeline.runner.process_group` with ``claimed=True``);
+    the steps redo what is no longer usable, with the current settings and tables.
+
+    Raises
+    ------
+    NotFoundError
+        If the group is unknown.
+    StageError
+        If the group is being processed now.
+    InvalidQueryError
+        If ``from_step`` names no step.
+    """
+    from dsa110_contimg.variability.stage import recompute_metrics
+
+    step = repo.check_from_step(from_step or default_from_step(factory, group_id))
+    with session_scope(factory) as session:
+        group = repo.get_group(session, group_id)
+        # claimed first (one conditional update), so no other worker starts it meanwhile
+        if not repo.claim_group(session, group_id, REPROCESSABLE):
+            raise StageError(f"group {group_id} is being processed now (or still collecting)")
+        superseded = repo.supersede_from_step(session, group_id, step, reason=reason)
+        sources = superseded.pop("sources")
+        superseded["metrics_recomputed"] = len(sources)
+        if sources:
+            recompute_metrics(session, sources, preset=settings.variability_preset)
+        session.refresh(group)
+        group.error = None
+        repo.publish_event(
+            session, "group", "reprocess", {"group_id": group_id, "from_step": step, **superseded}
+        )
+    log.info("group %s: reprocess from %s: %s", group_id, step, superseded)
+    return Reprocess(group_id, step, superseded)

@@ -3,7 +3,12 @@
 Each cycle indexes new stable files (the ingest watcher), then processes the
 runnable groups, calibrator transits first, then in time order. When a
 calibrator group is done, earlier groups of its strip that waited for
-calibration are queued again (by policy, on by default). SIGTERM or
+calibration are queued again (by policy, on by default). The daemon also
+executes the API's queued batches (reprocess, rerun, re-image;
+:mod:`dsa110_contimg.pipeline.operations`) and settles cancels each cycle;
+``settings.batch_priority`` says who goes first when groups and batches both
+wait (``realtime``, the default: the stream's groups, then one batch before
+the next poll). SIGTERM or
 SIGINT stop it cleanly: the running stage finishes, the group goes back to the
 queue if stages remain, and the daemon exits. After any stop, clean or not,
 the next start recovers (interrupted jobs failed, their groups requeued,
@@ -28,10 +33,13 @@ from dsa110_contimg.ingest import IngestPolicy, Watcher
 from dsa110_contimg.pipeline.batch import select_groups
 from dsa110_contimg.pipeline.calibrators import split_calibrator_groups
 from dsa110_contimg.pipeline.context import RunOptions
+from dsa110_contimg.pipeline.operations import BatchExecutor
 from dsa110_contimg.pipeline.reapply import requeue_waiting
 from dsa110_contimg.pipeline.runner import process_group, recover
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products import session_scope
+from dsa110_contimg.products.models import JobStatus
+from dsa110_contimg.retention import storage_allows_new_groups
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,7 @@ def run_stream(
     on_group: Callable[[str, bool], None] | None = None,
     options: RunOptions | Mapping[str, Any] | None = None,
     reapply_waiting: bool | None = None,
+    on_batch_item: Callable[[str, str, JobStatus], None] | None = None,
 ) -> int:
     """Watch and process until ``stop`` is set (or, with ``once``, until idle).
 
@@ -64,6 +73,8 @@ def run_stream(
     recover(settings, factory)
     watcher = Watcher(settings, factory, policy=policy)
     heartbeat = Heartbeat(factory)
+    batches = BatchExecutor(settings, factory, stop=stop, options=options, on_item=on_batch_item)
+    realtime = settings.batch_priority == "realtime"
     done = 0
     while not stop.is_set():
         heartbeat.beat(groups_done=done)
@@ -73,7 +84,9 @@ def run_stream(
                 log.info("indexed: %s", report.summary())
         except Exception as exc:  # the folder or DB may be briefly away: try again
             log.error("indexing failed, retrying in %g s: %s", interval, exc)
-        groups = select_groups(settings)
+        ran = _run_batches(batches, limit=None if not realtime else 0)
+        # retention on schedule; below a disk's stop threshold no new group (files wait)
+        groups = select_groups(settings) if storage_allows_new_groups(settings, factory) else []
         first, rest = split_calibrator_groups(settings, groups)
         for group_id in [*first, *rest]:
             if stop.is_set():
@@ -85,11 +98,24 @@ def run_stream(
                 on_group(group_id, ok)
             if ok and reapply_waiting and group_id in first:
                 requeue_waiting(factory)
-        if once and not groups:
+        if realtime and not stop.is_set():
+            ran += _run_batches(batches, limit=1)  # one batch, then the stream again
+        if once and not groups and not ran and not batches.pending():
             break
-        stop.wait(interval)
+        if not ran:
+            stop.wait(interval)
     log.info("stream stopped after %d groups", done)
     return done
+
+
+def _run_batches(batches: BatchExecutor, limit: int | None) -> int:
+    """Settle cancels, then execute up to ``limit`` queued batches (None: all; 0: none)."""
+    try:
+        batches.settle_cancels()
+        return len(batches.run_all(limit=limit)) if limit != 0 else 0
+    except Exception as exc:  # the DB may be briefly away: the batch stays queued
+        log.error("batch execution failed: %s", exc)
+        return 0
 
 
 def install_signal_handlers(stop: threading.Event) -> None:

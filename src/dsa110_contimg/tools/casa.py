@@ -20,6 +20,7 @@ import textwrap
 from pathlib import Path
 
 from dsa110_contimg.errors import ToolMissingError
+from dsa110_contimg.tools.process import run_child
 
 
 def casa_available() -> bool:
@@ -73,15 +74,17 @@ def run_casa(
             "CASASITECONFIG": str(write_site_config(Path(tmp))),
             "OMP_NUM_THREADS": "1",
         }
-        return subprocess.run(
+        done = run_child(
             [sys.executable, "-c", code],
             cwd=workdir or tmp,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             timeout=timeout,
-            check=True,
         )
+        done.check_returncode()
+        return done
 
 
 def run_casa_result(

@@ -46,8 +46,9 @@ def run(ctx: StepContext) -> dict[str, Any]:
             log.info("group %s already converted: %s", ctx.group_id, existing.path)
             return {"ms_path": existing.path, "skipped": True}
         paths = group_files(session, ctx.group_id)
+        # a reprocessed group's superseded MS keeps its path: the new one is <group>.r<n>.ms
+        out = Path(repo.next_ms_path(session, str(options.ms_dir / f"{ctx.group_id}.ms")))
     ctx.job.record_inputs(describe_inputs(paths))
-    out = options.ms_dir / f"{ctx.group_id}.ms"
     out.parent.mkdir(parents=True, exist_ok=True)
     # overwrite: an MS on disk without a row is a leftover of a crash between
     # rename and registration; it is redone rather than trusted.

@@ -74,6 +74,8 @@ def run(ctx: StepContext) -> dict[str, Any]:
         freq_max_hz=float(summary.freqs_hz.max()),
         max_size=options.max_image_size,
     )
+    if ctx.options.imaging:  # a re-image with chosen parameters
+        tier = type(tier).model_validate({**tier.model_dump(), **ctx.options.imaging})
     result = image_ms(
         ms.path,
         options.images_dir / ctx.group_id,

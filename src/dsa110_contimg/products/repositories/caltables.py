@@ -37,7 +37,7 @@ from dsa110_contimg.products.models import (
     ProductStatus,
     utcnow,
 )
-from dsa110_contimg.products.repositories.events import publish_event
+from dsa110_contimg.products.repositories.events import publish_event, touch
 from dsa110_contimg.products.repositories.jobs import get_job
 from dsa110_contimg.products.repositories.ms import get_ms
 from dsa110_contimg.products.repositories.query import (
@@ -204,14 +204,26 @@ def nearest_other_strip_table(
 def record_cal_application(
     session: Session, *, ms_path: str, cal_path: str, job_run_id: str | None = None
 ) -> CalApplication:
-    """Record that the table at ``cal_path`` was applied to the MS at ``ms_path``."""
+    """Record that the table at ``cal_path`` was applied to the MS at ``ms_path``.
+
+    Applied again (a reprocess from calibration), the row gets the new time and job.
+    """
     ms = get_ms(session, ms_path)
     table = get_cal_table(session, cal_path)
     job_id = get_job(session, job_run_id).id if job_run_id else None
-    application = CalApplication(ms_id=ms.id, cal_table_id=table.id, job_id=job_id)
+    application = session.scalars(
+        sa.select(CalApplication).where(
+            CalApplication.ms_id == ms.id, CalApplication.cal_table_id == table.id
+        )
+    ).first()
+    if application is None:
+        application = CalApplication(ms_id=ms.id, cal_table_id=table.id, job_id=job_id)
+        session.add(application)
+    else:
+        application.job_id, application.applied_at = job_id, utcnow()
     ms.cal_applied = True
-    session.add(application)
     session.flush()
+    touch(session, "ms")  # the MS's calibration state changed: cached reads are stale
     return application
 
 

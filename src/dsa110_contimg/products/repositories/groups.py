@@ -213,6 +213,7 @@ def mark_files_converted(session: Session, paths: Sequence[str]) -> None:
         .where(RawFile.path.in_(list(paths)))
         .values(status=FileStatus.CONVERTED, updated_at=utcnow())
     )
+    touch(session, "raw", "converted")
 
 
 def claim_group(session: Session, group_id: str, states: Sequence[GroupState]) -> bool:
@@ -226,6 +227,8 @@ def claim_group(session: Session, group_id: str, states: Sequence[GroupState]) -
         .where(ObservationGroup.id == group_id, ObservationGroup.state.in_(states))
         .values(state=GroupState.PROCESSING, updated_at=utcnow())
     )
+    if result.rowcount == 1:
+        touch(session, "group", "claimed")
     return result.rowcount == 1
 
 

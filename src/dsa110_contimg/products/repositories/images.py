@@ -14,7 +14,7 @@ from dsa110_contimg.products.models import (
     ProductStatus,
     QAGrade,
 )
-from dsa110_contimg.products.repositories.events import publish_event
+from dsa110_contimg.products.repositories.events import publish_event, touch
 from dsa110_contimg.products.repositories.ms import get_ms
 from dsa110_contimg.products.repositories.query import (
     Filter,
@@ -135,6 +135,7 @@ def supersede_images_of_ms(session: Session, ms_id: int) -> None:
         .where(Image.ms_id == ms_id, Image.status == ProductStatus.OK)
         .values(status=ProductStatus.SUPERSEDED)
     )
+    touch(session, "image", "superseded")
 
 
 def mark_ms_imaged(session: Session, ms_id: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from dsa110_contimg.products.models import (
     JobStatus,
     utcnow,
 )
-from dsa110_contimg.products.repositories.events import publish_event
+from dsa110_contimg.products.repositories.events import publish_event, touch
 from dsa110_contimg.products.repositories.query import (
     MAX_BATCH_ITEMS,
     ConflictError,
@@ -26,6 +27,9 @@ from dsa110_contimg.products.repositories.query import (
     _one,
     _set_fields,
 )
+
+#: Keys of a batch's params that the batch itself sets; a request may not override them.
+RESERVED_BATCH_PARAMS = frozenset({"operation"})
 
 
 def new_run_id(job_type: str) -> str:
@@ -58,11 +62,14 @@ def create_job(
     return job
 
 
-def start_job(session: Session, run_id: str, *, host: str | None = None) -> Job:
-    """Mark a job running now."""
+def start_job(
+    session: Session, run_id: str, *, host: str | None = None, pid: int | None = None
+) -> Job:
+    """Mark a job running now, in process ``pid`` (default: this one) on ``host``."""
     job = get_job(session, run_id)
     job.status, job.started_at, job.progress = JobStatus.RUNNING, utcnow(), 0.0
     job.host = host or job.host
+    job.worker_pid = pid if pid is not None else os.getpid()
     session.flush()
     _job_event(session, job, "started")
     return job
@@ -112,6 +119,8 @@ def create_batch(
     *,
     params: Mapping[str, Any] | None = None,
     requested_by: str | None = None,
+    idempotency_key: str | None = None,
+    request_digest: str | None = None,
 ) -> Job:
     """Create a batch job (``job_type='batch'``) with one pending item per target.
 
@@ -126,7 +135,20 @@ def create_batch(
         Extra parameters recorded with the batch.
     requested_by
         Who asked (an API key's fingerprint, a user name).
+    idempotency_key, request_digest
+        The request's ``Idempotency-Key`` and the digest of its body (see
+        :func:`find_batch`); a second batch with the same key and requester is
+        refused by the database.
+
+    Raises
+    ------
+    InvalidQueryError
+        No items, too many, or ``params`` naming a key the batch sets itself
+        (``operation``).
     """
+    reserved = RESERVED_BATCH_PARAMS.intersection(params or {})
+    if reserved:
+        raise InvalidQueryError(f"params may not set {', '.join(sorted(reserved))}")
     if not items:
         raise InvalidQueryError("a batch needs at least one item")
     if len(items) > MAX_BATCH_ITEMS:
@@ -134,8 +156,10 @@ def create_batch(
     job = Job(
         run_id=new_run_id(f"batch-{operation}"),
         job_type="batch",
-        params={"operation": operation, **dict(params or {})},
+        params={**dict(params or {}), "operation": operation},
         requested_by=requested_by,
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
     )
     job.items = [
         BatchItem(position=i, item_type=kind, item_key=key) for i, (kind, key) in enumerate(items)
@@ -144,6 +168,16 @@ def create_batch(
     session.flush()
     _job_event(session, job, "created", operation=operation, n_items=len(items))
     return job
+
+
+def find_batch(session: Session, requested_by: str | None, idempotency_key: str) -> Job | None:
+    """The batch this requester created with this ``Idempotency-Key``, if any."""
+    stmt = sa.select(Job).where(
+        Job.job_type == "batch",
+        Job.idempotency_key == idempotency_key,
+        Job.requested_by.is_(None) if requested_by is None else Job.requested_by == requested_by,
+    )
+    return session.scalars(stmt).first()
 
 
 def require_jobs(session: Session, run_ids: Sequence[str]) -> list[Job]:
@@ -155,7 +189,14 @@ def require_jobs(session: Session, run_ids: Sequence[str]) -> list[Job]:
     return [jobs[r] for r in run_ids]
 
 
-def request_cancel(session: Session, run_ids: Sequence[str], *, requested_by: str | None) -> Job:
+def request_cancel(
+    session: Session,
+    run_ids: Sequence[str],
+    *,
+    requested_by: str | None,
+    idempotency_key: str | None = None,
+    request_digest: str | None = None,
+) -> Job:
     """Create a cancel batch; jobs still pending are cancelled at once.
 
     Running jobs are left to the pipeline, which stops them when it executes
@@ -166,13 +207,22 @@ def request_cancel(session: Session, run_ids: Sequence[str], *, requested_by: st
     if finished:
         raise ConflictError(f"job(s) already finished: {', '.join(finished[:10])}")
     batch = create_batch(
-        session, "cancel", [("job", j.run_id) for j in jobs], requested_by=requested_by
+        session,
+        "cancel",
+        [("job", j.run_id) for j in jobs],
+        requested_by=requested_by,
+        idempotency_key=idempotency_key,
+        request_digest=request_digest,
     )
     for job, item in zip(jobs, batch.items, strict=True):
-        if job.status is JobStatus.PENDING:
-            finish_job(
-                session, job.run_id, status=JobStatus.CANCELLED, error="cancelled on request"
-            )
+        # conditional: a job a worker claimed meanwhile is running, and the worker stops it
+        if job.status is JobStatus.PENDING and finish_job_if(
+            session,
+            job.run_id,
+            [JobStatus.PENDING],
+            status=JobStatus.CANCELLED,
+            error=f"cancelled by {requested_by or 'unknown'}",
+        ):
             item.status = JobStatus.SUCCEEDED
     session.flush()
     return batch
@@ -247,3 +297,178 @@ def unfinished_jobs(session: Session) -> list[Job]:
     """The jobs still pending or running (after a crash: the interrupted ones)."""
     stmt = sa.select(Job).where(Job.status.in_([JobStatus.RUNNING, JobStatus.PENDING]))
     return list(session.scalars(stmt))
+
+
+# --------------------------------------------------------------------------
+# Executing API batches (dsa110_contimg.pipeline.operations) and recover()
+# --------------------------------------------------------------------------
+#: Batch operations the pipeline executes, claimed from the queue in order.
+EXECUTED_OPERATIONS = ("reprocess", "rerun", "reimage")
+
+
+def _batch_operation(job: Job) -> str:
+    return str((job.params or {}).get("operation", ""))
+
+
+def pending_batch_ids(session: Session) -> list[int]:
+    """Ids of the API batches waiting to be executed, oldest first (cancels excluded)."""
+    stmt = (
+        sa.select(Job.id, Job.params)
+        .where(Job.job_type == "batch", Job.status == JobStatus.PENDING, Job.parent_id.is_(None))
+        .order_by(Job.created_at, Job.id)
+    )
+    return [i for i, params in session.execute(stmt) if (params or {}).get("operation") != "cancel"]
+
+
+def claim_batch(session: Session, *, host: str, pid: int) -> Job | None:
+    """Claim the oldest pending API batch for this process; None when none waits.
+
+    The claim is one conditional update (``... WHERE status = 'pending'``): of
+    two daemons racing for a batch, exactly one changes the row; the other
+    goes on to the next. Commit at once so the claim is seen.
+    """
+    for batch_id in pending_batch_ids(session):
+        claimed = session.execute(
+            sa.update(Job)
+            .where(Job.id == batch_id, Job.status == JobStatus.PENDING)
+            .values(
+                status=JobStatus.RUNNING,
+                started_at=utcnow(),
+                host=host,
+                worker_pid=pid,
+                progress=0.0,
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed == 1:
+            job = session.get(Job, batch_id)
+            session.refresh(job)
+            _job_event(session, job, "started")
+            return job
+    return None
+
+
+def finish_job_if(
+    session: Session,
+    run_id: str,
+    expected: Sequence[JobStatus],
+    *,
+    status: JobStatus,
+    error: str | None = None,
+) -> bool:
+    """Finish a job only if its status is one of ``expected`` (a conditional update)."""
+    now = utcnow()
+    changed = session.execute(
+        sa.update(Job)
+        .where(Job.run_id == run_id, Job.status.in_(list(expected)))
+        .values(status=status, finished_at=now, error=error, child_pgid=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed:
+        job = get_job(session, run_id)
+        session.refresh(job)
+        if job.started_at is not None:
+            job.duration_s = (now - job.started_at).total_seconds()
+        session.flush()
+        _job_event(session, job, "finished", error=error)
+    return bool(changed)
+
+
+def requeue_batch(session: Session, run_id: str, reason: str) -> Job:
+    """Put a running batch back in the queue (its process died), with the reason.
+
+    Finished items stay finished; the others are pending again, and the next
+    claim resumes the batch from its first unfinished item.
+    """
+    job = get_job(session, run_id)
+    job.status, job.started_at, job.worker_pid = JobStatus.PENDING, None, None
+    job.attempt = (job.attempt or 1) + 1
+    job.error = reason
+    for item in job.items:
+        if item.status is JobStatus.RUNNING:
+            item.status, item.error = JobStatus.PENDING, reason
+    session.flush()
+    _job_event(session, job, "requeued", error=reason)
+    return job
+
+
+def record_child(session: Session, run_id: str, pgid: int | None) -> None:
+    """Record (or clear, with None) the process group of a job's external program."""
+    session.execute(sa.update(Job).where(Job.run_id == run_id).values(child_pgid=pgid))
+    touch(session, f"job:{run_id}")
+
+
+def running_jobs(session: Session) -> list[Job]:
+    """The jobs marked running (by any process)."""
+    return list(session.scalars(sa.select(Job).where(Job.status == JobStatus.RUNNING)))
+
+
+def cancel_request(session: Session, run_ids: Sequence[str]) -> str | None:
+    """Who asked to cancel one of these jobs (a cancel batch's ``requested_by``), or None."""
+    ids = [r for r in run_ids if r]
+    if not ids:
+        return None
+    stmt = (
+        sa.select(Job.requested_by)
+        .join(BatchItem, BatchItem.batch_id == Job.id)
+        .where(
+            Job.job_type == "batch",
+            Job.run_id.like("batch-cancel-%"),
+            BatchItem.item_type == "job",
+            BatchItem.item_key.in_(ids),
+            BatchItem.status.in_([JobStatus.PENDING, JobStatus.RUNNING]),
+        )
+        .limit(1)
+    )
+    row = session.execute(stmt).first()
+    return None if row is None else (row[0] or "unknown")
+
+
+def settle_cancels(session: Session, *, honoured: Sequence[str] = ()) -> int:
+    """Bring the open cancel batches up to date; the number of items settled.
+
+    An item is done when its job has ended (``honoured``: the run ids this
+    process just cancelled; others ended on their own or by ``recover``); a
+    job still pending is cancelled now (conditionally). A job running
+    elsewhere is left to the process running it, which checks
+    :func:`cancel_request` between steps and while its external program runs.
+    A cancel batch whose items are all done ends ``succeeded``.
+    """
+    stmt = sa.select(Job).where(
+        Job.job_type == "batch",
+        Job.run_id.like("batch-cancel-%"),
+        Job.status.in_([JobStatus.PENDING, JobStatus.RUNNING]),
+    )
+    settled = 0
+    for batch in session.scalars(stmt).all():
+        who = batch.requested_by or "unknown"
+        for item in batch.items:
+            if item.status not in (JobStatus.PENDING, JobStatus.RUNNING):
+                continue
+            target = session.scalar(sa.select(Job).where(Job.run_id == item.item_key))
+            if target is None:
+                item.status, item.error = JobStatus.FAILED, "unknown job"
+            elif target.status is JobStatus.PENDING:
+                finish_job_if(
+                    session,
+                    target.run_id,
+                    [JobStatus.PENDING],
+                    status=JobStatus.CANCELLED,
+                    error=f"cancelled by {who}",
+                )
+                session.refresh(target)
+            if target is not None and target.status is not JobStatus.RUNNING:
+                item.status = JobStatus.SUCCEEDED
+                if target.status is not JobStatus.CANCELLED:
+                    item.error = f"already {target.status} before the cancel took effect"
+            elif target is not None and target.run_id in honoured:
+                item.status = JobStatus.SUCCEEDED
+            else:
+                continue
+            settled += 1
+        if all(i.status not in (JobStatus.PENDING, JobStatus.RUNNING) for i in batch.items):
+            if batch.started_at is None:
+                batch.started_at = utcnow()
+            finish_job(session, batch.run_id, status=JobStatus.SUCCEEDED)
+    session.flush()
+    return settled
