@@ -98,6 +98,16 @@ def test_the_scrape_has_the_scientific_gauges(exported: dict[str, set[str]]) -> 
         assert name in exported, name
 
 
+def test_the_scrape_has_the_disk_gauges_per_data_folder(exported: dict[str, set[str]]) -> None:
+    for name in (
+        "dsa110_disk_free_bytes",
+        "dsa110_disk_warn_bytes",
+        "dsa110_disk_stop_bytes",
+        "dsa110_disk_level",
+    ):
+        assert exported.get(name) == {"folder"}, name
+
+
 def test_alert_rules_select_only_exported_metrics(exported: dict[str, set[str]]) -> None:
     exprs = [rule["expr"] for rule in _rules()]
     assert _unknown(exprs, exported) == []
@@ -126,6 +136,8 @@ def test_rules_cover_the_promised_alerts_and_are_complete() -> None:
         "DSA110DaemonDown",
         "DSA110JobsFailing",
         "DSA110CalibrationTooOld",
+        "DSA110DiskLow",
+        "DSA110DiskFull",
     ):
         assert name in rules, name
     for rule in rules.values():

@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dsa110_contimg.config import Settings
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import (
     GroupState,
@@ -157,11 +158,61 @@ class ScienceCollector(Collector):
             )
 
 
+class DiskCollector(Collector):
+    """Free space of each data folder and its level against the disk guard's thresholds.
+
+    ``dsa110_disk_free_bytes{folder}``, ``dsa110_disk_warn_bytes{folder}``,
+    ``dsa110_disk_stop_bytes{folder}`` and ``dsa110_disk_level{folder}`` (0 ok,
+    1 below warn, 2 below stop: the stream daemon takes no new group), read at
+    each scrape (a ``statvfs`` per folder).
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from dsa110_contimg.retention.disk import folder_space
+
+        try:
+            spaces = folder_space(self.settings)
+        except OSError:
+            return
+        families = {
+            "free": GaugeMetricFamily(
+                "dsa110_disk_free_bytes", "Free space of a data folder's disk", labels=["folder"]
+            ),
+            "warn": GaugeMetricFamily(
+                "dsa110_disk_warn_bytes", "Free space below which it is low", labels=["folder"]
+            ),
+            "stop": GaugeMetricFamily(
+                "dsa110_disk_stop_bytes",
+                "Free space below which no new group is taken",
+                labels=["folder"],
+            ),
+            "level": GaugeMetricFamily(
+                "dsa110_disk_level",
+                "Disk level of a data folder: 0 ok, 1 below warn, 2 below stop (ingest paused)",
+                labels=["folder"],
+            ),
+        }
+        for space in spaces:
+            families["free"].add_metric([space.folder], space.free_bytes)
+            families["warn"].add_metric([space.folder], space.warn_bytes)
+            families["stop"].add_metric([space.folder], space.stop_bytes)
+            families["level"].add_metric([space.folder], int(space.level))
+        yield from families.values()
+
+
 def make_registry(
-    sessions: sessionmaker[Session], *, gauge_ttl_s: float
+    sessions: sessionmaker[Session], *, gauge_ttl_s: float, settings: Settings | None = None
 ) -> tuple[CollectorRegistry, HttpMetrics]:
-    """A registry with the HTTP metrics and the scientific gauges (re-read every ``gauge_ttl_s``)."""
+    """A registry with the HTTP metrics and the scientific gauges (re-read every ``gauge_ttl_s``).
+
+    With ``settings``, the disk gauges of the data folders too (:class:`DiskCollector`).
+    """
     registry = CollectorRegistry()
     http = HttpMetrics(registry)
     registry.register(ScienceCollector(sessions, gauge_ttl_s))
+    if settings is not None:
+        registry.register(DiskCollector(settings))
     return registry, http

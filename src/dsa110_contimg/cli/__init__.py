@@ -11,7 +11,7 @@ Layout
 ``common``
     What the commands share: the settings, the products DB, times, executor options.
 ``config_db``
-    ``config show``; ``db upgrade | downgrade | current``.
+    ``config show``; ``db upgrade | downgrade | current | backup | restore``.
 ``catalog``
     ``catalog import | import-vla | cone``.
 ``ingest``
@@ -20,6 +20,8 @@ Layout
     ``process``, ``stream``, ``reprocess``, ``demo``.
 ``calibrate``, ``image``, ``mosaic``, ``simulate``, ``serve``
     One command each.
+``retention``
+    ``retention plan | apply | disk`` (the storage lifecycle).
 
 The commands are thin: they parse options, call the library (the rules that
 the pipeline's steps share live in :mod:`dsa110_contimg.pipeline.services`)
@@ -41,6 +43,7 @@ from dsa110_contimg.cli.config_db import config, db
 from dsa110_contimg.cli.image import image
 from dsa110_contimg.cli.ingest import convert, index
 from dsa110_contimg.cli.mosaic import mosaic
+from dsa110_contimg.cli.retention import retention
 from dsa110_contimg.cli.run import demo, process, reprocess, stream
 from dsa110_contimg.cli.serve import serve
 from dsa110_contimg.cli.simulate import simulate
@@ -90,5 +93,6 @@ for _command in (
     mosaic,
     simulate,
     serve,
+    retention,
 ):
     main.add_command(_command)

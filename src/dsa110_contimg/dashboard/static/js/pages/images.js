@@ -16,6 +16,17 @@ const FILTERS = [
   { name: "noise_max_jy", label: "Noise below (Jy)", type: "number" },
 ];
 
+/** A purged image's badge (its FITS removed by the storage lifecycle; the record stays). */
+export const purgedBadge = (record, what = "file") => {
+  const span = badge("purged");
+  span.title = `${what} removed by the storage lifecycle ${f.time(record.purged_at)}`;
+  return span;
+};
+
+/** The FITS download link, or the purged badge when the file is gone. */
+const fitsLink = (im, attrs, text) =>
+  im.status === "purged" ? purgedBadge(im, "FITS") : h("a", { ...attrs, href: `/api/images/${im.id}/fits`, download: "" }, text);
+
 export const beam = (im) =>
   im.beam_major_arcsec === null ? "—" : `${f.num(im.beam_major_arcsec)}″ × ${f.num(im.beam_minor_arcsec)}″`;
 
@@ -56,7 +67,7 @@ export async function list(ctx) {
       { label: "Dynamic range", sort: "dynamic_range", value: (im) => f.num(im.dynamic_range), cls: "num" },
       { label: "Beam", value: beam },
       { label: "QA", value: (im) => badge(im.qa_grade) },
-      { label: "FITS", value: (im) => h("a", { href: `/api/images/${im.id}/fits`, download: "" }, "download") },
+      { label: "FITS", value: (im) => fitsLink(im, {}, "download") },
     ],
   });
 }
@@ -74,11 +85,11 @@ export async function detail(ctx) {
     h("h1", {}, `Image #${im.id} `, badge(im.qa_grade)),
     h("div", { class: "columns" },
       h("div", {}, skyImage(im, `/api/images/${im.id}/preview.png`),
-        h("p", {}, h("a", { class: "button", href: `/api/images/${im.id}/fits`, download: "" }, "Download FITS"))),
+        h("p", {}, fitsLink(im, { class: "button" }, "Download FITS"))),
       h("div", {}, fields([
         ["File", h("code", {}, im.path)],
         ["Type", `${im.image_type} v${im.version}${im.pbcor ? ", primary-beam corrected" : ""}`],
-        ["Status", badge(im.status)],
+        ["Status", im.status === "purged" ? h("span", {}, purgedBadge(im, "FITS"), ` FITS removed ${f.time(im.purged_at)}; the record and measurements stay`) : badge(im.status)],
         ["Observed", `MJD ${f.mjd(im.mjd_obs)} (${f.mjdToIso(im.mjd_obs)})`],
         ["Centre", f.position(im.ra_deg, im.dec_deg)],
         ["Size", `${im.size_x} × ${im.size_y} pixels of ${f.num(im.cell_arcsec)}″`],

@@ -5,10 +5,11 @@ import { api, encodePath } from "../api.js";
 import { badge, fields, fill, h, link, table } from "../dom.js";
 import * as f from "../format.js";
 import { listPage, section } from "../ui.js";
+import { purgedBadge } from "./images.js";
 
 const FILTERS = [
   { name: "stage", label: "Stage", options: ["converted", "flagged", "waiting_cal", "calibrated", "imaged"] },
-  { name: "status", label: "Status", options: ["ok", "failed", "superseded"] },
+  { name: "status", label: "Status", options: ["ok", "failed", "superseded", "purged"] },
   { name: "cal_applied", label: "Calibrated", options: [["true", "yes"], ["false", "no"]] },
   { name: "group_id", label: "Group", placeholder: "2026-11-28T12:00:00", size: 20 },
 ];
@@ -35,7 +36,7 @@ export async function list(ctx) {
       { label: "Group", value: (m) => (m.group_id ? link(`/groups/${encodeURIComponent(m.group_id)}`, m.group_id) : "—") },
       { label: "Mid-time (MJD)", sort: "mjd_mid", value: (m) => f.mjd(m.mjd_mid), cls: "num" },
       { label: "Stage", sort: "stage", value: (m) => badge(m.stage) },
-      { label: "Status", value: (m) => badge(m.status) },
+      { label: "Status", value: (m) => (m.status === "purged" ? purgedBadge(m, "MS") : badge(m.status)) },
       { label: "Calibrated", value: (m) => (m.cal_applied ? "yes" : "no") },
       { label: "Calibrator", value: (m) => m.calibrator ?? "—" },
       { label: "Flagged", value: (m) => f.percent(m.flag_fraction), cls: "num" },
@@ -60,7 +61,7 @@ export async function detail(ctx) {
       ["Path", h("code", {}, meta.path)],
       ["Group", meta.group_id ? link(`/groups/${encodeURIComponent(meta.group_id)}`, meta.group_id) : null],
       ["Stage", badge(meta.stage)],
-      ["Status", badge(meta.status)],
+      ["Status", meta.status === "purged" ? h("span", {}, purgedBadge(meta, "MS"), ` removed from disk ${f.time(meta.purged_at)}; metadata and provenance kept`) : badge(meta.status)],
       ["Time (MJD)", `${f.mjd(meta.mjd_start)} – ${f.mjd(meta.mjd_end)} (${f.mjdToIso(meta.mjd_mid)} mid, ${f.seconds(meta.duration_s)})`],
       ["Pointing", f.position(meta.pointing_ra_deg, meta.pointing_dec_deg)],
       ["Phase centre", f.position(meta.phase_ra_deg, meta.phase_dec_deg)],
