@@ -1,4 +1,4 @@
-"""``dsa110 config`` and ``dsa110 db``: the resolved settings and the products DB's schema."""
+"""``dsa110 config`` and ``dsa110 db``: the resolved settings; the products DB's schema and backups."""
 
 from __future__ import annotations
 
@@ -66,3 +66,59 @@ def db_current(ctx: click.Context) -> None:
 
     current = current_revision(settings_of(ctx).db_url)
     click.echo(f"database: {current or 'none'}\ncode head: {head_revision()}")
+
+
+@db.command("backup")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--no-catalogs", is_flag=True, help="Leave the catalog store (catalogs.sqlite3) out.")
+@click.pass_context
+def db_backup(ctx: click.Context, dest: str, no_catalogs: bool) -> None:
+    """Copy the products DB and the catalog store into the new folder DEST, while the pipeline runs.
+
+    SQLite: the online backup API; PostgreSQL: pg_dump of one exported
+    snapshot. DEST gets a manifest.json (revision, row counts, SHA-256).
+    """
+    from dsa110_contimg.products.backup import backup
+
+    settings = settings_of(ctx)
+    report = backup(settings.db_url, dest, catalog_db=None if no_catalogs else settings.catalog_db)
+    for part in report.parts:
+        rows = sum(n for t, n in part.counts.items() if t != "alembic_version")
+        rev = f", revision {part.revision}" if part.revision else ""
+        click.echo(f"{part.kind}: {part.file} {part.bytes / 1e6:.1f} MB, {rows} rows{rev}")
+    click.echo(f"backup complete in {report.seconds:.1f} s: {report.path}")
+
+
+@db.command("restore")
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.option("--force", is_flag=True, help="Replace a DB that holds data (saved first).")
+@click.option("--dry-run", is_flag=True, help="Only check the backup and the targets.")
+@click.option("--no-catalogs", is_flag=True, help="Leave the catalog store as it is.")
+@click.pass_context
+def db_restore(ctx: click.Context, src: str, force: bool, dry_run: bool, no_catalogs: bool) -> None:
+    """Check the backup SRC, then put it back as the products DB and catalog store.
+
+    A DB that holds data is only replaced with --force (stop the daemon and
+    the API first); it is saved under state_dir/backups/pre-restore-<time>.
+    """
+    from dsa110_contimg.products.backup import restore
+
+    settings = settings_of(ctx)
+    report = restore(
+        settings.db_url,
+        src,
+        catalog_db=None if no_catalogs else settings.catalog_db,
+        force=force,
+        dry_run=dry_run,
+        save_dir=settings.state_dir / "backups",
+    )
+    click.echo(f"backup {src} is intact: revision {report.revision} (code head {report.head})")
+    if report.saved_previous:
+        click.echo(f"the replaced DB was saved in {report.saved_previous}")
+    if report.restored:
+        rows = sum(n for t, n in report.counts.items() if t != "alembic_version")
+        click.echo(f"restored {' and '.join(report.restored)}: {rows} rows in the products DB")
+    elif dry_run:
+        click.echo("dry run: nothing changed")
+    if report.needs_upgrade:
+        click.echo("the backup's schema is older than the code's: run `dsa110 db upgrade`")
