@@ -152,3 +152,104 @@ def test_configured_origin_may_open_a_websocket(template_seed: Seed) -> None:
             "/api/ws?topics=*", headers={"Origin": "https://dash.example"}
         ) as ws:
             assert ws.receive_json()["type"] == "subscribed"
+
+
+def test_writes_without_their_own_event_still_invalidate_cached_reads(
+    client: TestClient, writable_seed: Seed
+) -> None:
+    """A group claimed, an MS's images superseded: both change cached lists."""
+    from dsa110_contimg.products import session_scope
+
+    group = writable_seed.groups[2]  # state "complete"
+    groups = client.get("/api/groups", params={"limit": 10}).json()["items"]
+    assert {g["id"]: g["state"] for g in groups}[group] == "complete"
+    images = client.get("/api/images", params={"status": "ok", "limit": 100}).json()["total"]
+    engine = make_engine(writable_seed.url)
+    factory = make_session_factory(engine)
+    with session_scope(factory) as s:
+        assert repo.claim_group(s, group, ["complete"])
+    with session_scope(factory) as s:
+        ms = repo.get_ms(s, writable_seed.ms_paths[0])
+        repo.supersede_images_of_ms(s, ms.id)
+    engine.dispose()
+    groups = client.get("/api/groups", params={"limit": 10}).json()["items"]
+    assert {g["id"]: g["state"] for g in groups}[group] == "processing"
+    after = client.get("/api/images", params={"status": "ok", "limit": 100}).json()["total"]
+    assert after < images
+
+
+def test_websocket_limits_and_resync(writable_seed: Seed) -> None:
+    """Too many connections: 1013; an oversized message: 1009; too much missed: a resync."""
+    settings = make_settings(
+        writable_seed.root,
+        writable_seed.url,
+        api_ws_max_connections=2,
+        api_ws_max_message_bytes=1024,
+        api_ws_replay_max=3,
+    )
+    with TestClient(create_app(settings), client=LOCAL) as client:
+        last = client.get("/api/events?limit=1000").json()["last_id"]
+        assert last > 5
+        with client.websocket_connect("/api/ws?topics=*&since=0") as ws:
+            hello = ws.receive_json()
+            assert hello["type"] == "subscribed" and hello["last_event_id"] == last
+            resync = ws.receive_json()
+            assert resync["type"] == "resync" and resync["last_event_id"] == last
+            ws.send_json({"action": "subscribe", "topics": ["job:*"]})  # still served
+            assert ws.receive_json()["type"] == "subscribed"
+            with client.websocket_connect(f"/api/ws?topics=*&since={last - 2}") as ws2:
+                assert ws2.receive_json()["type"] == "subscribed"
+                assert ws2.receive_json()["type"] == "event"  # within the window: replayed
+                with client.websocket_connect("/api/ws?topics=*") as ws3:
+                    closed = ws3.receive()
+                    assert closed["type"] == "websocket.close" and closed["code"] == 1013
+            ws.send_text("x" * 2000)
+            closed = ws.receive()
+            assert closed["type"] == "websocket.close" and closed["code"] == 1009
+        from starlette.websockets import WebSocketDisconnect
+
+        for since in ("²", "99999999999999999999", "-1"):
+            with pytest.raises(WebSocketDisconnect) as refused:
+                with client.websocket_connect(f"/api/ws?topics=*&since={since}") as bad:
+                    bad.receive_json()
+            assert refused.value.code == 1008
+        with client.websocket_connect(f"/api/ws?topics=*&since={last + 1000}") as ahead:
+            assert ahead.receive_json()["type"] == "subscribed"
+            assert ahead.receive_json()["type"] == "resync"  # the DB was reset, say
+
+
+def test_a_subscriber_that_overflows_gets_a_resync(writable_seed: Seed) -> None:
+    import asyncio
+
+    from dsa110_contimg.api.events import QUEUE_SIZE, Subscription
+
+    sub = Subscription(["*"])
+    for i in range(QUEUE_SIZE + 5):
+        sub.offer({"type": "event", "id": i, "topic": "image"})
+    assert sub.overflowed
+
+    class FakeSocket:
+        def __init__(self) -> None:
+            self.sent: list[dict] = []
+
+        async def send_json(self, message: dict) -> None:
+            self.sent.append(message)
+            if message["type"] == "resync":
+                raise asyncio.CancelledError
+
+    from dsa110_contimg.api.routes.live import _forward_events
+
+    class Hub:
+        last_id = 42
+
+    ws = FakeSocket()
+
+    async def run() -> None:
+        try:
+            await _forward_events(ws, sub, Hub())  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(run())
+    assert ws.sent == [{"type": "resync", "reason": "overflow", "last_event_id": 42}]
+    assert not sub.overflowed

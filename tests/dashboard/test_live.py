@@ -7,6 +7,7 @@ API's WebSocket only, never by reloading.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 from collections.abc import Iterator
@@ -23,22 +24,32 @@ from dsa110_contimg.products import make_engine, make_session_factory, session_s
 from dsa110_contimg.products import repositories as repo
 
 
-@pytest.fixture
-def live(site: Site, browser: Any, tmp_path: Path) -> Iterator[tuple[Tab, Any]]:
-    """A tab on a private copy of the seeded DB, and a session factory that writes to it."""
+@contextlib.contextmanager
+def _serve(
+    site: Site, browser: Any, tmp_path: Path, **overrides: Any
+) -> Iterator[tuple[Tab, Any, Any]]:
+    """A tab on a private copy of the seeded DB, a session factory writing to it, the app."""
     root = tmp_path / "data"
     shutil.copytree(site.seed.root, root)
     url = f"sqlite:///{root / 'state' / 'products.sqlite3'}"
     engine = make_engine(url)
     context = browser.new_context()
     context.set_default_timeout(TIMEOUT_MS)
+    app = create_app(make_settings(root, url, **overrides))
     try:
-        with LiveServer(create_app(make_settings(root, url))) as server:
+        with LiveServer(app) as server:
             own = Site(url=server.url, seed=dataclasses.replace(site.seed, root=root, url=url))
-            yield Tab(context.new_page(), own), make_session_factory(engine)
+            yield Tab(context.new_page(), own), make_session_factory(engine), app
     finally:
         context.close()
         engine.dispose()
+
+
+@pytest.fixture
+def live(site: Site, browser: Any, tmp_path: Path) -> Iterator[tuple[Tab, Any]]:
+    """A tab on a private copy of the seeded DB, and a session factory that writes to it."""
+    with _serve(site, browser, tmp_path) as (tab, sessions, _):
+        yield tab, sessions
 
 
 def _wait_live(tab: Tab) -> None:
@@ -106,3 +117,95 @@ def test_overview_counts_follow_the_pipeline(live: tuple[Tab, Any]) -> None:
         repo.create_job(s, job_type="convert", run_id="convert-live-overview")
     expect(jobs).to_have_text(str(before + 1))
     tab.assert_clean()
+
+
+def _drop_live_sockets(app: Any) -> None:
+    """Close every live-event WebSocket from the server's side (as a restart would)."""
+    hub = app.state.api.hub
+    loop = hub._task.get_loop()
+
+    def close() -> None:
+        for sub in list(hub.subscriptions):
+            sub.queue.put_nowait(None)
+
+    loop.call_soon_threadsafe(close)
+
+
+def _since(url: str) -> int | None:
+    from urllib.parse import parse_qs, urlsplit
+
+    values = parse_qs(urlsplit(url).query).get("since")
+    return int(values[0]) if values else None
+
+
+def test_a_page_that_missed_too_much_reloads_on_resync(
+    site: Site, browser: Any, tmp_path: Path
+) -> None:
+    import time
+
+    import websockets.sync.client
+
+    settings = {"api_ws_replay_max": 2, "api_ws_max_connections": 1}
+    with _serve(site, browser, tmp_path, **settings) as (tab, sessions, app):
+        urls: list[str] = []
+        tab.page.on("websocket", lambda ws: urls.append(ws.url))
+        tab.open("/jobs")
+        _wait_live(tab)
+        # The page is cut off (its one slot taken by another client) while jobs are created.
+        _drop_live_sockets(app)
+        deadline = time.monotonic() + 5
+        while app.state.api.hub.subscriptions:  # the page's socket is gone
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        ws_url = tab.site.url.replace("http", "ws") + "/api/ws?topics=*"
+        with websockets.sync.client.connect(ws_url) as other:
+            other.recv(timeout=5)
+            run_ids = [f"image-missed-{i}" for i in range(4)]
+            for run_id in run_ids:
+                with session_scope(sessions) as s:
+                    repo.create_job(s, job_type="image", run_id=run_id)
+            time.sleep(0.5)  # the hub has seen them; the page is still refused
+        with sessions() as s:
+            newest = repo.latest_event_id(s)
+        # 4 events missed, 2 replayed at most: the server says resync and the page reloads.
+        for run_id in run_ids:
+            expect(tab.page.locator(f"tr[data-key='{run_id}']")).to_be_visible()
+        _wait_live(tab)
+        seen = len(urls)
+        _drop_live_sockets(app)  # the next connection goes on from the resync's newest id
+        deadline = time.monotonic() + 10
+        while len(urls) == seen or (_since(urls[-1]) or 0) < newest:
+            assert time.monotonic() < deadline, urls[seen:]
+            tab.page.wait_for_timeout(100)
+        tab.assert_clean()
+
+
+def test_reconnects_back_off_when_connections_keep_dropping(
+    site: Site, browser: Any, tmp_path: Path
+) -> None:
+    import threading
+
+    with _serve(site, browser, tmp_path) as (tab, _, app):
+        urls: list[str] = []
+        tab.page.on("websocket", lambda ws: urls.append(ws.url))
+        tab.open("/jobs")
+        _wait_live(tab)
+        start = len(urls)
+        stop = threading.Event()
+
+        def keep_dropping() -> None:
+            while not stop.wait(0.1):
+                _drop_live_sockets(app)
+
+        dropper = threading.Thread(target=keep_dropping, daemon=True)
+        dropper.start()
+        try:
+            tab.page.wait_for_timeout(8000)
+        finally:
+            stop.set()
+            dropper.join()
+        attempts = len(urls) - start
+        # Backing off 0.25-0.5, 0.5-1, 1-2, 2-4, 4-8 s: at most 5 attempts in 8 s
+        # (reconnecting every 0.5 s would make about 14).
+        assert 2 <= attempts <= 6, attempts
+        _wait_live(tab)  # it comes back once the drops stop

@@ -6,7 +6,9 @@ filters by :func:`dsa110_contimg.api.schemas.list_query`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
 
 import pydantic_core
@@ -18,6 +20,9 @@ from sqlalchemy.orm import Session
 from dsa110_contimg.api.caching import cache_key
 from dsa110_contimg.api.errors import ApiError
 from dsa110_contimg.api.state import AppState
+from dsa110_contimg.products import repositories as repo
+
+log = logging.getLogger(__name__)
 
 
 # Light dependencies are ``async``: a sync one would cost a threadpool hop per request.
@@ -30,12 +35,41 @@ State = Annotated[AppState, Depends(get_state)]
 
 
 def get_session(state: State) -> Iterator[Session]:
-    """A session for one request (its connection comes from the pooled engine)."""
+    """A session for one request (its connection comes from the pooled engine).
+
+    It is closed when the route function returns, before the response is sent:
+    a slow client reading a streamed body (a FITS, a zip) holds no connection.
+    """
     with state.sessions() as session:
         yield session
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+# Slots are held until the response has been sent (scope "request"), so a slow
+# reader counts against the cap for as long as it reads.
+async def download_slot(state: State) -> AsyncIterator[None]:
+    """A download slot (``api_max_downloads``); 429 with Retry-After when all are taken."""
+    state.downloads.acquire()
+    try:
+        yield
+    finally:
+        state.downloads.release()
+
+
+async def export_slot(state: State) -> AsyncIterator[None]:
+    """An export slot (``api_max_exports``); 429 with Retry-After when all are taken."""
+    state.exports.acquire()
+    try:
+        yield
+    finally:
+        state.exports.release()
+
+
+#: Add to a route's parameters (``_: DownloadSlot``) or to a router's dependencies.
+DownloadSlot = Annotated[None, Depends(download_slot, scope="request")]
+ExportSlot = Depends(export_slot, scope="request")
 
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A write key")
@@ -105,16 +139,79 @@ def cached_json(
     def render() -> bytes:
         with state.sessions() as session:
             data = build(session)
-            if not validate:
-                return pydantic_core.to_json(data, inf_nan_mode="null")
-            # Inside the session: validation may read lazy ORM attributes.
-            return model.model_validate(data, from_attributes=True).model_dump_json().encode()
+            try:
+                if not validate:
+                    return pydantic_core.to_json(data, inf_nan_mode="null")
+                # Inside the session: validation may read lazy ORM attributes.
+                return model.model_validate(data, from_attributes=True).model_dump_json().encode()
+            except (ValueError, RecursionError, pydantic_core.PydanticSerializationError) as exc:
+                # A stored value that cannot be written as JSON (too deep, say) must not
+                # make the whole list fail for everyone: that value is served as null.
+                log.warning("%s: a stored value cannot be serialised (%s)", request.url.path, exc)
+                data = servable(data)
+                if not validate:
+                    return pydantic_core.to_json(data, inf_nan_mode="null")
+                return model.model_validate(data, from_attributes=True).model_dump_json().encode()
 
     key = cache_key(request.scope["path"], request.scope.get("query_string", b""))
     body = state.cache.get_or_build(key, render)
     if "route" in request.scope:
         state.cache.remember_route(key, request.scope["route"])
     return Response(content=body, media_type="application/json")
+
+
+#: Deepest nesting of a served value; pydantic's JSON writer stops near 255 levels
+#: for the whole response, which wraps each value in a few more.
+MAX_SERVED_DEPTH = 128
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_SERVED_DEPTH:
+            return True
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend((child, depth + 1) for child in node)
+    return False
+
+
+def _writable(value: Any) -> bool:
+    if _too_deep(value):
+        return False
+    try:
+        pydantic_core.to_json(value, inf_nan_mode="null")
+    except (ValueError, RecursionError, pydantic_core.PydanticSerializationError):
+        return False
+    return True
+
+
+def servable(data: Any) -> Any:
+    """``data`` (a page, a row or an ORM object) with each value that cannot be JSON set to None.
+
+    Only the response's own fields and its lists' rows are looked into: a
+    nested free-form value (a job's ``params``) is kept whole or dropped whole.
+    """
+
+    def row(value: Any) -> Any:
+        if hasattr(value, "__table__"):
+            value = repo.columns_of(value)
+        if isinstance(value, dict):
+            return {k: v if _writable(v) else None for k, v in value.items()}
+        return value if _writable(value) else None
+
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        data = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
+    if hasattr(data, "__table__"):
+        data = repo.columns_of(data)
+    if not isinstance(data, dict):
+        return data
+    return {
+        k: [row(r) for r in v] if isinstance(v, list) else v if _writable(v) else None
+        for k, v in data.items()
+    }
 
 
 def product_path(path: str) -> str:

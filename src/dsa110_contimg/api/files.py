@@ -7,6 +7,7 @@ the configured data folders (so a corrupt row cannot expose other files).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ import numpy as np
 
 from dsa110_contimg.api.errors import ApiError
 from dsa110_contimg.config import Settings
+from dsa110_contimg.errors import PurgedError
 
 #: Longest side of a rendered thumbnail (pixels).
 THUMBNAIL_PX = 256
@@ -22,20 +24,42 @@ THUMBNAIL_PX = 256
 PREVIEW_PX = 1024
 
 
-def product_file(settings: Settings, recorded: str | None, what: str) -> Path:
+def _private(settings: Settings, path: Path) -> bool:
+    """Whether ``path`` is the service's own state (the state folder, the products DB
+    and its journals), never served whatever a row records."""
+    if path.is_relative_to(settings.state_dir.resolve()):
+        return True
+    url = str(settings.db_url)
+    if url.startswith("sqlite:///"):
+        database = Path(url.removeprefix("sqlite:///").split("?")[0]).resolve()
+        return path.parent == database.parent and path.name.startswith(database.name)
+    return False
+
+
+def product_file(
+    settings: Settings, recorded: str | None, what: str, *, purged_at: dt.datetime | None = None
+) -> Path:
     """The on-disk file of a registered product, checked.
 
     Raises
     ------
+    PurgedError
+        (410) if ``purged_at`` is set: the storage lifecycle removed the file.
     ApiError
         404 if there is no recorded file, it lies outside the data folders, or
         it is missing on disk.
     """
+    if purged_at is not None:
+        raise PurgedError(
+            f"the file of {what} was removed by the storage lifecycle on {purged_at.isoformat()}",
+            purged_at=purged_at,
+            hint="its record (metadata, provenance) is kept",
+        )
     if not recorded:
         raise ApiError(404, "file_not_recorded", f"no file is recorded for {what}")
     path = Path(recorded).resolve()
     roots = {settings.data_root.resolve(), *(p.resolve() for p in settings.data_folders().values())}
-    if not any(path.is_relative_to(root) for root in roots):
+    if not any(path.is_relative_to(root) for root in roots) or _private(settings, path):
         raise ApiError(404, "file_outside_data", f"the file of {what} is outside the data folders")
     if not path.is_file():
         raise ApiError(404, "file_missing", f"the file of {what} is missing on disk")

@@ -3,17 +3,28 @@
 Each request becomes a batch job (``job_type='batch'``) with one item per
 target, for the pipeline to execute; the response carries the batch's run id
 to follow at ``/api/jobs/{run_id}`` or on the WebSocket topic ``job:<run_id>``.
+
+A request may carry an ``Idempotency-Key`` header: sent again with the same
+body (say after a timeout), it returns the batch the first one created (200,
+header ``Idempotent-Replayed: true``) instead of creating another; the same key
+with another body is a 409. Keys are per API key.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, Field, StringConstraints, model_validator
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, Writer
+from dsa110_contimg.api.deps import DbSession, State, Writer
 from dsa110_contimg.api.errors import WRITE_RESPONSES, ApiError
+from dsa110_contimg.config import Settings
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import Job, JobStatus
 
@@ -24,6 +35,19 @@ RunKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 PathKey = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 MJD = Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
 Items = {"min_length": 1, "max_length": repo.MAX_BATCH_ITEMS}
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[!-~]+$",
+        description="A client-chosen key (printable ASCII, no spaces): a request sent again "
+        "with the same key and body returns the first batch instead of making another.",
+    ),
+]
+#: Keys of a reprocess request's params that the request's own fields set.
+REPROCESS_RESERVED = repo.RESERVED_BATCH_PARAMS | {"mjd_start", "mjd_end"}
 
 
 class ReprocessRequest(BaseModel):
@@ -79,8 +103,113 @@ def _created(job: Job) -> BatchCreated:
     )
 
 
-@router.post("/reprocess", response_model=BatchCreated, status_code=202, summary="Reprocess groups")
-def reprocess(body: ReprocessRequest, session: DbSession, who: Writer):
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests dicts and lists deeper than ``limit`` (iterative, stops early)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = (
+            node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def check_params(
+    settings: Settings, params: dict[str, Any] | None, reserved: frozenset[str] | set[str]
+) -> None:
+    """Refuse params that are too deep or too large, or that set a key the batch sets itself.
+
+    Raises
+    ------
+    ApiError
+        422 ``invalid_parameters``.
+    """
+    if not params:
+        return
+    depth, size = settings.api_max_params_depth, settings.api_max_params_bytes
+    if _depth_over(params, depth):
+        raise ApiError(422, "invalid_parameters", f"params nest deeper than {depth} levels")
+    if len(json.dumps(params, separators=(",", ":"))) > size:
+        raise ApiError(422, "invalid_parameters", f"params are larger than {size} bytes")
+    clash = reserved.intersection(params)
+    if clash:
+        raise ApiError(
+            422,
+            "invalid_parameters",
+            f"params may not set {', '.join(sorted(clash))}",
+            details={"reserved": sorted(reserved)},
+        )
+
+
+def _digest(operation: str, body: BaseModel) -> str:
+    request = {"operation": operation, "body": body.model_dump(mode="json")}
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def _replayed(job: Job, digest: str, response: Response) -> BatchCreated:
+    if job.request_digest != digest:
+        raise ApiError(
+            409,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another request; use a new key",
+            details={"run_id": job.run_id},
+        )
+    response.status_code = 200
+    response.headers["Idempotent-Replayed"] = "true"
+    return _created(job)
+
+
+def _submit(
+    session: Session,
+    who: str,
+    key: str | None,
+    response: Response,
+    operation: str,
+    body: BaseModel,
+    create: Callable[[str | None, str | None], Job],
+) -> BatchCreated:
+    """Create the batch (``create(key, digest)``), or return the one this key already made."""
+    digest = _digest(operation, body)
+    if key is not None:
+        existing = repo.find_batch(session, who, key)
+        if existing is not None:
+            return _replayed(existing, digest, response)
+    try:
+        job = create(key, digest if key is not None else None)
+        session.commit()
+    except IntegrityError:  # the same key, committed by a concurrent request meanwhile
+        session.rollback()
+        existing = repo.find_batch(session, who, key) if key is not None else None
+        if existing is None:
+            raise
+        return _replayed(existing, digest, response)
+    return _created(job)
+
+
+_REPLAYED = {200: {"model": BatchCreated, "description": "The batch this Idempotency-Key made"}}
+
+
+@router.post(
+    "/reprocess",
+    response_model=BatchCreated,
+    status_code=202,
+    responses=_REPLAYED,
+    summary="Reprocess groups",
+)
+def reprocess(
+    body: ReprocessRequest,
+    session: DbSession,
+    who: Writer,
+    state: State,
+    response: Response,
+    key: IdempotencyKey = None,
+):
+    check_params(state.settings, body.params, REPROCESS_RESERVED)
     if body.group_ids is not None:
         group_ids = list(dict.fromkeys(body.group_ids))
         repo.require_groups(session, group_ids)
@@ -88,36 +217,103 @@ def reprocess(body: ReprocessRequest, session: DbSession, who: Writer):
         group_ids = repo.groups_in_range(session, body.mjd_start, body.mjd_end)  # type: ignore[arg-type]
         if not group_ids:
             raise ApiError(404, "not_found", "no groups start within that MJD range")
-    params = {"mjd_start": body.mjd_start, "mjd_end": body.mjd_end, **(body.params or {})}
-    job = repo.create_batch(
-        session, "reprocess", [("group", g) for g in group_ids], params=params, requested_by=who
-    )
-    session.commit()
-    return _created(job)
+    params = {**(body.params or {}), "mjd_start": body.mjd_start, "mjd_end": body.mjd_end}
+
+    def create(idem: str | None, digest: str | None) -> Job:
+        return repo.create_batch(
+            session,
+            "reprocess",
+            [("group", g) for g in group_ids],
+            params=params,
+            requested_by=who,
+            idempotency_key=idem,
+            request_digest=digest,
+        )
+
+    return _submit(session, who, key, response, "reprocess", body, create)
 
 
-@router.post("/rerun", response_model=BatchCreated, status_code=202, summary="Rerun jobs")
-def rerun(body: JobsRequest, session: DbSession, who: Writer):
+@router.post(
+    "/rerun",
+    response_model=BatchCreated,
+    status_code=202,
+    responses=_REPLAYED,
+    summary="Rerun jobs",
+)
+def rerun(
+    body: JobsRequest,
+    session: DbSession,
+    who: Writer,
+    response: Response,
+    key: IdempotencyKey = None,
+):
     run_ids = list(dict.fromkeys(body.run_ids))
     repo.require_jobs(session, run_ids)
-    job = repo.create_batch(session, "rerun", [("job", r) for r in run_ids], requested_by=who)
-    session.commit()
-    return _created(job)
+
+    def create(idem: str | None, digest: str | None) -> Job:
+        items = [("job", r) for r in run_ids]
+        return repo.create_batch(
+            session, "rerun", items, requested_by=who, idempotency_key=idem, request_digest=digest
+        )
+
+    return _submit(session, who, key, response, "rerun", body, create)
 
 
-@router.post("/cancel", response_model=BatchCreated, status_code=202, summary="Cancel jobs")
-def cancel(body: JobsRequest, session: DbSession, who: Writer):
-    job = repo.request_cancel(session, list(dict.fromkeys(body.run_ids)), requested_by=who)
-    session.commit()
-    return _created(job)
+@router.post(
+    "/cancel",
+    response_model=BatchCreated,
+    status_code=202,
+    responses=_REPLAYED,
+    summary="Cancel jobs",
+)
+def cancel(
+    body: JobsRequest,
+    session: DbSession,
+    who: Writer,
+    response: Response,
+    key: IdempotencyKey = None,
+):
+    def create(idem: str | None, digest: str | None) -> Job:
+        return repo.request_cancel(
+            session,
+            list(dict.fromkeys(body.run_ids)),
+            requested_by=who,
+            idempotency_key=idem,
+            request_digest=digest,
+        )
+
+    return _submit(session, who, key, response, "cancel", body, create)
 
 
-@router.post("/reimage", response_model=BatchCreated, status_code=202, summary="Re-image MS")
-def reimage(body: ReimageRequest, session: DbSession, who: Writer):
+@router.post(
+    "/reimage",
+    response_model=BatchCreated,
+    status_code=202,
+    responses=_REPLAYED,
+    summary="Re-image MS",
+)
+def reimage(
+    body: ReimageRequest,
+    session: DbSession,
+    who: Writer,
+    state: State,
+    response: Response,
+    key: IdempotencyKey = None,
+):
+    check_params(state.settings, body.params, repo.RESERVED_BATCH_PARAMS)
     paths = list(dict.fromkeys(body.ms_paths))
     repo.require_ms_paths(session, paths)
-    job = repo.create_batch(
-        session, "reimage", [("ms", p) for p in paths], params=body.params, requested_by=who
-    )
-    session.commit()
-    return _created(job)
+
+    def create(idem: str | None, digest: str | None) -> Job:
+        items = [("ms", p) for p in paths]
+        return repo.create_batch(
+            session,
+            "reimage",
+            items,
+            params=body.params,
+            requested_by=who,
+            idempotency_key=idem,
+            request_digest=digest,
+        )
+
+    return _submit(session, who, key, response, "reimage", body, create)

@@ -55,6 +55,7 @@ def get_candidate(request: Request, state: State, candidate_id: CandidateId):
 def update_candidate(
     session: DbSession, who: Writer, candidate_id: CandidateId, body: CandidateUpdate
 ):
-    candidate = repo.set_candidate_status(session, candidate_id, body.status, body.note)
+    # ``who`` is the API key's fingerprint (never the key): the verdict's author.
+    candidate = repo.set_candidate_status(session, candidate_id, body.status, body.note, by=who)
     session.commit()
     return candidate

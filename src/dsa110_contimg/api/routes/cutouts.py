@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from dsa110_contimg.api.deps import DbSession, State
 from dsa110_contimg.api.errors import ERROR_RESPONSES, ApiError
 from dsa110_contimg.api.files import product_file, render_cutout_png
-from dsa110_contimg.api.routes.images import ImageId
+from dsa110_contimg.api.routes.images import BUSY, ImageId
 from dsa110_contimg.products import repositories as repo
 
 router = APIRouter(prefix="/api/images", tags=["images"], responses=ERROR_RESPONSES)
@@ -18,10 +18,15 @@ router = APIRouter(prefix="/api/images", tags=["images"], responses=ERROR_RESPON
 Finite = {"allow_inf_nan": False}
 
 
+def _render(state: Any, path: Any, ra: float, dec: float, radius_deg: float) -> bytes:
+    with state.renders.hold():  # at most api_max_renders at once
+        return render_cutout_png(path, ra, dec, radius_deg)
+
+
 @router.get(
     "/{image_id}/cutout.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "PNG image"}},
+    responses={200: {"content": {"image/png": {}}, "description": "PNG image"}, **BUSY},
     summary="PNG of an image around a position",
 )
 def image_cutout(
@@ -43,11 +48,17 @@ def image_cutout(
     if (ra is None) != (dec is None):
         raise ApiError(422, "invalid_parameters", "a cutout's centre needs both ra and dec")
     image = repo.get_image(session, image_id)
-    path = product_file(state.settings, image.path, f"image {image_id}")
+    path = product_file(state.settings, image.path, f"image {image_id}", purged_at=image.purged_at)
+    # Only cutouts about the image's own centre are cached: arbitrary centres would
+    # fill the cache with renders nobody asks for twice.
+    centred = ra is None or dec is None
     if ra is None or dec is None:
         ra, dec = image.ra_deg, image.dec_deg
-    body = state.cache.get_or_build(
-        f"cutout:{image_id}:{ra}:{dec}:{radius_arcmin}",
-        lambda: render_cutout_png(path, ra, dec, radius_arcmin / 60),
-    )
+    if centred:
+        body = state.cache.get_or_build(
+            f"cutout:{image_id}:{radius_arcmin}",
+            lambda: _render(state, path, ra, dec, radius_arcmin / 60),
+        )
+    else:
+        body = _render(state, path, ra, dec, radius_arcmin / 60)
     return Response(body, media_type="image/png")

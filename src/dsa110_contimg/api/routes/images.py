@@ -9,8 +9,8 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, State, cached_json
-from dsa110_contimg.api.errors import ERROR_RESPONSES, ApiError
+from dsa110_contimg.api.deps import DbSession, DownloadSlot, State, cached_json
+from dsa110_contimg.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from dsa110_contimg.api.files import (
     PREVIEW_PX,
     THUMBNAIL_PX,
@@ -35,8 +35,10 @@ MeasurementQuery = list_query("photometry", only=())
 MAX_DOWNLOAD = 100
 ImageId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Image id")]
 
-_PNG = {200: {"content": {"image/png": {}}, "description": "PNG image"}}
-_FITS = {200: {"content": {"application/fits": {}}, "description": "FITS file"}}
+#: A transfer or render refused because too many run at once (``api_max_*``).
+BUSY = {429: {"model": ErrorBody, "description": "Too many at once; see Retry-After"}}
+_PNG = {200: {"content": {"image/png": {}}, "description": "PNG image"}, **BUSY}
+_FITS = {200: {"content": {"application/fits": {}}, "description": "FITS file"}, **BUSY}
 
 
 class ImageDetail(ImageOut):  # type: ignore[misc,valid-type]
@@ -59,12 +61,16 @@ def list_images(request: Request, state: State, query: ImageQuery):
 @router.get(
     "/download",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/zip": {}}, "description": "Zip of FITS files"}},
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "Zip of FITS files"},
+        **BUSY,
+    },
     summary="Bulk download: a zip of several images' FITS",
 )
 def download_images(
     state: State,
     session: DbSession,
+    _: DownloadSlot,
     ids: Annotated[
         list[Annotated[int, Field(ge=1, le=2**63 - 1)]],
         Query(min_length=1, max_length=MAX_DOWNLOAD, description="Image ids"),
@@ -73,7 +79,9 @@ def download_images(
     files = []
     for image_id in dict.fromkeys(ids):
         image = repo.get_image(session, image_id)
-        files.append(product_file(state.settings, image.path, f"image {image_id}"))
+        files.append(
+            product_file(state.settings, image.path, f"image {image_id}", purged_at=image.purged_at)
+        )
     names = [f.name for f in files]
     if len(set(names)) != len(names):
         raise ApiError(422, "invalid_parameters", "two of the images share a file name")
@@ -96,9 +104,9 @@ def get_image(request: Request, state: State, image_id: ImageId):
 @router.get(
     "/{image_id}/fits", response_class=FileResponse, responses=_FITS, summary="Download FITS"
 )
-def image_fits(state: State, session: DbSession, image_id: ImageId):
+def image_fits(state: State, session: DbSession, _: DownloadSlot, image_id: ImageId):
     image = repo.get_image(session, image_id)
-    path = product_file(state.settings, image.path, f"image {image_id}")
+    path = product_file(state.settings, image.path, f"image {image_id}", purged_at=image.purged_at)
     return FileResponse(path, media_type="application/fits", filename=path.name)
 
 
@@ -108,10 +116,15 @@ def _png(state: Any, session: Any, image_id: int, recorded: str, max_px: int) ->
     if stored:
         path = product_file(state.settings, stored, f"the {recorded} of image {image_id}")
         return FileResponse(path, media_type="image/png")
-    fits_path = product_file(state.settings, image.path, f"image {image_id}")
-    body = state.cache.get_or_build(
-        f"png:{image_id}:{max_px}", lambda: render_png(fits_path, max_px)
+    fits_path = product_file(
+        state.settings, image.path, f"image {image_id}", purged_at=image.purged_at
     )
+
+    def render() -> bytes:
+        with state.renders.hold():
+            return render_png(fits_path, max_px)
+
+    body = state.cache.get_or_build(f"png:{image_id}:{max_px}", render)
     return Response(body, media_type="image/png")
 
 

@@ -104,7 +104,9 @@ def get_provenance(request: Request, state: State, run_id: RunId):
 
 def _tail(state: Any, session: Any, run_id: str, tail: int) -> JobLog:
     job = repo.get_job(session, run_id)
-    path = product_file(state.settings, job.log_path, f"the log of job {run_id}")
+    path = product_file(
+        state.settings, job.log_path, f"the log of job {run_id}", purged_at=job.log_purged_at
+    )
     with path.open("rb") as handle:
         size = handle.seek(0, 2)
         start = max(0, size - MAX_LOG_BYTES)

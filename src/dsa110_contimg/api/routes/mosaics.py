@@ -8,9 +8,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, State, cached_json
+from dsa110_contimg.api.deps import DbSession, DownloadSlot, State, cached_json
 from dsa110_contimg.api.errors import ERROR_RESPONSES
 from dsa110_contimg.api.files import product_file
+from dsa110_contimg.api.routes.images import BUSY
 from dsa110_contimg.api.schemas import PageOf, list_query, orm_schema
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import Mosaic, MosaicTile
@@ -53,10 +54,10 @@ def get_mosaic(request: Request, state: State, mosaic_id: MosaicId):
 @router.get(
     "/{mosaic_id}/fits",
     response_class=FileResponse,
-    responses={200: {"content": {"application/fits": {}}, "description": "FITS file"}},
+    responses={200: {"content": {"application/fits": {}}, "description": "FITS file"}, **BUSY},
     summary="Download a mosaic's FITS",
 )
-def mosaic_fits(state: State, session: DbSession, mosaic_id: MosaicId):
+def mosaic_fits(state: State, session: DbSession, _: DownloadSlot, mosaic_id: MosaicId):
     mosaic = repo.get_mosaic(session, mosaic_id)
     path = product_file(state.settings, mosaic.path, f"mosaic {mosaic_id}")
     return FileResponse(path, media_type="application/fits", filename=path.name)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.api.deps import State, cached_json, product_path
@@ -41,6 +42,9 @@ class MSMetadata(BaseModel):
     size_bytes: int | None
     stage: MSStage
     status: ProductStatus
+    purged_at: dt.datetime | None = Field(
+        None, description="When the storage lifecycle removed the MS from disk (status purged)"
+    )
     cal_applied: bool
     calibrator: str | None
     image_ids: list[int]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -65,6 +65,47 @@ def events_after(session: Session, after_id: int, *, limit: int = 500) -> list[E
     """Events newer than ``after_id``, oldest first."""
     stmt = sa.select(Event).where(Event.id > after_id).order_by(Event.id).limit(limit)
     return list(session.scalars(stmt))
+
+
+def events_with_ids(session: Session, ids: Collection[int]) -> list[Event]:
+    """The events among ``ids`` that are visible now, oldest first (the poller's late ones)."""
+    found: list[Event] = []
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 1000):
+        part = ordered[start : start + 1000]
+        found.extend(session.scalars(sa.select(Event).where(Event.id.in_(part))))
+    return sorted(found, key=lambda e: e.id)
+
+
+def count_events_between(session: Session, after_id: int, upto_id: int) -> int:
+    """How many events have ids in ``(after_id, upto_id]``."""
+    stmt = sa.select(sa.func.count(Event.id)).where(Event.id > after_id, Event.id <= upto_id)
+    return int(session.scalar(stmt) or 0)
+
+
+#: How many of the newest ids :func:`event_generation` counts.
+GENERATION_WINDOW = 10_000
+
+
+def event_generation(session: Session) -> int:
+    """A number that grows whenever an event commits: the cache's generation.
+
+    The newest id alone is not enough on PostgreSQL: ids are taken when rows
+    are inserted but become visible at commit, so an event with a lower id may
+    appear after a higher one has been seen, without changing the maximum.
+    The generation is ``newest * (W + 1) + n``, with ``n`` the events among
+    the ``W`` newest ids (``W`` = :data:`GENERATION_WINDOW`): a late commit
+    raises ``n``, a new event raises ``newest`` (``n`` is at most ``W``, so the
+    number never goes down). A commit later than ``W`` newer ids goes unseen.
+    """
+    newest = sa.select(sa.func.max(Event.id)).scalar_subquery()
+    recent = (
+        sa.select(sa.func.count(Event.id))
+        .where(Event.id > newest - GENERATION_WINDOW)
+        .scalar_subquery()
+    )
+    top, count = session.execute(sa.select(newest, recent)).one()
+    return int(top or 0) * (GENERATION_WINDOW + 1) + int(count or 0)
 
 
 def list_events(

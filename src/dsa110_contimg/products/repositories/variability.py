@@ -15,6 +15,7 @@ from dsa110_contimg.products.models import (
     CandidateStatus,
     Photometry,
     VariabilityMetrics,
+    utcnow,
 )
 from dsa110_contimg.products.repositories.events import publish_event, touch
 from dsa110_contimg.products.repositories.query import (
@@ -57,15 +58,25 @@ def register_candidate(
 
 
 def set_candidate_status(
-    session: Session, candidate_id: int, status: CandidateStatus | str, note: str | None = None
+    session: Session,
+    candidate_id: int,
+    status: CandidateStatus | str,
+    note: str | None = None,
+    *,
+    by: str | None = None,
 ) -> Candidate:
-    """A human's verdict on a candidate: ``confirmed``, ``dismissed`` or back to ``new``."""
+    """A human's verdict on a candidate: ``confirmed``, ``dismissed`` or back to ``new``.
+
+    ``by`` is who gave it (an API key's fingerprint or a user name, never a
+    key), recorded with the time in ``reviewed_by`` and ``reviewed_at``.
+    """
     candidate = get_candidate(session, candidate_id)
     candidate.status = CandidateStatus(status)
     if note is not None:
         candidate.note = note
+    candidate.reviewed_by, candidate.reviewed_at = by, utcnow()
     session.flush()
-    payload = {"id": candidate.id, "status": str(candidate.status)}
+    payload = {"id": candidate.id, "status": str(candidate.status), "by": by}
     publish_event(session, "candidate", "status", payload)
     return candidate
 

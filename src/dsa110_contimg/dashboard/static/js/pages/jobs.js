@@ -72,7 +72,9 @@ export async function list(ctx) {
       }, 1000);
     }
   };
-  ctx.onLeave(subscribe(["job:*"], onEvent, setLive));
+  // Events were missed (a long disconnection): read the page again.
+  const onResync = () => listPage(ctx, options);
+  ctx.onLeave(subscribe(["job:*"], onEvent, setLive, onResync));
   ctx.onLeave(() => clearTimeout(reload));
   await listPage(ctx, options);
 }
@@ -161,7 +163,7 @@ export async function detail(ctx) {
   ctx.onLeave(subscribe([`job:${runId}`], (event) => {
     applyEvent(summary, event.payload);
     if (event.kind !== "progress") refresh();
-  }, setLive));
+  }, setLive, refresh));
   const poll = setInterval(() => {
     if (job?.status === "running") logPanel(job).then((panel) => showLog(logs, panel));
   }, LOG_POLL_MS);

@@ -125,7 +125,7 @@ export async function render(ctx) {
     }, 2000);
   };
   const topics = ["job:*", "group", "ms", "cal", "image", "photometry", "source", "candidate", "mosaic", "worker"];
-  ctx.onLeave(subscribe(topics, refresh, setLive));
+  ctx.onLeave(subscribe(topics, refresh, setLive, refresh));
   const minutely = setInterval(refresh, 60000);
   ctx.onLeave(() => {
     clearTimeout(timer);
