@@ -268,6 +268,8 @@ def make_settings(root: Path, url: str, **overrides: Any) -> Settings:
         "api_keys": [API_KEY],
         "allowed_ips": [],
         "trusted_proxies": ["127.0.0.1/32", "::1/128"],
+        # TestClient's requests name the host "testserver"
+        "api_allowed_hosts": ["localhost", "127.0.0.1", "::1", "testserver"],
         "redis_url": None,
         **FAST,
     }

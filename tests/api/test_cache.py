@@ -10,6 +10,7 @@ from api_support import LOCAL, Seed, make_settings
 from fastapi.testclient import TestClient
 
 from dsa110_contimg.api import app_from_env, create_app
+from dsa110_contimg.api.caching import LocalStore, cache_key
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope
 from dsa110_contimg.products import repositories as repo
 
@@ -132,15 +133,73 @@ def test_cache_ttl_zero_turns_caching_off(template_seed: Seed) -> None:
         assert (cache.hits, cache.misses) == (0, 3)
 
 
-def test_cache_size_setting_bounds_the_store(template_seed: Seed) -> None:
-    settings = make_settings(template_seed.root, template_seed.url, api_cache_max_entries=2)
+def test_cache_size_setting_bounds_the_store_in_bytes(template_seed: Seed) -> None:
+    max_bytes = 1 << 16
+    settings = make_settings(template_seed.root, template_seed.url, api_cache_max_bytes=max_bytes)
     with TestClient(create_app(settings), client=LOCAL) as client:
         cache = client.app.state.api.cache
-        for offset in range(4):
-            client.get(f"/api/images?offset={offset}")
-        client.get("/api/images?offset=3")  # the newest entry is kept
-        client.get("/api/images?offset=0")  # the oldest was dropped
-        assert (cache.hits, cache.misses) == (1, 5)
+        store = cache.store
+        sizes = [len(client.get(f"/api/images?limit={k}").content) for k in range(5, 205)]
+        assert sum(sizes) > 2 * max_bytes  # far more than fits
+        assert 0 < store.size <= max_bytes and len(store) < 200
+        client.get("/api/images?limit=204")  # the newest entry is kept
+        client.get("/api/images?limit=5")  # the oldest was dropped
+        assert (cache.hits, cache.misses) == (1, 201)
+
+
+def test_local_store_counts_bytes_and_skips_huge_bodies() -> None:
+    store = LocalStore(max_bytes=1000)
+    store.set("a", b"x" * 100, 60)
+    store.set("b", b"y" * 126, 60)  # over an eighth of the store: not kept
+    assert store.get("b") is None and store.size == 101
+    for k in range(20):
+        store.set(f"k{k}", b"z" * 99, 60)
+    assert store.size <= 1000 and store.get("a") is None and store.get("k19") == b"z" * 99
+    store.set("k19", b"w" * 10, 60)  # replacing an entry frees its bytes
+    assert store.size == sum(len(k) + len(v) for k, (_, v) in store._data.items())
+
+
+def test_an_encoded_query_does_not_share_the_key_of_the_real_one(client: TestClient) -> None:
+    # One unknown parameter named "limit=50&offset=0": ignored, so the whole first page.
+    whole = client.get("/api/sources?limit%3D2%26offset%3D0")
+    assert whole.status_code == 200 and len(whole.json()["items"]) > 2
+    real = client.get("/api/sources?limit=2&offset=0")
+    assert len(real.json()["items"]) == 2 and real.json()["limit"] == 2
+    assert cache_key("/p", b"b=2&a=1") == cache_key("/p", b"a=1&b=2")
+    assert cache_key("/p", b"a=x+y") == cache_key("/p", b"a=x%20y")
+    assert cache_key("/p", b"a=1%26b%3D2") != cache_key("/p", b"a=1&b=2")
+
+
+def test_cache_hits_carry_the_cors_headers(template_seed: Seed) -> None:
+    origin = "https://dash.example"
+    settings = make_settings(
+        template_seed.root,
+        template_seed.url,
+        api_cors_origins=[origin],
+        api_cache_check_s=60,  # a fresh generation: hits are answered by the middleware
+    )
+    with TestClient(create_app(settings), client=LOCAL) as client:
+        cache = client.app.state.api.cache
+        answers = [client.get("/api/images", headers={"Origin": origin}) for _ in range(2)]
+        assert cache.hits == 1  # the second came from the cache, on the fast path
+        for response in answers:
+            assert response.headers["access-control-allow-origin"] == origin
+            assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_cutouts_at_arbitrary_centres_are_not_cached(writable_seed: Seed, tmp_path) -> None:
+    from test_cutouts import _image_with_a_source
+
+    image_id, ra, dec = _image_with_a_source(writable_seed, tmp_path)
+    with TestClient(create_app(make_settings(tmp_path, writable_seed.url)), client=LOCAL) as c:
+        store = c.app.state.api.cache.store
+        for k in range(5):
+            url = f"/api/images/{image_id}/cutout.png?ra={ra + k * 1e-4}&dec={dec}"
+            assert c.get(url).status_code == 200
+        assert not [key for key in store._data if "cutout" in key]
+        centred = [c.get(f"/api/images/{image_id}/cutout.png") for _ in range(2)]
+        assert centred[0].content == centred[1].content
+        assert len([key for key in store._data if "cutout" in key]) == 1
 
 
 def test_cache_settings_from_the_environment(
@@ -151,6 +210,7 @@ def test_cache_settings_from_the_environment(
     monkeypatch.setenv("DSA110_DB_URL", template_seed.url)
     monkeypatch.setenv("DSA110_API_CACHE_TTL_S", "0")
     monkeypatch.setenv("DSA110_API_MAX_BODY_BYTES", "2048")
+    monkeypatch.setenv("DSA110_API_ALLOWED_HOSTS", "localhost, testserver")
     interval = sys.getswitchinterval()
     try:
         app = app_from_env()

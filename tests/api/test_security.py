@@ -12,6 +12,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from dsa110_contimg.api import create_app
 from dsa110_contimg.api.security import KeyRing, client_address
+from dsa110_contimg.config import Settings
 
 OUTSIDE = ("203.0.113.7", 40000)
 TRUSTED = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.5/32")]
@@ -66,12 +67,26 @@ def test_forwarded_for_through_trusted_proxy(app) -> None:
         # left-most entry forged by an outside client: the right-most untrusted hop decides
         forged = proxy.get("/api/stats", headers={"X-Forwarded-For": "10.1.1.1, 203.0.113.9"})
         assert forged.status_code == 403
-        assert (
-            proxy.get("/api/stats", headers={"X-Forwarded-For": "192.168.3.4"}).status_code == 200
-        )
+        assert proxy.get("/api/stats", headers={"X-Forwarded-For": "127.0.0.9"}).is_success
         assert (
             proxy.get("/api/health", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 200
         )
+
+
+def test_only_loopback_is_allowed_by_default(template_seed: Seed) -> None:
+    # Behind a NAT or a container proxy every client looks private: private ranges are
+    # not allowed unless the operator lists them.
+    settings = make_settings(template_seed.root, template_seed.url)
+    assert [str(n) for n in settings.allowed_networks] == ["127.0.0.0/8", "::1/128"]
+    for peer in ("10.1.2.3", "192.168.3.4", "172.16.0.9", "fd00::1"):
+        with TestClient(create_app(settings), client=(peer, 1)) as client:
+            assert client.get("/api/stats").status_code == 403, peer
+    with TestClient(create_app(settings), client=LOCAL) as proxy:
+        via_proxy = proxy.get("/api/stats", headers={"X-Forwarded-For": "192.168.3.4"})
+        assert via_proxy.status_code == 403
+    listed = make_settings(template_seed.root, template_seed.url, allowed_ips=["192.168.0.0/16"])
+    with TestClient(create_app(listed), client=("192.168.3.4", 1)) as client:
+        assert client.get("/api/stats").status_code == 200
 
 
 def test_extra_allowed_networks(template_seed: Seed) -> None:
@@ -136,6 +151,96 @@ def test_request_body_size_limit(client: TestClient) -> None:
     response = client.post("/api/batch/rerun", json=huge, headers={"X-API-Key": API_KEY})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_streamed_body_over_the_limit_is_a_413(client: TestClient) -> None:
+    # No Content-Length (chunked): the limit is found while the route reads the body.
+    limit = client.app.state.api.settings.api_max_body_bytes
+
+    def chunks():
+        yield b'{"run_ids": ['
+        for _ in range(limit // 900):
+            yield b'"' + b"x" * 994 + b'", '
+        yield b'"y"]}'
+
+    response = client.post(
+        "/api/batch/rerun",
+        content=chunks(),
+        headers={"X-API-Key": API_KEY, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+HOSTS = ["dsa110.example.org", "*.obs.example.net"]
+
+
+@pytest.fixture
+def named_app(template_seed: Seed):
+    settings = make_settings(
+        template_seed.root,
+        template_seed.url,
+        api_allowed_hosts=HOSTS,
+        api_cors_origins=["https://dash.example"],
+    )
+    return create_app(settings)
+
+
+@pytest.mark.parametrize(
+    ("host", "served"),
+    [
+        ("dsa110.example.org", True),
+        ("DSA110.example.org.:8443", True),
+        ("web.obs.example.net", True),
+        ("obs.example.net", False),
+        ("attacker.example", False),  # DNS rebinding: the browser sends the attacker's name
+        ("dsa110.example.org.attacker.example", False),
+        ("127.0.0.1:8000", False),  # not listed here
+    ],
+)
+def test_only_configured_host_names_are_served(named_app, host: str, served: bool) -> None:
+    with TestClient(named_app, client=LOCAL, base_url=f"http://{host}") as client:
+        response = client.get("/api/stats")
+        if served:
+            assert response.status_code == 200
+        else:
+            assert response.status_code == 400
+            assert response.json()["error"]["code"] == "invalid_host"
+        assert client.get("/api/health").status_code == 200  # probes by address stay open
+
+
+def test_default_host_names_are_loopback_and_testclient_ones_are_refused(
+    template_seed: Seed,
+) -> None:
+    settings = make_settings(
+        template_seed.root,
+        template_seed.url,
+        api_allowed_hosts=Settings.model_fields["api_allowed_hosts"].default_factory(),
+    )
+    app = create_app(settings)
+    for host, status in (("localhost:8000", 200), ("[::1]:8000", 200), ("testserver", 400)):
+        with TestClient(app, client=LOCAL, base_url=f"http://{host}") as client:
+            assert client.get("/api/stats").status_code == status, host
+
+
+def test_websocket_origin_is_judged_by_the_configured_names(named_app) -> None:
+    with TestClient(named_app, client=LOCAL) as client:
+        url = "ws://dsa110.example.org/api/ws?topics=*"
+        for origin in ("http://dsa110.example.org", "https://dash.example"):
+            with client.websocket_connect(url, headers={"Origin": origin}) as ws:
+                assert ws.receive_json()["type"] == "subscribed"
+        # An Origin naming the Host the client sent is not enough: that host is not ours
+        # (DNS rebinding), or the page is on another site.
+        for host, origin in (
+            ("dsa110.example.org", "http://attacker.example"),
+            ("attacker.example", "http://attacker.example"),
+        ):
+            with pytest.raises(WebSocketDisconnect) as closed:
+                with client.websocket_connect(
+                    f"ws://{host}/api/ws?topics=*", headers={"Origin": origin}
+                ) as ws:
+                    ws.receive_json()
+            assert closed.value.code == 1008, (host, origin)
 
 
 def test_keys_may_be_configured_as_digests(template_seed: Seed) -> None:

@@ -33,6 +33,8 @@ from dsa110_contimg.config import Settings
 SITE = DEPLOY / "nginx" / "dsa110.conf"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
 CLIENT_HEADER = "X-Test-Client-Ip"
+#: The name the shipped site file serves.
+SITE_NAME = "dsa110.example.org"
 #: The app's default DSA110_API_MAX_BODY_BYTES.
 MAX_BODY = Settings.model_fields["api_max_body_bytes"].default
 
@@ -71,8 +73,12 @@ def _site(port: int, api_port: int, static_root: Path) -> str:
     """The shipped site file on a test port, upstream and static root."""
     text = SITE.read_text()
     for old, new in (
+        ("listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;"),
+        ("listen [::]:80 default_server;", ""),
         ("listen 80;", f"listen 127.0.0.1:{port};"),
         ("listen [::]:80;", ""),
+        # the site's name, and the test's address, which the requests below name
+        (f"server_name {SITE_NAME};", f"server_name {SITE_NAME} 127.0.0.1;"),
         ("server 127.0.0.1:8000;", f"server 127.0.0.1:{api_port};"),
         ("root /var/www/dsa110;", f"root {static_root};"),
     ):
@@ -223,7 +229,11 @@ def test_the_app_judges_the_client_address_nginx_forwards(proxy: str) -> None:
         headers={CLIENT_HEADER: "203.0.113.7", "X-Forwarded-For": "10.0.0.1"},
     )
     assert forged.status_code == 403 and "203.0.113.7" in forged.json()["error"]["message"]
-    inside = httpx.get(f"{proxy}/api/stats", headers={CLIENT_HEADER: "10.1.2.3"})
+    # Only loopback is allowed by default: a private address is not (behind a NAT every
+    # client would look private); the operator lists the site's networks.
+    private = httpx.get(f"{proxy}/api/stats", headers={CLIENT_HEADER: "10.1.2.3"})
+    assert private.status_code == 403
+    inside = httpx.get(f"{proxy}/api/stats", headers={CLIENT_HEADER: "127.0.0.2"})
     assert inside.status_code == 200
     # The liveness probe stays open to everyone.
     assert httpx.get(f"{proxy}/api/health", headers={CLIENT_HEADER: "203.0.113.7"}).is_success
@@ -280,3 +290,47 @@ def test_while_the_app_is_down_api_clients_get_a_503_and_static_pages_stay(tmp_p
         assert down.json()["error"]["code"] == "api_unavailable"
         assert down.headers["x-frame-options"] == "DENY"
         assert httpx.get(f"{proxy}/maintenance.html").status_code == 200
+
+
+def test_only_the_sites_name_is_served(proxy: str) -> None:
+    # The default server closes the connection without an answer (444) for any other
+    # Host: a rebound DNS name, an unknown one, or none (HTTP/1.0).
+    for host in ("attacker.example", "dsa110.example.org.attacker.example", "localhost"):
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(f"{proxy}/api/stats", headers={"Host": host})
+    port = int(proxy.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /api/stats HTTP/1.0\r\n\r\n")
+        assert sock.recv(1024) == b""  # closed, nothing sent
+    # The site's name reaches nginx's named server, then the app, which checks it too:
+    # the test app lists only loopback names and TestClient's, so it refuses this one.
+    named = httpx.get(f"{proxy}/api/stats", headers={"Host": SITE_NAME})
+    assert named.status_code == 400 and named.json()["error"]["code"] == "invalid_host"
+    assert httpx.get(f"{proxy}/api/stats").status_code == 200  # 127.0.0.1: listed in both
+
+
+def test_the_app_answers_the_sites_name_when_listed(tmp_path: Path) -> None:
+    from api_support import make_settings, seed
+
+    from dsa110_contimg.api import create_app
+
+    root = tmp_path / "data"
+    seeded = seed(root, f"sqlite:///{root / 'state' / 'products.sqlite3'}")
+    settings = make_settings(seeded.root, seeded.url, api_allowed_hosts=[SITE_NAME])
+    (tmp_path / "nginx").mkdir()
+    with (
+        LiveServer(create_app(settings)) as api,
+        _running_nginx(tmp_path / "nginx", api.port) as proxy,
+    ):
+        named = httpx.get(f"{proxy}/api/stats", headers={"Host": SITE_NAME})
+        assert named.status_code == 200
+        # the address names the proxy, not the app: nginx passes it, the app refuses it
+        assert httpx.get(f"{proxy}/api/stats").status_code == 400
+        # The handshake names the site; the connection goes to the test's nginx.
+        url = f"ws://{SITE_NAME}/api/ws?topics=image"
+        where = {"host": "127.0.0.1", "port": int(proxy.rsplit(":", 1)[1])}
+        hello, _ = asyncio.run(_subscribe(url, origin=f"http://{SITE_NAME}", **where))
+        assert hello["type"] == "subscribed"
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            asyncio.run(_subscribe(url, origin="http://attacker.example", **where))
+        assert refused.value.response.status_code == 403

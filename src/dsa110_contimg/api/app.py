@@ -39,6 +39,7 @@ from dsa110_contimg.api.security import (
     BodySizeLimitMiddleware,
     KeyRing,
     SecurityHeadersMiddleware,
+    TrustedHostMiddleware,
 )
 from dsa110_contimg.api.state import AppState
 from dsa110_contimg.config import Settings, load_settings
@@ -94,12 +95,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis_url,
         sessions,
         ttl_s=settings.api_cache_ttl_s,
-        max_entries=settings.api_cache_max_entries,
+        max_bytes=settings.api_cache_max_bytes,
         check_s=settings.api_cache_check_s,
         redis_retry_s=settings.api_cache_redis_retry_s,
     )
-    hub = EventHub(sessions, settings.api_event_poll_s, on_advance=cache.generation.advance)
-    registry, http_metrics = make_registry(sessions, gauge_ttl_s=settings.api_gauge_ttl_s)
+    hub = EventHub(
+        sessions,
+        settings.api_event_poll_s,
+        on_advance=cache.generation.advance,
+        gap_s=settings.api_event_gap_s,
+    )
+    registry, http_metrics = make_registry(
+        sessions, gauge_ttl_s=settings.api_gauge_ttl_s, settings=settings
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -130,7 +138,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    app.include_router(graphql_router())
+    graphql = graphql_router(
+        max_cost=settings.api_graphql_max_cost, threads=settings.api_graphql_threads
+    )
+    app.include_router(graphql)
+    app.state.graphql_limiter = graphql.limiter  # type: ignore[attr-defined]
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -138,13 +150,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     mount_dashboard(app)  # the pages at /dashboard/, and / redirects there
 
-    # Added innermost first: the last one added sees the request first.
+    # Added innermost first: the last one added sees the request first. The order, from
+    # the outside: headers, metrics, address, Host, body size, CORS, then the cache, so
+    # cache hits carry the CORS headers and pass every check before them.
+    app.add_middleware(CachedReadMiddleware, cache=cache)
     if settings.api_cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(settings.api_cors_origins), allow_methods=["GET"]
         )
-    app.add_middleware(CachedReadMiddleware, cache=cache)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(
+        TrustedHostMiddleware,
+        hosts=settings.api_allowed_hosts,
+        cors_origins=settings.api_cors_origins,
+    )
     app.add_middleware(
         AllowListMiddleware, allowed=settings.allowed_networks, trusted=settings.trusted_proxies
     )

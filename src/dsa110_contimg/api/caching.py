@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import redis
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,12 +39,28 @@ class Store(Protocol):
 
 
 class LocalStore:
-    """A thread-safe, size-bounded in-process store with per-entry expiry."""
+    """A thread-safe in-process store with per-entry expiry, bounded by bytes.
 
-    def __init__(self, max_entries: int):
-        self.max_entries = max_entries
+    ``max_bytes`` bounds the keys and bodies held together (least recently used
+    go first); one body larger than an eighth of it is not stored at all, so a
+    few huge answers cannot flush every other entry.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.max_item_bytes = max_bytes // 8
+        #: Bytes held now (keys and bodies).
+        self.size = 0
         self._data: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _cost(key: str, value: bytes) -> int:
+        return len(key) + len(value)
+
+    def _drop(self, key: str) -> None:
+        _, value = self._data.pop(key)
+        self.size -= self._cost(key, value)
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
@@ -52,17 +68,25 @@ class LocalStore:
             if entry is None:
                 return None
             if entry[0] < time.monotonic():
-                del self._data[key]
+                self._drop(key)
                 return None
             self._data.move_to_end(key)
             return entry[1]
 
     def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        cost = self._cost(key, value)
+        if cost > self.max_item_bytes:
+            return
         with self._lock:
+            if key in self._data:
+                self._drop(key)
             self._data[key] = (time.monotonic() + ttl_s, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
+            self.size += cost
+            while self.size > self.max_bytes:
+                self._drop(next(iter(self._data)))
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 class RedisStore:
@@ -132,7 +156,7 @@ class Generation:
         now = time.monotonic()
         if now - self._read_at >= self.check_s:
             with self.sessions() as session:
-                latest = repo.latest_event_id(session)
+                latest = repo.event_generation(session)  # changes on late commits too
             with self._lock:
                 self._value, self._read_at = max(self._value, latest), now
         return self._value
@@ -205,7 +229,7 @@ def make_cache(
     sessions: sessionmaker[Session],
     *,
     ttl_s: float,
-    max_entries: int,
+    max_bytes: int,
     check_s: float,
     redis_retry_s: float,
 ) -> ResponseCache:
@@ -215,14 +239,14 @@ def make_cache(
     ----------
     ttl_s
         Lifetime of an entry (s); 0 turns caching off.
-    max_entries
-        Size bound of the in-process store.
+    max_bytes
+        Size bound of the in-process store (keys and bodies).
     check_s
         How often the newest event id (the generation) is re-read.
     redis_retry_s
         Pause before trying Redis again after it failed.
     """
-    local = LocalStore(max_entries)
+    local = LocalStore(max_bytes)
     store: Store = local
     if redis_url:
         # Entries of different products DBs sharing one Redis must never mix.
@@ -232,9 +256,24 @@ def make_cache(
     return ResponseCache(store, Generation(sessions, check_s), ttl_s)
 
 
+def _encoded(text: str) -> str:
+    # Every byte but unreserved ones percent-encoded: '&', '=' and '?' inside a name or
+    # a value can never pass for separators. surrogateescape keeps invalid UTF-8 apart.
+    return quote(text, safe="", errors="surrogateescape")
+
+
 def cache_key(path: str, query_string: bytes) -> str:
-    """The cache key of a GET request: its path and its query parameters in sorted order."""
-    query = sorted(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    """The cache key of a GET request: its path and its sorted, percent-encoded pairs.
+
+    Pairs that mean the same (another order, ``+`` or ``%20``) share a key;
+    ``?limit%3D50%26offset%3D0`` (one parameter named ``limit=50&offset=0``)
+    does not share the key of ``?limit=50&offset=0``.
+    """
+    pairs = parse_qsl(
+        query_string.decode("latin-1"), keep_blank_values=True, errors="surrogateescape"
+    )
+    query = sorted((_encoded(k), _encoded(v)) for k, v in pairs)
+    path = quote(path, safe="/", errors="surrogateescape")
     return path + "?" + "&".join(f"{k}={v}" for k, v in query)
 
 

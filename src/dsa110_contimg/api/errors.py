@@ -1,7 +1,8 @@
 """One error body for every failure: ``{"error": {"code", "message", "details"}}``.
 
 The project's exceptions are mapped to HTTP statuses here, once: unknown
-records 404, bad input 422, state conflicts 409, an unreachable database 503.
+records 404, bad input 422, state conflicts 409 (also a write the database
+refuses as a duplicate: ``IntegrityError``), an unreachable database 503.
 Anything else is a bug and is reported as a 500 without internals.
 """
 
@@ -17,7 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dsa110_contimg.errors import DatabaseError, DSA110Error
+from dsa110_contimg.errors import DatabaseError, DSA110Error, PurgedError
 from dsa110_contimg.products.repositories import ConflictError, InvalidQueryError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in (
         (404, "Not registered"),
+        (410, "The product's file was purged by the storage lifecycle (its record stays)"),
         (422, "Invalid parameters"),
         (503, "Database unavailable"),
     )
@@ -110,6 +112,11 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
+    @app.exception_handler(PurgedError)
+    async def _purged(_: Request, exc: PurgedError) -> JSONResponse:
+        when = getattr(exc.purged_at, "isoformat", lambda: None)()
+        return error_response(410, "purged", str(exc), {"purged_at": when})
+
     @app.exception_handler(NotFoundError)
     async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
         return error_response(404, "not_found", str(exc))
@@ -125,6 +132,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DatabaseError)
     async def _db_error(_: Request, exc: DatabaseError) -> JSONResponse:
         return error_response(503, "database_unavailable", str(exc))
+
+    @app.exception_handler(sa.exc.IntegrityError)
+    async def _integrity(_: Request, exc: sa.exc.IntegrityError) -> JSONResponse:
+        # a unique or foreign key the write would break: a conflict with what is stored
+        log.info("write refused by the database: %s", exc.orig)
+        return error_response(
+            409,
+            "conflict",
+            "the write conflicts with a stored record (a duplicate or a missing referenced record)",
+        )
 
     @app.exception_handler(sa.exc.DataError)
     async def _bad_value(_: Request, exc: sa.exc.DataError) -> JSONResponse:

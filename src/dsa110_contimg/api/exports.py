@@ -107,7 +107,9 @@ def _votable_xml(kinds: Mapping[str, str], rows: list[dict[str, Any]]) -> str:
         if field.datatype in ("char", "unicodeChar"):
             field.arraysize = "*"
     buffer = io.BytesIO()
-    votable.to_xml(buffer, tabledata_format="tabledata")
+    # The pure-Python TABLEDATA writer: astropy's C one (tablewriter.c) writes past its
+    # buffer on some rows and corrupts the heap (astropy issue 20419), crashing the server.
+    votable.to_xml(buffer, tabledata_format="tabledata", _debug_python_based_parser=True)
     return buffer.getvalue().decode()
 
 

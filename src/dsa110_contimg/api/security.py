@@ -5,7 +5,13 @@ WebSocket alike, before any route runs. The client address is the peer's,
 unless the peer is a trusted proxy: then ``X-Forwarded-For`` is read from the
 right, skipping trusted hops, and the first untrusted address is the client
 (the left-most entries are whatever the client chose to send, so they are
-never believed).
+never believed). By default only loopback is allowed; the operator lists the
+site's networks (``allowed_ips``).
+
+:class:`TrustedHostMiddleware` answers only requests whose ``Host`` is one of
+the configured names (``api_allowed_hosts``), so a page on another site cannot
+read the API through DNS rebinding, and accepts a WebSocket handshake only when
+its ``Origin`` names one of them too (or is a configured CORS origin).
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dsa110_contimg.api.errors import error_response
@@ -103,6 +111,83 @@ class AllowListMiddleware:
         await response(scope, receive, send)
 
 
+def host_name(value: str) -> str:
+    """The host name of a ``Host`` header value: no port, lower case, no trailing dot."""
+    value = value.strip().lower()
+    if value.startswith("["):  # "[::1]:8000"
+        value = value[1 : value.find("]")] if "]" in value else ""
+    elif value.count(":") == 1:  # "example.org:8000"
+        value = value.split(":")[0]
+    return value.rstrip(".")
+
+
+class HostNames:
+    """The configured host names: exact ones, ``*.domain`` suffixes, or ``*`` for any."""
+
+    def __init__(self, names: Iterable[str]):
+        names = [host_name(n) if n.strip() != "*" else "*" for n in names]
+        self.any = "*" in names
+        self.exact = {n for n in names if not n.startswith("*")}
+        self.suffixes = tuple(n[1:] for n in names if n.startswith("*."))
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str) or not name:
+            return False
+        if self.any or name in self.exact:
+            return True
+        return bool(self.suffixes) and name.endswith(self.suffixes)
+
+    def origin_allowed(self, origin: str, cors_origins: Iterable[str]) -> bool:
+        """Whether a browser's ``Origin`` names a configured host or a CORS origin."""
+        if origin in cors_origins:
+            return True
+        try:
+            hostname = urlsplit(origin).hostname
+        except ValueError:
+            return False
+        return hostname is not None and host_name(hostname) in self
+
+
+class TrustedHostMiddleware:
+    """Refuse requests whose ``Host`` is not a configured name (400), and WebSocket
+    handshakes from a browser ``Origin`` that names none of them (closed, HTTP 403).
+
+    The liveness probe is answered whatever the Host (load balancers probe by address).
+    """
+
+    def __init__(self, app: ASGIApp, hosts: Iterable[str], cors_origins: Iterable[str] = ()):
+        self.app, self.hosts, self.cors_origins = app, HostNames(hosts), set(cors_origins)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in ALWAYS_OPEN:
+            await self.app(scope, receive, send)
+            return
+        host = origin = None
+        for key, value in scope["headers"]:
+            if key == b"host":
+                host = value.decode("latin-1")
+            elif key == b"origin":
+                origin = value.decode("latin-1")
+        host_ok = host is not None and host_name(host) in self.hosts
+        if scope["type"] == "websocket":
+            if host_ok and (origin is None or self.hosts.origin_allowed(origin, self.cors_origins)):
+                await self.app(scope, receive, send)
+            else:
+                reason = "host not served here" if not host_ok else "cross-origin WebSocket refused"
+                await send({"type": "websocket.close", "code": 1008, "reason": reason})
+            return
+        if host_ok:
+            await self.app(scope, receive, send)
+            return
+        response = error_response(
+            400,
+            "invalid_host",
+            f"host {host!r} is not served here",
+            {"hint": "the operator lists the API's host names in DSA110_API_ALLOWED_HOSTS"},
+        )
+        await response(scope, receive, send)
+
+
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -144,8 +229,12 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised by the counting ``receive``: an HTTP error, so the route's body reading
+    passes it on (any other exception there becomes a 400) and it is answered 413."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(413, f"body over {max_bytes} bytes")
 
 
 class BodySizeLimitMiddleware:
@@ -171,7 +260,7 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

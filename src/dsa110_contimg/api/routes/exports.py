@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
-from dsa110_contimg.api.deps import DbSession, State
+from dsa110_contimg.api.deps import DbSession, ExportSlot, State
 from dsa110_contimg.api.errors import ERROR_RESPONSES
 from dsa110_contimg.api.exports import MEDIA_TYPES, Format, stream
 from dsa110_contimg.api.schemas import list_query
@@ -22,7 +23,10 @@ from dsa110_contimg.products.models import (
     VariabilityMetrics,
 )
 
-router = APIRouter(prefix="/api/export", tags=["exports"], responses=ERROR_RESPONSES)
+# Each export holds a slot (api_max_exports) until its body has been sent.
+router = APIRouter(
+    prefix="/api/export", tags=["exports"], responses=ERROR_RESPONSES, dependencies=[ExportSlot]
+)
 
 FormatQuery = Annotated[Format, Query(alias="format", description="csv, json or votable")]
 _FILE = {
@@ -33,12 +37,25 @@ _FILE = {
 }
 
 
+def content_disposition(filename: str) -> str:
+    """An attachment header for ``filename`` (RFC 6266): an ASCII ``filename`` for old
+    clients and the exact name, UTF-8 percent-encoded, in ``filename*``.
+
+    Header values are Latin-1 on the wire, so a source named in Greek or Chinese
+    must not go in as it is (it would fail the response); quotes and backslashes
+    never reach the quoted form either.
+    """
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\%' else "_" for c in filename)
+    encoded = quote(filename, safe="")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
 def _respond(state: Any, stmt: sa.Select[Any], fmt: str, name: str) -> StreamingResponse:
     extension = {"csv": "csv", "json": "json", "votable": "vot"}[fmt]
     return StreamingResponse(
         stream(state.sessions, stmt, fmt),  # type: ignore[arg-type]
         media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{name}.{extension}"'},
+        headers={"Content-Disposition": content_disposition(f"{name}.{extension}")},
     )
 
 

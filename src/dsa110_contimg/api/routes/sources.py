@@ -1,4 +1,8 @@
-"""Sources: cone search and variability filters, light curves, variability metrics."""
+"""Sources: cone search and variability filters, light curves, variability metrics.
+
+A source is named in the path by its id or by its name, URL-encoded
+(``/api/sources/NVSS%20J133108%2B303032``), as astronomers look them up.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,35 @@ VariabilityOut = orm_schema(VariabilityMetrics, "Variability", exclude=repo.VARI
 SourceOut = orm_schema(Source, "SourceRecord")
 CandidateRef = orm_schema(Candidate, "SourceCandidate")
 SourceId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Source id")]
+#: A source's id or its name (names are never all digits).
+SourceRef = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=128,
+        description="Source id, or the source's name URL-encoded (NVSS%20J133108%2B303032)",
+    ),
+]
+_MAX_ID = 2**63 - 1
+
+
+def source_id_of(session: Session, ref: str) -> int:
+    """The id of the source ``ref`` names (its id in ASCII digits, else its name).
+
+    Raises
+    ------
+    NotFoundError
+        No source has that id or name (404).
+    """
+    if ref.isascii() and ref.isdigit():  # not '²': isdigit() alone lets it through
+        source_id = int(ref)
+        if not 1 <= source_id <= _MAX_ID:
+            raise repo.NotFoundError(f"source {ref} is not registered")
+        return source_id
+    named = repo.sources_named(session, [ref]).get(ref)
+    if named is None:
+        raise repo.NotFoundError(f"no source is named {ref!r}")
+    return int(named["id"])
 
 
 class SourceSummary(SourceOut):  # type: ignore[misc,valid-type]
@@ -69,14 +102,15 @@ def list_sources(request: Request, state: State, query: SourceQuery):
     )
 
 
-@router.get("/{source_id}", response_model=SourceDetail, summary="One source")
-def get_source(request: Request, state: State, source_id: SourceId):
+@router.get("/{source}", response_model=SourceDetail, summary="One source, by id or name")
+def get_source(request: Request, state: State, source: SourceRef):
     def build(session: Session) -> dict[str, Any]:
-        source = repo.get_source(session, source_id)
+        source_id = source_id_of(session, source)
+        record = repo.get_source(session, source_id)
         metrics = session.get(VariabilityMetrics, source_id)
         candidates = repo.list_candidates(session, source_id=source_id, limit=repo.MAX_LIMIT)
         return {
-            **repo.columns_of(source),
+            **repo.columns_of(record),
             "variability": metrics,
             "candidates": candidates.items,
         }

@@ -21,7 +21,7 @@ from dsa110_contimg.products.models import (
     VariabilityMetrics,
     utcnow,
 )
-from dsa110_contimg.products.repositories.events import publish_event
+from dsa110_contimg.products.repositories.events import publish_event, touch
 from dsa110_contimg.products.repositories.query import (
     DEFAULT_SORT,
     MAX_CONE_MATCHES,
@@ -365,6 +365,8 @@ _LIGHT_CURVE = (
     )
     .order_by(_PHOTOMETRY.mjd)
 )
+#: One page of a light curve (GraphQL pages the points of every source it lists).
+_LIGHT_CURVE_PAGE = _LIGHT_CURVE.limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
 
 
 def source_name(session: Session, source_id: int) -> str:
@@ -381,8 +383,13 @@ def light_curve(
     *,
     mjd_min: float | None = None,
     mjd_max: float | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
     """The measurements of one source in time order, raw and normalised.
+
+    ``limit`` and ``offset`` (checked by :func:`check_page`) page the points;
+    without ``limit`` every point in the range is returned.
 
     A hot path of the API: one prebuilt Core query on table columns (no ORM
     entities), served by the ``(source_id, mjd)`` index.
@@ -398,7 +405,11 @@ def light_curve(
         "mjd_min": -math.inf if mjd_min is None else mjd_min,
         "mjd_max": math.inf if mjd_max is None else mjd_max,
     }
-    rows = session.connection().execute(_LIGHT_CURVE, params).all()
+    stmt = _LIGHT_CURVE
+    if limit is not None:
+        check_page(limit, offset)
+        stmt, params = _LIGHT_CURVE_PAGE, {**params, "limit": limit, "offset": offset}
+    rows = session.connection().execute(stmt, params).all()
     return [dict(zip(LIGHT_CURVE_COLUMNS, row, strict=True)) for row in rows]
 
 
@@ -484,6 +495,7 @@ def mark_references(session: Session, source_ids: Iterable[int]) -> None:
     """Flag sources as having served as flux references (``Source.is_reference``)."""
     for part in in_chunks(source_ids):
         session.execute(sa.update(Source).where(Source.id.in_(part)).values(is_reference=True))
+    touch(session, "source")
 
 
 def first_clean_fluxes(
@@ -546,6 +558,7 @@ def set_normalised_fluxes(
             for p, f, e in zip(photometry_ids, norm_flux, norm_err, strict=True)
         ],
     )
+    touch(session, "photometry", "normalised")
 
 
 def set_epoch_normalisation(
@@ -557,6 +570,7 @@ def set_epoch_normalisation(
             image_id=image_id, factor=factor, factor_err=factor_err, n_references=n_references
         )
     )
+    touch(session, "photometry", "normalised")
 
 
 def measured_images_before(
