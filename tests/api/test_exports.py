@@ -78,3 +78,33 @@ def test_large_export_is_streamed_in_chunks(client: TestClient, writable_seed: S
 def test_times_are_iso_utc(read_client: TestClient) -> None:
     jobs = json.loads(read_client.get("/api/export/jobs?format=json").text)
     assert all(job["created_at"].endswith("Z") for job in jobs)
+
+
+def test_a_streamed_export_holds_no_connection_between_chunks(
+    writable_seed: Seed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk is read in its own short session: a slow client holds no pool connection.
+
+    (Before, one session lived until the whole body was sent: 15 slow clients
+    took the pool and kept SQLite from checkpointing its WAL.)
+    """
+    import sqlalchemy as sa
+
+    from dsa110_contimg.api import exports
+    from dsa110_contimg.products import make_engine, make_session_factory
+    from dsa110_contimg.products.models import Photometry
+
+    monkeypatch.setattr(exports, "CHUNK", 4)
+    engine = make_engine(writable_seed.url)
+    sessions = make_session_factory(engine)
+    stmt = sa.select(Photometry.id, Photometry.flux_jy).order_by(Photometry.id)
+    body = exports.stream(sessions, stmt, "json", key=Photometry.id)
+    received = [next(body)]
+    for piece in body:
+        assert engine.pool.checkedout() == 0  # between chunks, while the client reads
+        received.append(piece)
+    ids = [row["id"] for row in json.loads(b"".join(received))]
+    with sessions() as session:
+        expected = list(session.scalars(sa.select(Photometry.id).order_by(Photometry.id)))
+    assert len(expected) == 15 and ids == expected  # every row once, in order, across 4 chunks
+    engine.dispose()

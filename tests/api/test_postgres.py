@@ -155,3 +155,35 @@ def test_concurrent_writers_lose_no_event(postgres_url: str) -> None:
         )
     finally:
         engine.dispose()
+
+
+def test_a_polling_cursor_never_passes_an_uncommitted_event(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """GET /api/events: the lower id commits after the higher one; the cursor waits for it."""
+    from dsa110_contimg.products import make_engine, make_session_factory
+    from dsa110_contimg.products import repositories as repo
+
+    seeded = seed(tmp_path / "data", postgres_url)
+    settings = make_settings(seeded.root, postgres_url).model_copy(update={"api_cache_ttl_s": 0.0})
+    engine = make_engine(postgres_url)
+    sessions = make_session_factory(engine)
+    app = create_app(settings)
+    slow, fast = sessions(), sessions()
+    try:
+        with TestClient(app, client=LOCAL) as client:
+            start = client.get("/api/events?after=0&limit=1000").json()["last_id"]
+            low = repo.publish_event(slow, "poll", "new", {"who": "slow"})  # id taken, open
+            high = repo.publish_event(fast, "poll", "new", {"who": "fast"})
+            fast.commit()
+            assert low.id < high.id
+            first = client.get(f"/api/events?after={start}&topic=poll").json()
+            assert first["items"] == [] and first["last_id"] == start  # held before the hole
+            slow.commit()
+            second = client.get(f"/api/events?after={first['last_id']}&topic=poll").json()
+            assert [e["payload"]["who"] for e in second["items"]] == ["slow", "fast"]
+            assert second["last_id"] == high.id
+    finally:
+        slow.close()
+        fast.close()
+        engine.dispose()

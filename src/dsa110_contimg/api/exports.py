@@ -1,8 +1,9 @@
 """Streaming table exports: CSV, JSON and VOTable, written chunk by chunk.
 
-A large export never sits in memory: rows are read from the database in
-chunks (:func:`~dsa110_contimg.products.repositories.iter_rows`) and each
-chunk is encoded and sent. For VOTable, astropy's writer encodes each chunk;
+A large export never sits in memory and never holds the database while a
+client reads: rows are read in chunks, each in its own short session
+(:func:`~dsa110_contimg.products.repositories.iter_rows`, resuming after the
+last id), and each chunk is encoded and sent. For VOTable, astropy's writer encodes each chunk;
 the header (with variable-length string fields) is sent once.
 """
 
@@ -56,10 +57,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _rows(sessions: sessionmaker[Session], stmt: sa.Select[Any]) -> Iterator[list[dict[str, Any]]]:
-    with sessions() as session:
-        for chunk in repo.iter_rows(session, stmt, chunk=CHUNK):
-            yield [{k: _plain(v) for k, v in row.items()} for row in chunk]
+def _rows(
+    sessions: sessionmaker[Session], stmt: sa.Select[Any], key: Any | None
+) -> Iterator[list[dict[str, Any]]]:
+    for chunk in repo.iter_rows(sessions, stmt, key=key, chunk=CHUNK):
+        yield [{k: _plain(v) for k, v in row.items()} for row in chunk]
 
 
 def _csv(names: Sequence[str], chunks: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
@@ -133,20 +135,25 @@ def _votable(kinds: Mapping[str, str], chunks: Iterator[list[dict[str, Any]]]) -
     yield ("</TABLEDATA>" + tail).encode()
 
 
-def stream(sessions: sessionmaker[Session], stmt: sa.Select[Any], fmt: Format) -> Iterator[bytes]:
+def stream(
+    sessions: sessionmaker[Session], stmt: sa.Select[Any], fmt: Format, *, key: Any | None = None
+) -> Iterator[bytes]:
     """Encode every row of ``stmt`` in ``fmt``, chunk by chunk.
 
     Parameters
     ----------
     sessions
-        Where to open the session that lives as long as the stream.
+        Opens the short session each chunk is read in.
     stmt
-        A Core ``select`` of named columns.
+        A Core ``select`` of named columns (ordered by ``key`` when given).
+    key
+        A unique column that ``stmt`` selects and is ordered by, from which
+        each chunk resumes; None for a bounded select read at once.
     fmt
         ``csv``, ``json`` or ``votable``.
     """
     kinds = {c.key: column_kind(c) for c in stmt.selected_columns}
-    chunks = _rows(sessions, stmt)
+    chunks = _rows(sessions, stmt, key)
     if fmt == "csv":
         return _csv(list(kinds), chunks)
     if fmt == "json":

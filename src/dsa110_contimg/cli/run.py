@@ -282,6 +282,7 @@ def demo(ctx: click.Context, root: str, preset: str, serve: bool, port: int | No
             port=port,
             log_level="warning",
             proxy_headers=False,
+            ws_max_size=settings.api_ws_max_message_bytes,  # larger frames refused by uvicorn itself
         )
     elif not result.summary.ok:
         raise StageError("some demo groups failed")

@@ -30,4 +30,5 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int) 
         workers=workers,
         log_level=settings.log_level.lower(),
         proxy_headers=False,  # the allow-list reads X-Forwarded-For itself
+        ws_max_size=settings.api_ws_max_message_bytes,  # larger frames refused by uvicorn itself
     )

@@ -26,7 +26,11 @@ class EventOut(BaseModel):
 
 
 class EventList(BaseModel):
-    """Events after a given id, oldest first; poll again with ``after=last_id``."""
+    """Events after a given id, oldest first; poll again with ``after=last_id``.
+
+    ``last_id`` never passes an event that may still commit (so it can stay
+    below the newest id for up to ``api_event_gap_s`` while a writer is open).
+    """
 
     items: list[EventOut]
     last_id: int
@@ -44,7 +48,13 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=repo.MAX_LIMIT)] = 100,
 ):
     def build(session: Any) -> dict[str, Any]:
-        events = repo.list_events(session, after_id=after, topic=topic, kind=kind, limit=limit)
-        return {"items": events, "last_id": events[-1].id if events else after}
+        # Only up to a commit-safe id: on PostgreSQL a lower id may still commit
+        # after a higher one, and a cursor past it would skip that event forever.
+        settled = repo.settled_event_id(session, after, state.settings.api_event_gap_s)
+        events = repo.list_events(
+            session, after_id=after, topic=topic, kind=kind, limit=limit, up_to=settled
+        )
+        last_id = events[-1].id if len(events) == limit else settled
+        return {"items": events, "last_id": last_id}
 
     return cached_json(request, state, EventList, build)

@@ -50,10 +50,12 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
-def _respond(state: Any, stmt: sa.Select[Any], fmt: str, name: str) -> StreamingResponse:
+def _respond(
+    state: Any, stmt: sa.Select[Any], fmt: str, name: str, key: Any | None
+) -> StreamingResponse:
     extension = {"csv": "csv", "json": "json", "votable": "vot"}[fmt]
     return StreamingResponse(
-        stream(state.sessions, stmt, fmt),  # type: ignore[arg-type]
+        stream(state.sessions, stmt, fmt, key=key),  # type: ignore[arg-type]
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": content_disposition(f"{name}.{extension}")},
     )
@@ -81,14 +83,14 @@ def export_sources(
     stmt = repo.SOURCES.select(session, **filters)
     columns = _table_columns(Source) + [getattr(VariabilityMetrics, m) for m in repo.SOURCE_METRICS]
     stmt = stmt.with_only_columns(*columns).order_by(Source.id)
-    return _respond(state, stmt, fmt, "sources")
+    return _respond(state, stmt, fmt, "sources", key=Source.id)
 
 
 @router.get("/photometry", response_class=StreamingResponse, responses=_FILE, summary="Photometry")
 def export_photometry(state: State, filters: PhotometryFilters, fmt: FormatQuery = "csv"):
     stmt = repo.PHOTOMETRY.select(**filters)
     stmt = stmt.with_only_columns(*_table_columns(Photometry)).order_by(Photometry.id)
-    return _respond(state, stmt, fmt, "photometry")
+    return _respond(state, stmt, fmt, "photometry", key=Photometry.id)
 
 
 @router.get(
@@ -108,25 +110,25 @@ def export_light_curve(
     stmt = repo.PHOTOMETRY.select(source_id=source_id, **mjd_range)
     columns = [getattr(Photometry, c) for c in repo.LIGHT_CURVE_COLUMNS]
     stmt = stmt.with_only_columns(*columns).order_by(Photometry.mjd)
-    return _respond(state, stmt, fmt, f"lightcurve-{source.name}")
+    return _respond(state, stmt, fmt, f"lightcurve-{source.name}", key=None)
 
 
 @router.get("/candidates", response_class=StreamingResponse, responses=_FILE, summary="Candidates")
 def export_candidates(state: State, filters: CandidateFilters, fmt: FormatQuery = "csv"):
     stmt = repo.CANDIDATES.select(**filters)
     stmt = stmt.with_only_columns(*_table_columns(Candidate)).order_by(Candidate.id)
-    return _respond(state, stmt, fmt, "candidates")
+    return _respond(state, stmt, fmt, "candidates", key=Candidate.id)
 
 
 @router.get("/jobs", response_class=StreamingResponse, responses=_FILE, summary="Jobs")
 def export_jobs(state: State, filters: JobFilters, fmt: FormatQuery = "csv"):
     stmt = repo.JOBS.select(**filters)
     stmt = stmt.with_only_columns(*_table_columns(Job)).order_by(Job.id)
-    return _respond(state, stmt, fmt, "jobs")
+    return _respond(state, stmt, fmt, "jobs", key=Job.id)
 
 
 @router.get("/images", response_class=StreamingResponse, responses=_FILE, summary="Images")
 def export_images(state: State, filters: ImageFilters, fmt: FormatQuery = "csv"):
     stmt = repo.IMAGES.select(**filters)
     stmt = stmt.with_only_columns(*_table_columns(Image)).order_by(Image.id)
-    return _respond(state, stmt, fmt, "images")
+    return _respond(state, stmt, fmt, "images", key=Image.id)

@@ -17,11 +17,13 @@ log = logging.getLogger(__name__)
 
 
 def group_files(session: Session, group_id: str) -> list[Path]:
-    """Paths of a group's usable (not quarantined) subband files, by subband."""
+    """Paths of a group's usable (not quarantined or purged) subband files, by subband."""
     rows = repo.usable_files_of_group(session, group_id)
     if not rows:
         raise InputDataError(
-            f"group {group_id} has no usable files", hint="run `dsa110 index` first"
+            f"group {group_id} has no usable files (none indexed, or quarantined, or purged"
+            " by retention)",
+            hint="run `dsa110 index` first; a purged group can only be reprocessed from its MS",
         )
     return [Path(r.path) for r in rows]
 

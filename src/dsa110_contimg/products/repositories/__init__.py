@@ -61,6 +61,7 @@ from dsa110_contimg.products.repositories.events import (
     prune_events,
     publish_event,
     publish_heartbeat,
+    settled_event_id,
     touch,
 )
 from dsa110_contimg.products.repositories.groups import (
@@ -409,6 +410,7 @@ __all__ = [
     "set_group_state",
     "set_normalised_fluxes",
     "settle_group",
+    "settled_event_id",
     "shared",
     "sorted_slice",
     "source_name",

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from dsa110_contimg.products.models import (
     Event,
+    utcnow,
 )
 from dsa110_contimg.products.repositories.query import check_page
 
@@ -108,6 +109,42 @@ def event_generation(session: Session) -> int:
     return int(top or 0) * (GENERATION_WINDOW + 1) + int(count or 0)
 
 
+#: How many ids past a poller's cursor :func:`settled_event_id` looks at.
+SETTLE_SCAN = 5000
+
+
+def settled_event_id(session: Session, after_id: int, gap_s: float) -> int:
+    """The highest id up to which no event can still appear: a commit-safe cursor.
+
+    On PostgreSQL an id is taken at insert and becomes visible at commit, so a
+    lower id can appear after a higher one was read. Past ``after_id`` this
+    walks the ids in order and stops before the first missing id whose
+    successor was created less than ``gap_s`` ago (its writer may still
+    commit; an older hole is a rolled-back insert). SQLite commits one writer
+    at a time, so its ids appear in order and nothing is held back.
+    """
+    newest = sa.select(sa.func.max(Event.id))
+    if session.get_bind().dialect.name == "sqlite":
+        return max(after_id, session.scalar(newest) or 0)
+    rows = session.execute(
+        sa.select(Event.id, Event.created_at)
+        .where(Event.id > after_id)
+        .order_by(Event.id)
+        .limit(SETTLE_SCAN)
+    ).all()
+    young = utcnow() - dt.timedelta(seconds=gap_s)
+    settled = after_id
+    for event_id, created_at in rows:
+        if event_id != settled + 1 and _aware(created_at) > young:
+            break
+        settled = event_id
+    return settled
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
 def list_events(
     session: Session,
     *,
@@ -115,10 +152,18 @@ def list_events(
     topic: str | None = None,
     kind: str | None = None,
     limit: int = 100,
+    up_to: int | None = None,
 ) -> list[Event]:
-    """Events newer than ``after_id``, oldest first, optionally of one topic (``prefix*``) and kind."""
+    """Events newer than ``after_id`` (and at most ``up_to``), oldest first, of a topic and kind.
+
+    ``topic`` is a name or a ``prefix*``; ``up_to`` is a commit-safe bound
+    from :func:`settled_event_id`, so a poller never steps past an event that
+    has yet to commit.
+    """
     check_page(limit, 0)
     stmt = sa.select(Event).where(Event.id > after_id)
+    if up_to is not None:
+        stmt = stmt.where(Event.id <= up_to)
     if topic is not None:
         if topic.endswith("*"):
             stmt = stmt.where(Event.topic.startswith(topic[:-1], autoescape=True))

@@ -199,9 +199,10 @@ def raw_paths_under(session: Session, folder: str) -> set[str]:
 # The pipeline's reads and writes (dsa110_contimg.pipeline)
 # --------------------------------------------------------------------------
 def usable_files_of_group(session: Session, group_id: str) -> list[RawFile]:
-    """The group's recorded, not quarantined subband files, by subband."""
+    """The group's recorded subband files still on disk (not quarantined or purged), by subband."""
     stmt = sa.select(RawFile).where(
-        RawFile.group_id == group_id, RawFile.status != FileStatus.QUARANTINED
+        RawFile.group_id == group_id,
+        RawFile.status.notin_([FileStatus.QUARANTINED, FileStatus.PURGED]),
     )
     return list(session.scalars(stmt.order_by(RawFile.subband)))
 

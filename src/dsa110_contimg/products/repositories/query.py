@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -601,8 +601,34 @@ class Listing:
 
 
 def iter_rows(
-    session: Session, stmt: sa.Select[Any], *, chunk: int = 2000
-) -> Iterator[Sequence[Mapping[str, Any]]]:
-    """Stream the rows of a Core ``select`` in chunks of mappings (for exports)."""
-    result = session.execute(stmt.execution_options(yield_per=chunk))
-    yield from result.mappings().partitions(chunk)
+    sessions: Callable[[], Session],
+    stmt: sa.Select[Any],
+    *,
+    key: Any | None,
+    chunk: int = 2000,
+) -> Iterator[list[Mapping[str, Any]]]:
+    """The rows of a Core ``select`` in chunks, each chunk read in its own short session.
+
+    No session or read transaction stays open while a chunk is being sent, so
+    a slow client holds no pool connection and no SQLite WAL snapshot. With
+    ``key`` (a unique column selected by ``stmt``, which must be ordered by it
+    ascending) each chunk resumes after the last key seen; without one (a
+    bounded select, e.g. one source's light curve) all rows are read at once
+    and handed out in chunks.
+    """
+    if key is None:
+        with sessions() as session:
+            rows = list(session.execute(stmt).mappings())
+        for start in range(0, len(rows), chunk):
+            yield rows[start : start + chunk]
+        return
+    last = None
+    while True:
+        page = stmt if last is None else stmt.where(key > last)
+        with sessions() as session:
+            rows = list(session.execute(page.limit(chunk)).mappings())
+        if rows:
+            yield rows
+        if len(rows) < chunk:
+            return
+        last = rows[-1][key.key]

@@ -33,7 +33,7 @@ from dsa110_contimg.products.models import (
     ProductStatus,
     RawFile,
 )
-from dsa110_contimg.products.repositories.events import publish_event
+from dsa110_contimg.products.repositories.events import publish_event, touch
 
 #: Group states whose files the pipeline will still read.
 ACTIVE_GROUP_STATES = (
@@ -289,6 +289,7 @@ def mark_logs_purged(session: Session, job_ids: Sequence[int], when: dt.datetime
     result = session.execute(
         sa.update(Job).where(Job.id.in_(list(job_ids))).values(log_purged_at=when)
     )
+    touch(session, "job")  # no event: the cached job pages must still change
     return int(result.rowcount or 0)
 
 
