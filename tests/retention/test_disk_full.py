@@ -29,6 +29,7 @@ from dsa110_contimg.products.models import (
     FileStatus,
     GroupState,
     Job,
+    JobStatus,
     MeasurementSet,
     ObservationGroup,
     RawFile,
@@ -228,6 +229,18 @@ def test_the_daemon_takes_no_group_below_stop_and_resumes_by_itself(
             ).all()
             assert len(paused) == 1
         assert len(list(incoming.iterdir())) == 16 * n_groups  # the files wait in incoming
+
+        # A queued API batch writes products too: it waits while the disk is full.
+        with factory() as session:
+            first = session.scalars(sa.select(ObservationGroup.id)).first()
+            batch = repo.create_batch(
+                session, "reprocess", [("group", first)], requested_by="test"
+            ).run_id
+            session.commit()
+        time.sleep(2.0)  # ten more cycles
+        with factory() as session:
+            held = session.scalars(sa.select(Job).where(Job.run_id == batch)).one()
+            assert held.status == JobStatus.PENDING, held.status
 
         filler.unlink()  # space returns
         deadline = time.monotonic() + 120

@@ -84,9 +84,11 @@ def run_stream(
                 log.info("indexed: %s", report.summary())
         except Exception as exc:  # the folder or DB may be briefly away: try again
             log.error("indexing failed, retrying in %g s: %s", interval, exc)
-        ran = _run_batches(batches, limit=None if not realtime else 0)
-        # retention on schedule; below a disk's stop threshold no new group (files wait)
-        groups = select_groups(settings) if storage_allows_new_groups(settings, factory) else []
+        # retention on schedule; below a disk's stop threshold no new group (files
+        # wait) and no queued batch (they write products too); cancels still settle
+        room = storage_allows_new_groups(settings, factory)
+        ran = _run_batches(batches, limit=None if room and not realtime else 0)
+        groups = select_groups(settings) if room else []
         first, rest = split_calibrator_groups(settings, groups)
         for group_id in [*first, *rest]:
             if stop.is_set():
@@ -98,9 +100,9 @@ def run_stream(
                 on_group(group_id, ok)
             if ok and reapply_waiting and group_id in first:
                 requeue_waiting(factory)
-        if realtime and not stop.is_set():
+        if realtime and room and not stop.is_set():
             ran += _run_batches(batches, limit=1)  # one batch, then the stream again
-        if once and not groups and not ran and not batches.pending():
+        if once and not groups and not ran and (not room or not batches.pending()):
             break
         if not ran:
             stop.wait(interval)
