@@ -107,7 +107,7 @@ def get_source(request: Request, state: State, source: SourceRef):
     def build(session: Session) -> dict[str, Any]:
         source_id = source_id_of(session, source)
         record = repo.get_source(session, source_id)
-        metrics = session.get(VariabilityMetrics, source_id)
+        metrics = repo.variability_or_none(session, source_id)
         candidates = repo.list_candidates(session, source_id=source_id, limit=repo.MAX_LIMIT)
         return {
             **repo.columns_of(record),

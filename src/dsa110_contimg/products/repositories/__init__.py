@@ -254,6 +254,7 @@ from dsa110_contimg.products.repositories.variability import (
     set_candidate_kind,
     set_candidate_status,
     upsert_variability,
+    variability_or_none,
 )
 
 __all__ = [
@@ -428,6 +429,7 @@ __all__ = [
     "usable_ms_of_group",
     "usable_raw_file",
     "usable_subbands",
+    "variability_or_none",
     "waiting_for_calibration",
     # batch execution and reprocessing (pipeline.operations)
     "EXECUTED_OPERATIONS",

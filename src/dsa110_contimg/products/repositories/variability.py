@@ -81,6 +81,11 @@ def set_candidate_status(
     return candidate
 
 
+def variability_or_none(session: Session, source_id: int) -> VariabilityMetrics | None:
+    """The variability metrics of a source, or None before its first measurement."""
+    return session.get(VariabilityMetrics, source_id)
+
+
 def get_variability(session: Session, source_id: int) -> VariabilityMetrics:
     """The variability metrics of a source, or :class:`NotFoundError`."""
     get_source(session, source_id)
