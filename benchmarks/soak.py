@@ -43,20 +43,15 @@ with the same ``--groups``, ``--preset`` and ``--sim-config`` reuses it.
 The disk guard's thresholds are lowered to ``--disk-stop-gb`` (the defaults,
 100 GB free to stop, would hold every group on a small test machine).
 
-Measured (2 shared cores, other sessions' load alongside; 2026-12-04):
-- ``--groups 12`` (test size, quicklook, cadence 20 s), retention with short
-  ages (``--retention-days raw=0.0005 --retention-days ms=0.001
-  --retention-days intermediate=0.0005 --retention-days heartbeat=0.0005
-  --retention-days event=0.002 --retention-days log=0.002``), load 1.7-4.2:
-  12 groups in 3.9 min, 0 failed; API 946 requests, p50 5.3 ms, p95 20.8 ms,
-  per-group p95 9-30 ms, 0 errors; daemon RSS 457 -> 611 MiB (slope after 3
-  groups +9.6 MiB/group; peak with children 729-758 MiB), API 126 -> 133 MiB
-  (+0.8 MiB/group); DB 4.6 MiB; disk 278 MiB before and 268 MiB after the
-  last retention run (+14.4 MiB/group after retention, +43.3 without); events
-  table levels off at ~445 rows. Without retention (load 1.4-1.6): the same
-  but disk 526 MiB, daemon slope +12.2 MiB/group. Twelve groups cannot tell a
-  leak from warm-up: the daemon's growth is anonymous memory (no open files or
-  mappings of products), to be settled by the 48- and 288-group runs.
+Measured (2 shared cores; 2026-12-04; short retention ages as in the first command):
+- ``--groups 48`` before the preview fix (18:09, load ~1): daemon RSS 457 -> 848 MiB
+  (each preview left ~22 MiB of reference cycles for a rare full collection).
+- ``--groups 48`` after it (18:13-18:29, load 2-3 for the first 9 min, then 0.5-1.2):
+  0 of 48 failed; API 3808 requests, p50 4.5 ms, p95 16.2 ms, 0 errors; daemon RSS
+  426 -> 443 MiB (+0.25 MiB/group, +0.06 over groups 25-48), peak with children
+  565 MiB; API 125 -> 167 MiB (+0.9 MiB/group: its response cache filling toward
+  the 64 MiB bound; with ``DSA110_API_CACHE_TTL_S=0``, 24 groups: 125 -> 129 MiB);
+  DB 5.5 MiB; disk +15 MiB/group after retention (kept classes); events ~540 rows.
 """
 
 from __future__ import annotations
