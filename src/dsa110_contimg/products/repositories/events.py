@@ -123,9 +123,8 @@ def settled_event_id(session: Session, after_id: int, gap_s: float) -> int:
     commit; an older hole is a rolled-back insert). SQLite commits one writer
     at a time, so its ids appear in order and nothing is held back.
     """
-    newest = sa.select(sa.func.max(Event.id))
     if session.get_bind().dialect.name == "sqlite":
-        return max(after_id, session.scalar(newest) or 0)
+        return max(after_id, latest_event_id(session))
     rows = session.execute(
         sa.select(Event.id, Event.created_at)
         .where(Event.id > after_id)
@@ -135,14 +134,10 @@ def settled_event_id(session: Session, after_id: int, gap_s: float) -> int:
     young = utcnow() - dt.timedelta(seconds=gap_s)
     settled = after_id
     for event_id, created_at in rows:
-        if event_id != settled + 1 and _aware(created_at) > young:
+        if event_id != settled + 1 and created_at > young:  # the column type makes it aware
             break
         settled = event_id
     return settled
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def list_events(
