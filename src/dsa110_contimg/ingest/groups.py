@@ -88,11 +88,6 @@ def hold_open_group(session: Session, group_id: str) -> bool:
     return repo.hold_group(session, group_id, OPEN_STATES)
 
 
-def add_note(group: ObservationGroup, text: str) -> None:
-    """Append one line to the group's notes (the ``error`` column)."""
-    repo.add_group_note(group, text)
-
-
 def _set_state(
     session: Session, group: ObservationGroup, state: GroupState, now: dt.datetime
 ) -> None:
@@ -108,7 +103,7 @@ def refresh(session: Session, group: ObservationGroup, now: dt.datetime) -> bool
     if repo.recount_group_files(session, group) < group.files_expected:
         return False
     if group.state == GroupState.INCOMPLETE:
-        add_note(group, "complete: the missing subbands arrived before processing")
+        repo.add_group_note(group, "complete: the missing subbands arrived before processing")
     _set_state(session, group, GroupState.COMPLETE, now)
     return True
 
@@ -138,13 +133,17 @@ def close_if_expired(
     waited = f"after waiting {policy.group_wait_s:g} s"
     if group.files_present == 0:
         state = GroupState.FAILED
-        add_note(group, f"failed: no usable subband file {waited}")
+        repo.add_group_note(group, f"failed: no usable subband file {waited}")
     elif policy.incomplete_policy == IncompletePolicy.PROCESS:
         state = GroupState.INCOMPLETE
-        add_note(group, f"warning: subbands {listed} missing {waited}; processed with them flagged")
+        repo.add_group_note(
+            group, f"warning: subbands {listed} missing {waited}; processed with them flagged"
+        )
     else:
         state = GroupState.FAILED
-        add_note(group, f"failed: subbands {listed} missing {waited} (incomplete policy: fail)")
+        repo.add_group_note(
+            group, f"failed: subbands {listed} missing {waited} (incomplete policy: fail)"
+        )
     _set_state(session, group, state, now)
     log.warning("group %s: %s, subbands missing: %s", group.id, state, listed)
     return state

@@ -285,7 +285,7 @@ class Indexer:
         self, session: Session, group: ObservationGroup, info: SubbandFileInfo, now: dt.datetime
     ) -> None:
         repo.register_raw_file(session, **self._row(info, now, group_id=None))
-        groups.add_note(
+        repo.add_group_note(
             group,
             f"late: sb{info.subband:02d} {info.path} arrived while the group was "
             f"{group.state}; recorded unassigned, not in this group's products",
@@ -332,7 +332,7 @@ class Indexer:
         group = None
         if name_time is not None:
             group = groups.find_or_create_group(session, name_time, self.policy, now)
-            groups.add_note(group, f"sb{subband:02d} quarantined ({dest.name}): {reason}")
+            repo.add_group_note(group, f"sb{subband:02d} quarantined ({dest.name}): {reason}")
         stat = dest.stat()
         fields = {
             "path": str(dest),
