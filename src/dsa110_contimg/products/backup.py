@@ -501,7 +501,7 @@ def _live(db_url: str) -> bool:
 
 
 def _restore_sqlite(backup_file: Path, target: Path) -> dict[str, int]:
-    """Replace ``target`` by ``backup_file`` atomically; return the target's row counts."""
+    """Replace ``target`` by ``backup_file`` atomically; return the copied row counts."""
     target.parent.mkdir(parents=True, exist_ok=True)
     _check_space(target.parent, backup_file.stat().st_size)
     if not target.exists():
@@ -512,28 +512,36 @@ def _restore_sqlite(backup_file: Path, target: Path) -> dict[str, int]:
         try:
             shutil.copyfile(backup_file, tmp)
             _sqlite_integrity(tmp)
+            conn = _connect(tmp, read_only=True)
+            try:
+                counts = _sqlite_counts(conn)
+            finally:
+                conn.close()
             publish(tmp, target, durable=True)
         except BaseException:
             discard(tmp)
             raise
-    else:
-        # one write transaction on the target: other connections see the old
-        # DB or the new one, never a mix; WAL files stay consistent
-        src = _connect(backup_file, read_only=True)
-        dst = _connect(target)
-        try:
-            src.backup(dst)
-        except sqlite3.DatabaseError as exc:
-            raise DatabaseError(f"cannot restore into {target}: {exc}") from exc
-        finally:
-            dst.close()
-            src.close()
-        fsync_path(target)
-    conn = _connect(target)
+        return counts
+    # one write transaction on the target: other connections see the old DB
+    # or the new one, never a mix; WAL files stay consistent. A writer may
+    # add rows the moment the copy commits, so the counts that prove the copy
+    # are those of what was copied: the backup API copies every page at once.
+    src = _connect(backup_file, read_only=True)
+    dst = _connect(target)
     try:
-        return _sqlite_counts(conn)
+        src.backup(dst)
+        counts = _sqlite_counts(src)
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"cannot restore into {target}: {exc}") from exc
     finally:
-        conn.close()
+        dst.close()
+        src.close()
+    fsync_path(target)
+    try:
+        _sqlite_integrity(target)
+    except InputDataError as exc:
+        raise DatabaseError(f"restored {target} is damaged: {exc}") from exc
+    return counts
 
 
 def _restore_postgres(dump: Path, db_url: str, expected: dict[str, int]) -> dict[str, int]:
