@@ -1,8 +1,11 @@
 """Simulation settings and the ``test``, ``demo`` and ``full`` presets.
 
-A simulation is a set of *epochs* (days, at the same LST). Each epoch holds a
-calibrator group, in which the calibrator transits at the middle of the
-group, followed by ``targets_per_epoch`` contiguous target groups. Presets
+A simulation is a set of *epochs* (days). Each epoch holds a calibrator
+group, the one in which the calibrator transits, followed by
+``targets_per_epoch`` contiguous target groups. Groups lie back to back on a
+grid of the group duration from an arbitrary origin, as the correlator
+writes them, so the transit falls at a different time inside its group each
+day (``sidereal_locked`` puts it at the middle every day instead). Presets
 differ only in size; every preset writes files of the real structure.
 """
 
@@ -73,6 +76,14 @@ class SimConfig(_Strict):
     calibrator: str = Field(default="3C286", description="A primary calibrator name")
     pointing_offset_deg: float = Field(
         default=0.0, description="Pointing dec minus calibrator dec (deg)"
+    )
+    group_origin: dt.datetime = Field(
+        default=dt.datetime(2026, 1, 1, 0, 0, 0),
+        description="Start of the correlator's grid of back-to-back groups (UTC)",
+    )
+    sidereal_locked: bool = Field(
+        default=False,
+        description="True: every epoch starts at the same LST, the transit at the group's middle",
     )
     n_epochs: int = Field(default=1, ge=1, le=400)
     epoch_spacing_days: float = Field(default=3.0, gt=0)

@@ -101,15 +101,28 @@ def subband_frequencies(n_chan: int) -> tuple[np.ndarray, float]:
 
 
 def plan_groups(cfg: SimConfig, cal: tuple[str, float, float, float, float]) -> list[GroupPlan]:
-    """Calibrator transit groups and the target groups following them, per epoch."""
+    """Calibrator transit groups and the target groups following them, per epoch.
+
+    By default groups lie back to back on a grid of the group duration from
+    ``cfg.group_origin``, as the correlator writes them: each epoch's
+    calibrator group is the grid slot holding the transit, so the transit
+    falls at a different time inside its group every day (the grid drifts
+    against the sidereal day by about 236 s a day). ``cfg.sidereal_locked``
+    instead starts every epoch at the same LST with the transit at the
+    group's middle.
+    """
     duration_s = cfg.n_integrations * INTEGRATION_TIME_S
     noon = Time(dt.datetime.combine(cfg.start_date, dt.time(12)), scale="utc")
     transit = geometry.transit_time(cal[1], cal[2], noon)
-    first = Time(np.round(transit.unix - duration_s / 2), format="unix", scale="utc")
+    origin = Time(cfg.group_origin, scale="utc").unix
     plans = []
     for epoch in range(cfg.n_epochs):
         day = epoch * cfg.epoch_spacing_days
-        base = first.unix + day * geometry.SIDEREAL_DAY_S
+        transit_s = transit.unix + day * geometry.SIDEREAL_DAY_S
+        if cfg.sidereal_locked:
+            base = np.round(transit.unix - duration_s / 2) + day * geometry.SIDEREAL_DAY_S
+        else:
+            base = origin + np.floor((transit_s - origin) / duration_s) * duration_s
         for k in range(1 + cfg.targets_per_epoch):
             start = Time(np.round(base + k * duration_s), format="unix", scale="utc")
             role = "calibrator" if k == 0 else "target"

@@ -110,7 +110,7 @@ POLARIZATION_CODES: tuple[int, ...] = (-5, -6)
 SUBBAND_FILE_SIZE_BYTES = 145_348_600
 """Size of one raw subband UVH5 file, bytes."""
 
-# --- Array layout design facts (used by :mod:`.layout`) -------------------------
+# --- Array layout: which pad is where (positions: :mod:`.layout`) ---------------
 
 EW_ARM_PADS = range(1, 52)
 """Pads of the east-west arm, DSA-001 .. DSA-051."""
@@ -120,21 +120,6 @@ NS_ARM_PADS = range(52, 103)
 
 OUTRIGGER_PADS = range(103, 118)
 """Outrigger pads, DSA-103 .. DSA-117."""
-
-EW_SPACING_M = 5.75
-"""Uniform pad spacing along the east-west arm, metres."""
-
-NS_SPACING_M = 8.653
-"""Uniform pad spacing along the north-south arm, metres."""
-
-NS_ARM_START_M = 7.3
-"""Distance of the first north-south pad north of the T junction, metres."""
-
-OUTRIGGER_MIN_RADIUS_M = 540.0
-"""Smallest outrigger distance from the T-centre, metres."""
-
-OUTRIGGER_MAX_RADIUS_M = 2040.0
-"""Largest outrigger distance from the T-centre, metres."""
 
 
 def site_location() -> EarthLocation:

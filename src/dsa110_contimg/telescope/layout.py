@@ -1,34 +1,24 @@
-"""The DSA-110 array layout, generated from its design facts.
+"""The DSA-110 array layout, from the surveyed station coordinates.
 
-The array is a T of 102 pads plus 15 outriggers, built here in a local
-east-north-up (ENU) frame whose origin is the T-centre
+The array is a T of 102 pads plus 15 outriggers. Every pad's WGS84
+latitude, longitude and elevation come from the surveyed coordinates in
+``telescope/data/dsa110_stations.csv`` (all 117 pads, as published by the
+DSA-110 project; the file's header says where from). They are turned into
+a local east-north-up (ENU) frame whose origin is the T-centre
 (:data:`~.constants.SITE_LATITUDE_RAD` etc.):
 
-* **East-west arm**, pads DSA-001..051: on the line north = 0, uniform
-  5.75 m spacing, numbered west to east and centred on the T-centre, so
-  pad 26 sits at the junction and the arm spans -143.75..+143.75 m east.
-* **North-south arm**, pads DSA-052..102: on the line east = 0, uniform
-  8.653 m spacing from 7.3 m to 7.3 + 50 x 8.653 = 439.95 m north of the
-  junction.
-* **Outriggers**, pads DSA-103..117: representative positions (their true
-  coordinates are not in the reference), at distances spaced evenly from
-  0.54 to 2.04 km and azimuths stepped by the golden angle so they spread
-  around the compass. Deterministic.
+* **East-west arm**, pads DSA-001..051: spaced 5.75 m near the centre but
+  not evenly, reaching about +-198 m.
+* **North-south arm**, pads DSA-052..102: up to about 440 m north.
+* **Outriggers**, pads DSA-103..117: up to 1.84 km north, 1.2 km west and
+  0.6 km east; the longest active baseline is about 2.6 km.
 
-All pads lie in the tangent plane (up = 0); at 2 km the Earth's curvature
-would put them 0.3 m lower, which matters to nothing this model is used for.
-
-How the reference's numbers were reconciled
--------------------------------------------
-The reference gives the E-W arm an extent of +-198.4 m, which cannot hold
-together with 51 pads at a uniform 5.75 m (50 x 5.75 = 287.5 m, i.e.
-+-143.75 m; +-198.4 m would need 69 intervals). The pad count and the
-spacing (which sets the shortest baselines) are kept; the extent is not.
-The reference also places the arms on latitude 37.233375179 deg and
-longitude -118.283405115 deg, i.e. 3.3 m south and 35.9 m west of the
-quoted T-centre; here the junction is put at the T-centre itself. That
-rigid shift changes no baseline. Real files carry their own antenna
-positions: prefer those whenever a file is at hand.
+Heights: the survey gives elevations (pad 117, inactive, has none); the
+"up" coordinate is each pad's elevation minus the median elevation of the
+active pads, so the array sits on the T-centre's height and the pads keep
+their surveyed relief (a few metres). A rigid offset of the whole array
+would change no baseline. Real files carry their own antenna positions:
+prefer those whenever a file is at hand.
 """
 
 from __future__ import annotations
@@ -36,21 +26,16 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .constants import (
     EW_ARM_PADS,
-    EW_SPACING_M,
     INACTIVE_PADS,
     N_ANTS_TELESCOPE,
     NS_ARM_PADS,
-    NS_ARM_START_M,
-    NS_SPACING_M,
-    OUTRIGGER_MAX_RADIUS_M,
-    OUTRIGGER_MIN_RADIUS_M,
-    OUTRIGGER_PADS,
     SITE_HEIGHT_M,
     SITE_LATITUDE_RAD,
     SITE_LONGITUDE_RAD,
@@ -63,8 +48,6 @@ WGS84_F = 1.0 / 298.257223563
 """WGS84 flattening."""
 
 _WGS84_E2 = WGS84_F * (2.0 - WGS84_F)  # first eccentricity squared
-
-_GOLDEN_ANGLE_RAD = np.pi * (3.0 - np.sqrt(5.0))
 
 
 # --- Geodesy: closed-form WGS84 conversions -----------------------------------
@@ -258,29 +241,49 @@ class ArrayLayout:
         return ant1, ant2, length_m
 
 
-def _ew_arm_enu() -> np.ndarray:
-    """ENU of pads DSA-001..051, west to east, centred on the T-centre."""
-    offsets = np.arange(len(EW_ARM_PADS)) - (len(EW_ARM_PADS) - 1) / 2
-    east = offsets * EW_SPACING_M
-    return np.column_stack([east, np.zeros_like(east), np.zeros_like(east)])
+STATIONS_FILE = Path(__file__).with_name("data") / "dsa110_stations.csv"
+"""The surveyed station coordinates, one row per pad (``pad,station,lat_deg,lon_deg,elevation_m``)."""
 
 
-def _ns_arm_enu() -> np.ndarray:
-    """ENU of pads DSA-052..102, south to north from the junction."""
-    north = NS_ARM_START_M + np.arange(len(NS_ARM_PADS)) * NS_SPACING_M
-    return np.column_stack([np.zeros_like(north), north, np.zeros_like(north)])
+def read_stations(path: Path = STATIONS_FILE) -> dict[str, np.ndarray]:
+    """Read a station file: pad numbers, latitude, longitude (deg) and elevation (m).
+
+    Lines starting with ``#`` are comments; a missing elevation is NaN.
+
+    Raises
+    ------
+    ValueError
+        If the pads are not 1..N in order.
+    """
+    rows = [
+        line.split(",")
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ][1:]
+    pads = np.array([int(r[0]) for r in rows])
+    if not np.array_equal(pads, np.arange(1, pads.size + 1)):
+        raise ValueError(f"{path}: pads must be listed 1..N in order")
+    return {
+        "pad": pads,
+        "lat_deg": np.array([float(r[2]) for r in rows]),
+        "lon_deg": np.array([float(r[3]) for r in rows]),
+        "elevation_m": np.array([float(r[4]) if r[4].strip() else np.nan for r in rows]),
+    }
 
 
-def _outrigger_enu() -> np.ndarray:
-    """Representative ENU of pads DSA-103..117 (see the module docstring)."""
-    n = len(OUTRIGGER_PADS)
-    radius = np.linspace(OUTRIGGER_MIN_RADIUS_M, OUTRIGGER_MAX_RADIUS_M, n)
-    azimuth = np.arange(n) * _GOLDEN_ANGLE_RAD  # from north through east
-    return np.column_stack([radius * np.sin(azimuth), radius * np.cos(azimuth), np.zeros(n)])
+def _surveyed_enu(stations: dict[str, np.ndarray], active: np.ndarray) -> np.ndarray:
+    """ENU of every pad relative to the T-centre (heights as the module docstring says)."""
+    relief = stations["elevation_m"] - np.nanmedian(stations["elevation_m"][active])
+    relief = np.nan_to_num(relief, nan=0.0)
+    ecef = geodetic_to_ecef(
+        np.radians(stations["lat_deg"]), np.radians(stations["lon_deg"]), SITE_HEIGHT_M + relief
+    )
+    origin = geodetic_to_ecef(SITE_LATITUDE_RAD, SITE_LONGITUDE_RAD, SITE_HEIGHT_M)
+    return ecef_offsets_to_enu(ecef - origin)
 
 
 def build_dsa110_layout() -> ArrayLayout:
-    """Build a fresh :class:`ArrayLayout` of DSA-110 from its design facts.
+    """Build a fresh :class:`ArrayLayout` of DSA-110 from the surveyed stations.
 
     Returns
     -------
@@ -288,14 +291,18 @@ def build_dsa110_layout() -> ArrayLayout:
         117 slots, 96 active (47 E-W, 35 N-S, 14 outriggers), relative to
         the T-centre. Prefer the cached :func:`dsa110_layout`.
     """
-    pads = np.arange(1, N_ANTS_TELESCOPE + 1)
+    stations = read_stations()
+    pads = stations["pad"]
+    if pads.size != N_ANTS_TELESCOPE:
+        raise ValueError(f"{STATIONS_FILE}: {pads.size} pads, expected {N_ANTS_TELESCOPE}")
+    active = ~np.isin(pads, INACTIVE_PADS)
     arm = np.select(
         [np.isin(pads, EW_ARM_PADS), np.isin(pads, NS_ARM_PADS)], ["EW", "NS"], default="OUT"
     )
     return ArrayLayout(
         pad_numbers=_readonly(pads),
-        enu_m=_readonly(np.vstack([_ew_arm_enu(), _ns_arm_enu(), _outrigger_enu()])),
-        active=_readonly(~np.isin(pads, INACTIVE_PADS)),
+        enu_m=_readonly(_surveyed_enu(stations, active)),
+        active=_readonly(active),
         arm=_readonly(arm),
     )
 
