@@ -61,15 +61,20 @@ def true_catalog(truth: dict, group: dict, freq_hz: float) -> dict[str, np.ndarr
 
 
 def scaled_tier(ms: Path, name: str = "standard", size: int = TEST_SIZE):
-    """A tier scaled to the MS's array and band, capped at ``size`` pixels."""
+    """A tier scaled to the MS's array and band, cut to ``size`` pixels.
+
+    The pipeline keeps the whole field and coarsens the cell instead
+    (:func:`scale_tier`); the tests keep the full-resolution cell and image
+    the central ``size`` pixels, which hold every simulated source.
+    """
     s = read_ms_summary(ms)
-    return scale_tier(
+    tier = scale_tier(
         get_tier(name, {}),
         max_baseline_m=s.max_baseline_m,
         freq_min_hz=float(s.freqs_hz.min()),
         freq_max_hz=float(s.freqs_hz.max()),
-        max_size=size,
     )
+    return tier.model_copy(update={"size": min(tier.size, size)})
 
 
 @pytest.fixture(scope="session")

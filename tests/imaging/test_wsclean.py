@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dsa110_contimg.errors import ConfigError, StageError, ToolMissingError
@@ -51,6 +52,25 @@ def test_overrides_and_scaling(tmp_path: Path) -> None:
         max_size=512,
     )
     assert small.cell_arcsec > 25 and small.size == 512
+
+
+@pytest.mark.parametrize("longest_m", [2000.0, 2601.6, 3500.0, 6000.0])
+def test_scaling_keeps_the_field_whatever_the_cell(longest_m: float) -> None:
+    """The standard tier's field (pb >= 0.2 at the band's bottom, 4.2 deg) on any array."""
+    tier = scale_tier(
+        TIERS["standard"],
+        max_baseline_m=longest_m,
+        freq_min_hz=1.311e9,
+        freq_max_hz=1.499e9,
+        max_size=2400,
+    )
+    resolution = np.degrees(0.2 / longest_m) * 3600
+    assert tier.fov_deg >= 4.2  # the field never shrinks to save pixels
+    assert tier.cell_arcsec <= resolution / 2  # and the beam stays sampled
+    if tier.size > 2400:  # only when 2400 px cannot hold the field at half-beam cells
+        assert tier.cell_arcsec >= np.floor(resolution / 2 * 10) / 10
+    else:  # within the size cap: the finest cell that fits, as before up to 3.5/beam
+        assert tier.cell_arcsec >= min(resolution / 3.5 - 0.1, 15120 / 2400)
 
 
 def test_missing_wsclean_names_the_install_command(monkeypatch, tmp_path: Path) -> None:

@@ -10,15 +10,18 @@ shallow clean and baseline-dependent averaging over 10 lambda;
 Tiers are frozen pydantic models; :func:`get_tier` applies overrides (a
 mapping, e.g. one table of a TOML file read by :func:`load_tier_overrides`).
 
-Scaling for small simulation presets (:func:`scale_tier`): the cell is the
-synthesized resolution ``lambda_min / B`` over ``oversample`` (3.5 by
-default), with ``lambda_min`` the shortest wavelength and ``B`` the longest
-baseline used (at most the tier's ``max_uv_lambda``): for the full array
-(2.0 km outriggers) that is 6 arcsec, the operating pipeline's cell;
-the field of view is the diameter at which the Airy primary beam falls to
-the tier's ``pb_limit`` at the lowest frequency, so the image holds every
-pixel the pb-corrected product keeps; the size is rounded up to an even
-number and capped at ``max_size`` (fast tests).
+Scaling to the array (:func:`scale_tier`): the field of view comes first.
+It is the diameter at which the Airy primary beam falls to the tier's
+``pb_limit`` at the lowest frequency (4.2 deg for the standard tier), so
+the image holds every pixel the pb-corrected product keeps, whatever the
+array. The cell is the synthesized resolution ``lambda_min / B`` over
+``oversample`` (3.5 by default), with ``lambda_min`` the shortest wavelength
+and ``B`` the longest baseline used (at most the tier's ``max_uv_lambda``).
+When that field at that cell needs more than ``max_size`` pixels, the cell
+grows to fit the field in ``max_size`` (on the surveyed array, 2.6 km, the
+standard tier becomes 2400 px at 6.3 arcsec: 2.5 cells per 15.9 arcsec
+beam); only if the cell would then be coarser than half the resolution
+does the image grow past ``max_size``. Speed is never bought with field.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from dsa110_contimg.telescope import SPEED_OF_LIGHT_M_S, beam_offset_for_level
 
 TIERS_ENV = "DSA110_IMAGING_TIERS"
 """Environment variable naming a TOML file of tier overrides (``[standard]``...)."""
+
+MIN_CELLS_PER_BEAM = 2.0
+"""Fewest cells per synthesized resolution :func:`scale_tier` accepts (Nyquist)."""
 
 
 class ImagingTier(BaseModel):
@@ -214,7 +220,7 @@ def scale_tier(
     max_size: int | None = None,
     oversample: float = 3.5,
 ) -> ImagingTier:
-    """Fit a tier's cell and size to a (small) array and band; see the module notes.
+    """Fit a tier's cell and size to an array and band, keeping the field; see the module notes.
 
     Parameters
     ----------
@@ -225,9 +231,11 @@ def scale_tier(
     freq_min_hz, freq_max_hz
         Band edges, Hz.
     max_size
-        Largest image side allowed, pixels.
+        Largest image side wanted, pixels: the cell grows (up to half the
+        resolution) before the field would shrink; past that the image is
+        larger than ``max_size``.
     oversample
-        Cells per synthesized resolution.
+        Cells per synthesized resolution wanted.
 
     Returns
     -------
@@ -238,9 +246,17 @@ def scale_tier(
     longest = max_baseline_m / wavelength_m
     if tier.max_uv_lambda is not None:
         longest = min(longest, tier.max_uv_lambda)
-    cell = round(np.degrees(1.0 / longest) * 3600 / oversample, 1)
-    fov_deg = 2 * np.degrees(float(beam_offset_for_level(tier.pb_limit, freq_min_hz)))
-    size = int(np.ceil(fov_deg * 3600 / cell / 2)) * 2
-    if max_size is not None:
-        size = min(size, max_size)
+    resolution_arcsec = float(np.degrees(1.0 / longest) * 3600)
+    fov_arcsec = 2 * float(np.degrees(beam_offset_for_level(tier.pb_limit, freq_min_hz))) * 3600
+    cell = _tenths(resolution_arcsec / oversample, up=False)
+    if max_size is not None and fov_arcsec / cell > max_size:
+        coarsest = _tenths(resolution_arcsec / MIN_CELLS_PER_BEAM, up=False)
+        cell = min(_tenths(fov_arcsec / max_size, up=True), coarsest)
+    size = int(np.ceil(fov_arcsec / cell / 2)) * 2
     return tier.model_copy(update={"cell_arcsec": float(cell), "size": size})
+
+
+def _tenths(value: float, *, up: bool) -> float:
+    """``value`` rounded to 0.1 arcsec (up or down), at least 0.1."""
+    rounded = np.ceil(value * 10) / 10 if up else np.floor(value * 10) / 10
+    return max(float(rounded), 0.1)
