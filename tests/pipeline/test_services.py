@@ -48,6 +48,36 @@ def test_steps_get_the_run_options_as_a_record(pipeline_env) -> None:
     assert ctx.state == {"spy": {"tier": "deep"}}
 
 
+def test_every_step_has_its_options_record() -> None:
+    """Each step of STEPS builds a frozen ``<Step>Options`` from the settings and the run."""
+    import sys
+
+    from dsa110_contimg.config import Settings
+    from dsa110_contimg.pipeline.steps import STEPS
+
+    settings = Settings()
+    for name, run in STEPS:
+        options_type = getattr(sys.modules[run.__module__], f"{name.capitalize()}Options")
+        options = options_type.from_settings(settings, RunOptions())
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            options.x = 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("setting", "run", "expected"),
+    [(True, None, True), (False, None, False), (True, False, False), (False, True, True)],
+)
+def test_calibrate_options_take_the_runs_tile_gains_over_the_settings(
+    setting: bool, run: bool | None, expected: bool
+) -> None:
+    from dsa110_contimg.config import Settings
+    from dsa110_contimg.pipeline.steps.calibrate import CalibrateOptions
+
+    settings = Settings(tile_gains=setting)
+    options = CalibrateOptions.from_settings(settings, RunOptions(tile_gains=run))
+    assert options == CalibrateOptions(tile_gains=expected)
+
+
 def _states(factory, ids) -> dict[str, GroupState]:
     with session_scope(factory) as s:
         return {g.id: g.state for g in repo.groups_by_id(s, ids)}
@@ -73,6 +103,21 @@ def test_requeue_groups_all_or_none(pipeline_env) -> None:
     assert requeue_groups(factory, [groups[0]]) == [groups[0]]
     assert _states(factory, groups)[groups[0]] is GroupState.QUEUED
     assert process_group(settings, factory, groups[0], stages=[("noop", lambda ctx: {})])
+
+
+def test_reprocess_group_claims_it_and_clears_its_error(pipeline_env) -> None:
+    from dsa110_contimg.pipeline.services import reprocess_group
+
+    settings, factory, groups, _ = pipeline_env
+    with session_scope(factory) as s:
+        repo.set_group_state(s, groups[0], GroupState.FAILED, "wsclean crashed")
+    done = reprocess_group(settings, factory, groups[0], from_step="convert", reason="test")
+    assert (done.group_id, done.from_step) == (groups[0], "convert")
+    with session_scope(factory) as s:
+        group = repo.get_group(s, groups[0])
+        assert (group.state, group.error) == (GroupState.PROCESSING, None)
+    with pytest.raises(StageError, match="being processed now"):  # it is claimed
+        reprocess_group(settings, factory, groups[0], from_step="convert", reason="again")
 
 
 def test_reprocess_of_an_unknown_group_is_a_usage_error(pipeline_env, monkeypatch) -> None:

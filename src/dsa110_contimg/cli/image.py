@@ -28,7 +28,11 @@ from dsa110_contimg.cli.common import database, settings_of
 @click.option(
     "--tiers-file", type=click.Path(dir_okay=False, exists=True), help="TOML tier overrides."
 )
-@click.option("--register", is_flag=True, help="Record the products in the products DB.")
+@click.option(
+    "--register",
+    is_flag=True,
+    help="Record the products in the products DB (an unregistered MS is registered first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result record as JSON.")
 @click.pass_context
 def image(
@@ -51,15 +55,12 @@ def image(
         ms, out_dir or settings.images_dir, tier=chosen, data_column=data_column.upper()
     )
     if register:
-        from dsa110_contimg.products import repositories as repo
+        from dsa110_contimg.pipeline.services import registered_ms
         from dsa110_contimg.products.db import session_scope
 
         _, factory = database(ctx)
+        row = registered_ms(factory, ms)
         with session_scope(factory) as session:
-            try:
-                row = repo.get_ms(session, ms)
-            except repo.NotFoundError:
-                row = repo.get_ms(session, result.ms_path)  # registered by its absolute path
             register_imaging(session, result, row.id)
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=1, default=str))

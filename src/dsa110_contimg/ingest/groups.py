@@ -128,7 +128,7 @@ def close_if_expired(
     if not repo.hold_group(session, group.id, (GroupState.COLLECTING,)):
         return None
     missing = missing_subbands(session, group)
-    group.files_present = group.files_expected - len(missing)
+    repo.recount_group_files(session, group)
     listed = ", ".join(f"{sb:02d}" for sb in missing)
     waited = f"after waiting {policy.group_wait_s:g} s"
     if group.files_present == 0:

@@ -138,13 +138,16 @@ def calibrate_ms(
         exists (the reason is in the message).
     """
     from dsa110_contimg.calibration import CalibrationError
+    from dsa110_contimg.pipeline.context import RunOptions
     from dsa110_contimg.pipeline.jobs import job_run
     from dsa110_contimg.pipeline.steps.calibrate import (
+        CalibrateOptions,
         apply_valid_tables,
         solve_on_transit,
         solve_tile_gains_on_catalog,
     )
 
+    options = CalibrateOptions.from_settings(settings, RunOptions(tile_gains=tile_gains))
     row = registered_ms(factory, ms)
     if row.cal_applied:
         return Calibration(row.path, skipped=True)
@@ -161,7 +164,7 @@ def calibrate_ms(
                 )
             job.outputs["solved"] = solved
             report(f"solved on {solved['calibrator']}: {solved['tables']}")
-        elif settings.tile_gains if tile_gains is None else tile_gains:
+        elif options.tile_gains:
             tile = solve_tile_gains_on_catalog(settings, factory, row)
             if tile is not None:
                 job.outputs["tile_gains"] = tile
@@ -242,7 +245,7 @@ def reprocess_group(
 
     step = repo.check_from_step(from_step or default_from_step(factory, group_id))
     with session_scope(factory) as session:
-        group = repo.get_group(session, group_id)
+        repo.get_group(session, group_id)  # NotFoundError for an unknown group
         # claimed first (one conditional update), so no other worker starts it meanwhile
         if not repo.claim_group(session, group_id, REPROCESSABLE):
             raise StageError(f"group {group_id} is being processed now (or still collecting)")
@@ -251,8 +254,7 @@ def reprocess_group(
         superseded["metrics_recomputed"] = len(sources)
         if sources:
             recompute_metrics(session, sources, preset=settings.variability_preset)
-        session.refresh(group)
-        group.error = None
+        repo.set_group_state(session, group_id, GroupState.PROCESSING)  # claimed; error cleared
         repo.publish_event(
             session, "group", "reprocess", {"group_id": group_id, "from_step": step, **superseded}
         )

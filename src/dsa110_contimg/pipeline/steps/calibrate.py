@@ -10,6 +10,7 @@ transits (:mod:`dsa110_contimg.pipeline.reapply`).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 
 from dsa110_contimg.calibration.select import other_strip_note, select_tables
 from dsa110_contimg.config import Settings
-from dsa110_contimg.pipeline.context import StepContext
+from dsa110_contimg.pipeline.context import RunOptions, StepContext
 from dsa110_contimg.pipeline.steps.common import ms_row
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
@@ -27,12 +28,32 @@ from dsa110_contimg.products.models import MeasurementSet
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class CalibrateOptions:
+    """What the calibrate step is asked to do.
+
+    Attributes
+    ----------
+    tile_gains : bool
+        Between transits, solve the group's own gains on the catalog sky model
+        (the run's choice, else ``settings.tile_gains``).
+    """
+
+    tile_gains: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: Settings, run: RunOptions) -> CalibrateOptions:
+        """The run's ``tile_gains`` when it chose one, else the settings'."""
+        return cls(tile_gains=settings.tile_gains if run.tile_gains is None else run.tile_gains)
+
+
 def run(ctx: StepContext) -> dict[str, Any]:
     """Solve on a calibrator transit, then apply the valid tables; or record why not.
 
     First marks expired the tables long past their validity
     (:func:`~dsa110_contimg.products.repositories.expire_cal_tables`).
     """
+    options = CalibrateOptions.from_settings(ctx.settings, ctx.options)
     ms = ms_row(ctx)
     if ms.cal_applied:
         return {"ms_path": ms.path, "skipped": True}
@@ -44,7 +65,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     solved = solve_on_transit(ctx.factory, ms)
     if solved is not None:
         out["solved"] = solved
-    elif ctx.settings.tile_gains if ctx.options.tile_gains is None else ctx.options.tile_gains:
+    elif options.tile_gains:
         tile = solve_tile_gains_on_catalog(ctx.settings, ctx.factory, ms)
         if tile is not None:
             out["tile_gains"] = tile
