@@ -170,6 +170,15 @@ def test_an_encoded_query_does_not_share_the_key_of_the_real_one(client: TestCli
     assert cache_key("/p", b"a=1%26b%3D2") != cache_key("/p", b"a=1&b=2")
 
 
+def test_a_repeated_parameter_keeps_the_order_of_its_values(client: TestClient) -> None:
+    # A scalar parameter takes its last value: these two ask for different pages.
+    three = client.get("/api/images?limit=1&limit=3").json()
+    one = client.get("/api/images?limit=3&limit=1").json()
+    assert (three["limit"], len(three["items"])) == (3, 3)
+    assert (one["limit"], len(one["items"])) == (1, 1)
+    assert cache_key("/p", b"b=1&a=2&a=1") == cache_key("/p", b"a=2&b=1&a=1")
+
+
 def test_cache_hits_carry_the_cors_headers(template_seed: Seed) -> None:
     origin = "https://dash.example"
     settings = make_settings(

@@ -1,14 +1,19 @@
 """Edges of the API: sources by name, export file names, odd ``since`` values, write
-conflicts, and files the API must never serve (the state folder)."""
+conflicts, files the API must never serve (the state folder), and dependency floors."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import tomllib
+from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pytest
 import sqlalchemy as sa
 from api_support import LOCAL, Seed, make_settings
 from fastapi.testclient import TestClient
+from packaging.requirements import Requirement
+from packaging.version import Version
 from starlette.websockets import WebSocketDisconnect
 
 from dsa110_contimg.api import create_app
@@ -105,3 +110,20 @@ def test_the_state_folder_is_never_served(writable_seed: Seed) -> None:
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "file_outside_data"
         assert b"SQLite format" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("package", "floor"),
+    [
+        ("starlette", "0.49.1"),  # FileResponse Range-header DoS fixed (CVE-2025-62727)
+        ("fastapi", "0.121.1"),  # Depends(scope=...): sessions closed before streamed bodies
+    ],
+)
+def test_dependency_floors(package: str, floor: str) -> None:
+    """The declared lower bound excludes every release without the fix or feature."""
+    pyproject = Path(__file__).parents[2] / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    (requirement,) = [r for r in map(Requirement, declared) if r.name == package]
+    allowed = [s.version for s in requirement.specifier if s.operator in (">=", ">")]
+    assert allowed and min(map(Version, allowed)) >= Version(floor), requirement
+    assert Version(importlib.metadata.version(package)) in requirement.specifier

@@ -85,6 +85,57 @@ def test_plain_popen_child_would_survive(tmp_path: Path) -> None:
         os.killpg(child, signal.SIGKILL)
 
 
+POOL_PARENT = """
+import sys, time
+from dsa110_contimg.config import load_settings
+from dsa110_contimg.pipeline.batch import open_executor
+
+if __name__ == "__main__":
+    with open_executor(load_settings(data_root=sys.argv[1]), "local", 2, None) as wave:
+        pool = wave.args[0]  # the ProcessPoolExecutor of `dsa110 process --executor local`
+        busy = [pool.submit(time.sleep, 600) for _ in range(2)]
+        time.sleep(600)
+"""
+
+
+def _pool_workers(pid: int) -> list[int]:
+    """Live (not zombie) multiprocessing workers whose parent is ``pid``, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            worker = b"spawn_main" in (entry / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid and worker:
+            found.append(int(entry.name))
+    return found
+
+
+def test_pool_workers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    """kill -9 of `dsa110 process` (local pool): its workers, busy with a task, die too."""
+    script = tmp_path / "parent.py"  # a file, not -c: spawn re-imports the main module
+    script.write_text(POOL_PARENT)
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path / "root")])
+    workers: list[int] = []
+    try:
+        t0 = time.monotonic()
+        while len(workers) < 2:
+            assert parent.poll() is None and time.monotonic() - t0 < 60, "no pool workers"
+            time.sleep(0.1)
+            workers = _pool_workers(parent.pid)
+        time.sleep(1.0)  # the workers past their initializer, each in its task
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        for worker in workers:
+            _wait_gone(worker, timeout=5.0)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for worker in filter(_alive, workers):
+            os.kill(worker, signal.SIGKILL)
+
+
 def test_cancel_stops_the_whole_group_and_records_it(tmp_path: Path) -> None:
     grandchild = tmp_path / "grandchild.pid"
     seen: list[tuple[str, int]] = []

@@ -265,14 +265,16 @@ def _encoded(text: str) -> str:
 def cache_key(path: str, query_string: bytes) -> str:
     """The cache key of a GET request: its path and its sorted, percent-encoded pairs.
 
-    Pairs that mean the same (another order, ``+`` or ``%20``) share a key;
-    ``?limit%3D50%26offset%3D0`` (one parameter named ``limit=50&offset=0``)
-    does not share the key of ``?limit=50&offset=0``.
+    Pairs that mean the same (another order of names, ``+`` or ``%20``) share a
+    key; ``?limit%3D50%26offset%3D0`` (one parameter named ``limit=50&offset=0``)
+    does not share the key of ``?limit=50&offset=0``. Pairs are sorted by name
+    only: the values of a repeated name keep their order (a scalar parameter
+    takes the last one, so ``?limit=3&limit=1`` is not ``?limit=1&limit=3``).
     """
     pairs = parse_qsl(
         query_string.decode("latin-1"), keep_blank_values=True, errors="surrogateescape"
     )
-    query = sorted((_encoded(k), _encoded(v)) for k, v in pairs)
+    query = sorted(((_encoded(k), _encoded(v)) for k, v in pairs), key=lambda pair: pair[0])
     path = quote(path, safe="/", errors="surrogateescape")
     return path + "?" + "&".join(f"{k}={v}" for k, v in query)
 

@@ -31,6 +31,7 @@ from dsa110_contimg.errors import ConfigError
 from dsa110_contimg.pipeline.context import RunOptions
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope
 from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.tools.process import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,14 @@ def open_executor(
         # spawn, not fork: a parent that already ran the numba/OpenMP kernels
         # (flagging) cannot fork safely; the children would abort
         spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+        # workers die with this process, as its external programs do (tools/process.py);
+        # they are started from this (long-lived) thread, which the signal follows
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=spawn,
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             yield functools.partial(_pool_wave, pool, settings)
     else:
         with _dask_client(settings, workers, scheduler) as client:

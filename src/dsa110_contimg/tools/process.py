@@ -97,6 +97,16 @@ def _preexec(parent_pid: int) -> Callable[[], None]:
     return setup
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Give this process the parent-death signal (SIGKILL when ``parent_pid`` dies).
+
+    The initializer of ``dsa110 process``'s pool workers: without it a worker of
+    a killed parent goes on with its group, and its WSClean (whose own
+    parent-death signal follows the worker) with it.
+    """
+    _preexec(parent_pid)()
+
+
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> bool:
     """Signal a process group; False if it no longer exists."""
     try:
