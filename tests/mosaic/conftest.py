@@ -77,3 +77,64 @@ def built(tiles: dict) -> dict:
     )
     engine.dispose()
     return {**tiles, "id": mosaic_id, "result": result}
+
+
+@pytest.fixture(scope="session")
+def mixed_beams(tiles: dict, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The first target's pipeline image and the second's imaged again with natural weighting.
+
+    Natural weighting of the same MS gives a genuinely different restoring
+    beam (wider, another shape) from the pipeline's Briggs image: the two are
+    co-added by :func:`build_mosaic` at their smallest common beam.
+    """
+    from dsa110_contimg.imaging import get_tier, image_ms
+    from dsa110_contimg.imaging.msinfo import read_ms_summary
+    from dsa110_contimg.imaging.tiers import scale_tier
+    from dsa110_contimg.mosaic.build import build_mosaic
+    from dsa110_contimg.mosaic.select import TileInput
+    from dsa110_contimg.products.models import Image as ImageRow
+
+    settings = tiles["settings"]
+    engine = make_engine(settings.db_url)
+    with session_scope(make_session_factory(engine)) as s:
+        rows = [s.get(ImageRow, im["id"]) for im in tiles["images"]]
+        ms_path = rows[1].ms.path
+        beam_path = {
+            r.id: s.scalars(
+                sa.select(ImageRow.path).where(
+                    ImageRow.ms_id == r.ms_id,
+                    ImageRow.image_type == "beam",
+                    ImageRow.version == r.version,
+                )
+            ).one()
+            for r in rows
+        }
+    engine.dispose()
+    summary = read_ms_summary(ms_path)
+    tier = scale_tier(
+        get_tier("quicklook"),
+        max_baseline_m=summary.max_baseline_m,
+        freq_min_hz=float(summary.freqs_hz.min()),
+        freq_max_hz=float(summary.freqs_hz.max()),
+        max_size=2400,
+    )
+    natural = image_ms(
+        ms_path,
+        tmp_path_factory.mktemp("natural"),
+        tier=tier.model_copy(update={"weight": "natural"}),
+        version=1,
+    )
+    first = tiles["images"][0]
+    inputs = [
+        TileInput(first["id"], first["path"], beam_path[first["id"]], first["rms"], first["mjd"]),
+        TileInput(
+            -1,  # not registered: an image made here
+            natural.products["image-pb"],
+            natural.products["beam"],
+            float(natural.qa["rms_jy"]),
+            natural.mjd_obs,
+        ),
+    ]
+    out = tmp_path_factory.mktemp("mixed") / "mixed.fits"
+    result = build_mosaic(inputs, out)
+    return {**tiles, "inputs": inputs, "result": result, "natural": natural}

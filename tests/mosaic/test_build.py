@@ -1,4 +1,4 @@
-"""The co-add's pieces that need no pipeline: the common beam and its refusal."""
+"""The co-add's pieces that need no pipeline: the common beam, its refusal, the grid."""
 
 from __future__ import annotations
 
@@ -14,18 +14,35 @@ def _header(bmaj_arcsec: float, bmin_arcsec: float, bpa: float = 90.0) -> fits.H
     return fits.Header({"BMAJ": bmaj_arcsec / 3600, "BMIN": bmin_arcsec / 3600, "BPA": bpa})
 
 
-def test_common_beam_is_the_median() -> None:
-    beam = common_beam([_header(116.0, 30.0), _header(116.2, 29.8), _header(115.9, 30.1, 94.0)])
-    assert beam[0] * 3600 == pytest.approx(116.0) and beam[1] * 3600 == pytest.approx(30.0)
-    assert beam[2] == pytest.approx(90.0)
+def test_common_beam_of_equal_beams_is_that_beam() -> None:
+    beam = common_beam([_header(116.0, 30.0), _header(116.0, 30.0), _header(100.0, 25.0)])
+    assert beam.major_deg * 3600 == pytest.approx(116.0) and beam.pa_deg == pytest.approx(90.0)
+    assert beam.minor_deg * 3600 == pytest.approx(30.0)
 
 
-def test_beams_more_than_5_percent_apart_refused() -> None:
-    with pytest.raises(InputDataError, match="restoring beams differ"):
-        common_beam([_header(116.0, 30.0), _header(116.0, 30.0), _header(116.0, 33.0)])
-    # within the tolerance, or with a wider one asked for
-    common_beam([_header(116.0, 30.0), _header(119.0, 30.0)])
-    common_beam([_header(116.0, 30.0), _header(130.0, 30.0)], tolerance=0.1)
+def test_common_beam_of_crossed_beams_is_the_circle() -> None:
+    """Two 60" x 30" beams at right angles: no ellipse smaller than the 60" circle holds both."""
+    beam = common_beam([_header(60.0, 30.0, 0.0), _header(60.0, 30.0, 90.0)])
+    assert beam.major_deg * 3600 == pytest.approx(60.0, rel=1e-3)
+    assert beam.minor_deg * 3600 == pytest.approx(60.0, rel=1e-3)
+
+
+def test_common_beam_holds_every_beam_and_is_no_larger_than_needed() -> None:
+    from dsa110_contimg.mosaic.beams import Beam, contains
+
+    beams = [Beam(60 / 3600, 30 / 3600, 10.0), Beam(50 / 3600, 35 / 3600, 70.0)]
+    common = common_beam([_header(b.major_deg * 3600, b.minor_deg * 3600, b.pa_deg) for b in beams])
+    assert all(contains(common, b, rtol=1e-6) for b in beams)
+    # shrinking it by 1% in area loses one of them
+    for scale in ((0.99, 1.0), (1.0, 0.99)):
+        smaller = Beam(common.major_deg * scale[0], common.minor_deg * scale[1], common.pa_deg)
+        assert not all(contains(smaller, b, rtol=1e-6) for b in beams)
+
+
+def test_beams_too_different_refused() -> None:
+    with pytest.raises(InputDataError, match="restoring beams are too different"):
+        common_beam([_header(30.0, 30.0), _header(120.0, 60.0)])
+    common_beam([_header(30.0, 30.0), _header(120.0, 60.0)], max_ratio=10.0)
 
 
 def _tile(ra_deg: float, dec_deg: float = 30.0, size: int = 100) -> fits.Header:

@@ -17,9 +17,16 @@ or CAR when the tiles' centres span more than ``SIN_MAX_SPAN_DEG`` (SIN cannot
 hold a hemisphere; CAR holds a strip of any length at the cost of a
 cos(dec) stretch in RA).
 
-The tiles must share a restoring beam (one imaging tier): the mosaic's
-BMAJ/BMIN/BPA are the tiles' medians, and tiles more than
-``beam_tolerance`` apart are refused (no convolution to a common beam).
+Tiles whose restoring beams differ are brought to one: the smallest
+Gaussian every tile's beam can be convolved to (:mod:`.beams`). Each tile
+is convolved with its difference kernel and rescaled by the ratio of the
+beams' areas, so the mosaic stays in Jy/beam of the common beam (a point
+source's peak is its flux density). The convolution changes a tile's noise:
+its ``rms_jy`` is scaled by the ratio of robust rms of the flat-noise image
+(``I_i * B_i``) after and before, measured on the tile itself, and that
+scaled rms is the one in the weights and the noise map. ``max_beam_ratio``
+refuses tiles whose beam area differs from the common beam's by more
+(a far-off tier would wash out the others' resolution).
 """
 
 from __future__ import annotations
@@ -40,12 +47,14 @@ from dsa110_contimg.atomic import atomic_output
 from dsa110_contimg.errors import InputDataError
 from dsa110_contimg.imaging.headers import TELESCOPE
 from dsa110_contimg.imaging.preview import write_previews
+from dsa110_contimg.mosaic.beams import Beam, convolve_to, east_north_scale, smallest_common_beam
 from dsa110_contimg.mosaic.select import TileInput
+from dsa110_contimg.qa.image_qa import robust_rms
 
 #: Widest spread of tile centres (deg) put on a SIN grid; wider strips go on CAR.
 SIN_MAX_SPAN_DEG = 60.0
-#: Tiles' restoring beams may differ by this fraction (BMAJ, BMIN) before we refuse.
-BEAM_TOLERANCE = 0.05
+#: Largest ratio of the common beam's area to a tile's beam area before we refuse.
+MAX_BEAM_RATIO = 4.0
 
 
 @dataclass
@@ -53,7 +62,9 @@ class MosaicResult:
     """The files written and what the products DB records of them.
 
     ``tile_weights`` maps each image id to its share of the mosaic's total
-    weight (sum over pixels of ``w_i`` / sum of ``sum_i w_i``; they add to 1).
+    weight (sum over pixels of ``w_i`` / sum of ``sum_i w_i``; they add to 1);
+    ``tile_rms_jy`` to the flat-noise rms used in its weight (its registered
+    rms, scaled by the convolution to the common beam).
     """
 
     path: str
@@ -71,6 +82,7 @@ class MosaicResult:
     freq_hz: float | None
     beam_deg: tuple[float, float, float]
     tile_weights: dict[int, float] = field(default_factory=dict)
+    tile_rms_jy: dict[int, float] = field(default_factory=dict)
 
 
 def _read(path: str) -> tuple[np.ndarray, fits.Header]:
@@ -80,28 +92,54 @@ def _read(path: str) -> tuple[np.ndarray, fits.Header]:
     return data.reshape(data.shape[-2:]), header
 
 
-def common_beam(headers: Sequence[fits.Header], tolerance: float = BEAM_TOLERANCE):
-    """The tiles' median (BMAJ, BMIN, BPA), degrees; refuse beams further apart than ``tolerance``."""
-    beams = np.array([[h["BMAJ"], h["BMIN"], h.get("BPA", 0.0)] for h in headers], float)
-    median = np.median(beams, axis=0)
-    spread = np.abs(beams[:, :2] / median[:2] - 1.0).max()
-    if spread > tolerance:
+def common_beam(headers: Sequence[fits.Header], max_ratio: float = MAX_BEAM_RATIO) -> Beam:
+    """The smallest beam every tile's can be convolved to; refuse a spread above ``max_ratio``.
+
+    Raises
+    ------
+    InputDataError
+        When the common beam's area is more than ``max_ratio`` times a tile's.
+    """
+    beams = [Beam.from_header(h) for h in headers]
+    common = smallest_common_beam(beams)
+    ratio = max(common.area_sr / b.area_sr for b in beams)
+    if ratio > max_ratio:
         raise InputDataError(
-            f"the tiles' restoring beams differ by {spread:.1%} (> {tolerance:.0%}): "
-            f"BMAJ {beams[:, 0].min() * 3600:.1f}-{beams[:, 0].max() * 3600:.1f} arcsec",
-            hint="mosaic images of one imaging tier, or select a narrower range",
+            f"the tiles' restoring beams are too different: the common beam is {ratio:.1f}x "
+            f"the smallest tile beam's area (> {max_ratio:g}); BMAJ "
+            f"{min(b.major_deg for b in beams) * 3600:.1f}-"
+            f"{max(b.major_deg for b in beams) * 3600:.1f} arcsec",
+            hint="mosaic images of similar tiers, or raise max_beam_ratio",
         )
-    return float(median[0]), float(median[1]), float(median[2])
+    return common
+
+
+def _to_beam(
+    image: np.ndarray,
+    beam: np.ndarray,
+    rms_jy: float,
+    tile_beam: Beam,
+    target: Beam,
+    tile_wcs: WCS,
+) -> tuple[np.ndarray, float]:
+    """A pb-corrected tile in Jy/beam of ``target``, and its flat-noise rms after convolution."""
+    out = convolve_to(image, tile_beam, target, east_north_scale(tile_wcs))
+    if out is image:
+        return image, rms_jy
+    before = robust_rms((image * beam)[np.isfinite(out)])
+    after = robust_rms(out * beam)
+    return out, rms_jy * after / before
 
 
 def mosaic_grid(headers: Sequence[fits.Header], cell_arcsec: float | None) -> tuple[WCS, tuple]:
     """The celestial WCS and (ny, nx) of a grid holding every tile (ICRS; SIN or CAR)."""
-    from astropy.coordinates import SkyCoord
     from reproject.mosaicking import find_optimal_celestial_wcs
 
+    from dsa110_contimg.sky import separation_deg
+
     footprints = [((h["NAXIS2"], h["NAXIS1"]), WCS(h).celestial) for h in headers]
-    centres = SkyCoord([h["CRVAL1"] for h in headers], [h["CRVAL2"] for h in headers], unit="deg")
-    span = max(centres[i].separation(centres).max().deg for i in range(len(centres)))
+    ra, dec = (np.array([h[key] for h in headers], float) for key in ("CRVAL1", "CRVAL2"))
+    span = float(separation_deg(ra[:, None], dec[:, None], ra, dec).max())
     projection = "SIN" if span <= SIN_MAX_SPAN_DEG else "CAR"
     cell = cell_arcsec if cell_arcsec is not None else abs(headers[0]["CDELT2"]) * 3600
     wcs, shape = find_optimal_celestial_wcs(
@@ -165,7 +203,7 @@ def build_mosaic(
     out_path: str | Path,
     *,
     cell_arcsec: float | None = None,
-    beam_tolerance: float = BEAM_TOLERANCE,
+    max_beam_ratio: float = MAX_BEAM_RATIO,
     on_tile: Callable[[TileInput], None] | None = None,
 ) -> MosaicResult:
     """Co-add ``tiles`` into ``out_path`` (and ``-noise.fits``, ``.png``, ``-thumb.png``).
@@ -182,8 +220,8 @@ def build_mosaic(
         The mosaic FITS to write (Jy/beam); must not exist.
     cell_arcsec
         Pixel size of the grid (default: the first tile's).
-    beam_tolerance
-        Largest fractional difference of the tiles' BMAJ/BMIN from their median.
+    max_beam_ratio
+        Largest ratio of the common beam's area to a tile's.
     on_tile
         Called after each tile is added (progress).
 
@@ -191,7 +229,7 @@ def build_mosaic(
     ------
     InputDataError
         No tiles, a missing file, a tile without a restoring beam, or beams
-        that differ by more than ``beam_tolerance``.
+        further apart than ``max_beam_ratio``.
     """
     from reproject import reproject_interp
 
@@ -214,19 +252,24 @@ def build_mosaic(
     headers = [fits.getheader(t.pb_path) for t in tiles]
     if any("BMAJ" not in h for h in headers):
         raise InputDataError("a tile has no restoring beam (BMAJ) in its header")
-    beam_deg = common_beam(headers, beam_tolerance)
+    target = common_beam(headers, max_beam_ratio)
+    beam_deg = target.as_tuple()
     wcs, shape = mosaic_grid(headers, cell_arcsec)
 
     numerator = np.zeros(shape)
     weight_sum = np.zeros(shape)
     tile_totals: dict[int, float] = {}
+    tile_rms: dict[int, float] = {}
     for tile, header in zip(tiles, headers, strict=True):
         image, _ = _read(tile.pb_path)
         beam, beam_header = _read(tile.beam_path)
         pb_limit = float(header.get("PBLIMIT", 0.0))
-        inv_var = 1.0 / tile.rms_jy**2
-        weighted = np.where(np.isfinite(image) & (beam >= pb_limit), image * beam**2, 0.0)
         tile_wcs = WCS(header).celestial
+        image, rms = _to_beam(image, beam, tile.rms_jy, Beam.from_header(header), target, tile_wcs)
+        tile_rms[tile.image_id] = rms
+        inv_var = 1.0 / rms**2
+        usable = np.isfinite(image) & (beam >= pb_limit)
+        weighted = np.where(usable, image * beam**2, 0.0)
         box = tile_box(tile_wcs, beam.shape, wcs, shape)
         if box is None:  # cannot happen for a grid made from the tiles; kept safe
             tile_totals[tile.image_id] = 0.0
@@ -235,7 +278,18 @@ def build_mosaic(
         kwargs = {"shape_out": sub_shape, "order": "bicubic", "return_footprint": False}
         w_image = reproject_interp((weighted, tile_wcs), sub_wcs, **kwargs)
         w_beam = reproject_interp((beam, WCS(beam_header).celestial), sub_wcs, **kwargs)
-        valid = np.isfinite(w_image) & np.isfinite(w_beam) & (w_beam >= max(pb_limit, 1e-6))
+        # a grid pixel is used only if every tile pixel it is interpolated from is usable
+        # (the tile's edge, its pb limit, the convolution's blanked rim): bicubic
+        # interpolation across a blank would mix zeros into the value, not into the weight
+        w_usable = reproject_interp(
+            (usable.astype(float), tile_wcs), sub_wcs, **{**kwargs, "order": "bilinear"}
+        )
+        valid = (
+            np.isfinite(w_image)
+            & np.isfinite(w_beam)
+            & (w_beam >= max(pb_limit, 1e-6))
+            & (np.nan_to_num(w_usable) >= 1 - 1e-6)
+        )
         weight = np.where(valid, w_beam**2 * inv_var, 0.0)
         numerator[box] += np.where(valid, w_image * inv_var, 0.0)
         weight_sum[box] += weight
@@ -269,6 +323,7 @@ def build_mosaic(
         freq_hz=float(np.mean(freqs)) if freqs else None,
         beam_deg=beam_deg,
         tile_weights={i: w / total for i, w in tile_totals.items()},
+        tile_rms_jy=tile_rms,
     )
 
     out.parent.mkdir(parents=True, exist_ok=True)

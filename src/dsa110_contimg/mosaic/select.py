@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from dsa110_contimg.errors import InputDataError
 from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import ImageRating
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,13 @@ def select_tiles(
         dec_min=dec_min,
         dec_max=dec_max,
     )
+    # An image an operator rated bad is never co-added (re-rating it good restores it).
+    bad = sorted(r.id for r in rows if r.rating == ImageRating.BAD)
+    if bad and image_ids is not None:
+        raise InputDataError(
+            f"images {bad} were rated bad by an operator", hint="rate them good, or leave them out"
+        )
+    rows = [r for r in rows if r.rating != ImageRating.BAD]
     if image_ids is not None:
         missing = sorted(set(image_ids) - {r.id for r in rows})
         if missing:

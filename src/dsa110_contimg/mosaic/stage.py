@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from dsa110_contimg.errors import InputDataError, ProductExistsError
-from dsa110_contimg.mosaic.build import BEAM_TOLERANCE, MosaicResult, build_mosaic, remove_outputs
+from dsa110_contimg.mosaic.build import MAX_BEAM_RATIO, MosaicResult, build_mosaic, remove_outputs
 from dsa110_contimg.mosaic.select import TileInput, select_tiles
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
@@ -65,7 +65,7 @@ def make_mosaic(
     dec_max: float | None = None,
     image_ids: Sequence[int] | None = None,
     cell_arcsec: float | None = None,
-    beam_tolerance: float = BEAM_TOLERANCE,
+    max_beam_ratio: float = MAX_BEAM_RATIO,
     on_tiles: Callable[[list[TileInput]], None] | None = None,
     on_tile: Callable[[TileInput], None] | None = None,
 ) -> tuple[int, MosaicResult]:
@@ -97,7 +97,7 @@ def make_mosaic(
         tiles,
         Path(out_dir).resolve() / f"{name}.fits",  # registered absolute, as images are
         cell_arcsec=cell_arcsec,
-        beam_tolerance=beam_tolerance,
+        max_beam_ratio=max_beam_ratio,
         on_tile=on_tile,
     )
     try:

@@ -13,6 +13,14 @@ SIGINT stop it cleanly: the running stage finishes, the group goes back to the
 queue if stages remain, and the daemon exits. After any stop, clean or not,
 the next start recovers (interrupted jobs failed, their groups requeued,
 partial files removed) and carries on; stages skip what is registered.
+
+Two policies, both off by default: catching up (``settings.catchup``; see
+:mod:`dsa110_contimg.pipeline.catchup`): a group further behind the clock
+than ``catchup_lag_s`` is imaged at ``catchup_tier`` and its re-image at the
+run's tier queued for when the daemon has caught up; and the mosaic stage
+(``settings.mosaic_stage``; :mod:`dsa110_contimg.pipeline.steps.mosaic`):
+after each cycle's groups, the strips and periods whose tiles are in are
+mosaicked (again, as a new version, when their tiles changed).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from dsa110_contimg.config import Settings
 from dsa110_contimg.ingest import IngestPolicy, Watcher
 from dsa110_contimg.pipeline.batch import select_groups
 from dsa110_contimg.pipeline.calibrators import split_calibrator_groups
+from dsa110_contimg.pipeline.catchup import catchup_options, lags_s, queue_reimage, utc_now_mjd
 from dsa110_contimg.pipeline.context import RunOptions
 from dsa110_contimg.pipeline.operations import BatchExecutor
 from dsa110_contimg.pipeline.reapply import requeue_waiting
@@ -56,6 +65,7 @@ def run_stream(
     options: RunOptions | Mapping[str, Any] | None = None,
     reapply_waiting: bool | None = None,
     on_batch_item: Callable[[str, str, JobStatus], None] | None = None,
+    clock: Callable[[], float] = utc_now_mjd,
 ) -> int:
     """Watch and process until ``stop`` is set (or, with ``once``, until idle).
 
@@ -66,6 +76,9 @@ def run_stream(
     :func:`~dsa110_contimg.pipeline.reapply.requeue_waiting`); the next cycle
     takes them through calibrate -> image -> photometry.
 
+    ``clock`` gives UTC now as MJD (the catch-up policy's and the mosaic
+    stage's reference; tests pass their own).
+
     Returns the number of groups that ended done.
     """
     if reapply_waiting is None:
@@ -75,6 +88,8 @@ def run_stream(
     heartbeat = Heartbeat(factory)
     batches = BatchExecutor(settings, factory, stop=stop, options=options, on_item=on_batch_item)
     realtime = settings.batch_priority == "realtime"
+    run_options = RunOptions.of(options)
+    failed_mosaics: dict[str, frozenset[int]] = {}  # not retried until their tiles change
     done = 0
     while not stop.is_set():
         heartbeat.beat(groups_done=done)
@@ -87,20 +102,34 @@ def run_stream(
         # retention on schedule; below a disk's stop threshold no new group (files
         # wait) and no queued batch (they write products too); cancels still settle
         room = storage_allows_new_groups(settings, factory)
-        ran = _run_batches(batches, limit=None if room and not realtime else 0)
+        # catching up: no batch while a group waits that is behind by more than the lag
+        behind = room and settings.catchup and _behind(settings, factory, clock)
+        ran = _run_batches(batches, limit=None if room and not realtime and not behind else 0)
         groups = select_groups(settings) if room else []
+        lags = _lags(settings, factory, groups, clock)
         first, rest = split_calibrator_groups(settings, groups)
         for group_id in [*first, *rest]:
             if stop.is_set():
                 break
-            ok = process_group(settings, factory, group_id, stop=stop.is_set, options=options)
+            quick = (
+                lags.get(group_id, 0.0) > settings.catchup_lag_s
+                and run_options.tier != settings.catchup_tier
+            )
+            group_options = catchup_options(settings, run_options) if quick else options
+            ok = process_group(settings, factory, group_id, stop=stop.is_set, options=group_options)
+            if ok and quick:
+                _queue_reimage(factory, group_id, run_options)
             done += ok
             heartbeat.beat(groups_done=done)
             if on_group:
                 on_group(group_id, ok)
             if ok and reapply_waiting and group_id in first:
                 requeue_waiting(factory)
-        if realtime and room and not stop.is_set():
+        if settings.mosaic_stage and room and not stop.is_set():
+            _run_mosaics(settings, factory, clock, failed_mosaics)
+        if settings.catchup and realtime and room and not stop.is_set():
+            behind = _behind(settings, factory, clock)  # groups that came in meanwhile
+        if realtime and room and not behind and not stop.is_set():
             ran += _run_batches(batches, limit=1)  # one batch, then the stream again
         if once and not groups and not ran and (not room or not batches.pending()):
             break
@@ -108,6 +137,56 @@ def run_stream(
             stop.wait(interval)
     log.info("stream stopped after %d groups", done)
     return done
+
+
+def _lags(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    groups: list[str],
+    clock: Callable[[], float],
+) -> dict[str, float]:
+    """Each runnable group's lag behind the clock (s), only with the catch-up policy on."""
+    if not settings.catchup or not groups:
+        return {}
+    try:
+        return lags_s(factory, groups, clock)
+    except Exception as exc:  # the DB may be briefly away: image at the run's tier
+        log.error("catch-up lags not read: %s", exc)
+        return {}
+
+
+def _behind(settings: Settings, factory: sessionmaker[Session], clock: Callable[[], float]) -> bool:
+    """Whether a runnable group is behind the clock by more than ``catchup_lag_s``."""
+    try:
+        lags = _lags(settings, factory, select_groups(settings), clock)
+    except Exception as exc:  # the DB may be briefly away: not behind, as without the policy
+        log.error("catch-up: runnable groups not read: %s", exc)
+        return False
+    return any(lag > settings.catchup_lag_s for lag in lags.values())
+
+
+def _queue_reimage(factory: sessionmaker[Session], group_id: str, options: RunOptions) -> None:
+    try:
+        queue_reimage(factory, group_id, options)
+    except Exception as exc:  # the quick image stays registered; say what was not queued
+        log.error("catch-up: the re-image of %s was not queued: %s", group_id, exc)
+
+
+def _run_mosaics(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    clock: Callable[[], float],
+    failed: dict[str, frozenset[int]],
+) -> None:
+    """The mosaic stage's per-cycle call (a failure is logged, never the daemon's end)."""
+    from dsa110_contimg.pipeline.steps.mosaic import run_due_mosaics
+
+    try:
+        made = run_due_mosaics(settings, factory, now_mjd=clock(), failed=failed)
+        if made:
+            log.info("mosaics made: %s", made)
+    except Exception as exc:
+        log.error("mosaic stage failed: %s", exc)
 
 
 def _run_batches(batches: BatchExecutor, limit: int | None) -> int:
