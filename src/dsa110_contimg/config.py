@@ -127,6 +127,51 @@ class Settings(BaseSettings):
         "re-image) both wait: 'realtime' runs the stream's groups first and one batch "
         "between polls; 'batches' runs the queued batches first.",
     )
+    catchup: bool = Field(
+        default=False,
+        description="Catch-up policy: when the daemon is behind real time by more than "
+        "catchup_lag_s, image new groups at catchup_tier and queue the run's own tier as a "
+        "re-image batch, run once the daemon has caught up (the first image is superseded).",
+    )
+    catchup_lag_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Lag (s) of a group's end (its start + 309.24 s) behind the clock above "
+        "which the catch-up policy images at catchup_tier.",
+    )
+    catchup_tier: str = Field(
+        default="quicklook",
+        pattern="^(standard|quicklook|deep)$",
+        description="Imaging tier of groups imaged while catching up (when the run's own "
+        "tier is this one, nothing is queued).",
+    )
+    mosaic_stage: bool = Field(
+        default=False,
+        description="The daemon makes a mosaic per declination strip and period once its "
+        "tiles are in (every group of it finished, or mosaic_timeout_s after the period).",
+    )
+    mosaic_period_days: float = Field(
+        default=1.0,
+        gt=0,
+        le=366,
+        description="Length (days) of a daemon mosaic's period, from MJD multiples of it.",
+    )
+    mosaic_strip_width_deg: float = Field(
+        default=1.0,
+        gt=0,
+        le=30,
+        description="Width (deg) of the declination strips daemon mosaics are made of.",
+    )
+    mosaic_timeout_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="After a period's end, make its mosaic even if some groups are unfinished.",
+    )
+    mosaic_lookback_days: float = Field(
+        default=7.0,
+        gt=0,
+        description="How far back (days) the daemon looks for periods to mosaic (or remake).",
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -293,6 +338,36 @@ class Settings(BaseSettings):
         le=256,
         description="Threads GraphQL resolvers may use at once (their own limiter, apart "
         "from the REST routes' threadpool, so GraphQL cannot starve REST).",
+    )
+
+    # -- sign-in of named users (issue 19) ------------------------------------
+    auth_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 90,
+        description="How long (hours) a dashboard sign-in lasts; then the user signs in again. "
+        "Signing out, a new password or disabling the user ends it sooner.",
+    )
+    auth_max_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="Failed sign-ins from one client address within auth_failure_window_s "
+        "after which that address's attempts get a 429 with Retry-After.",
+    )
+    auth_max_failures_per_user: int = Field(
+        default=5,
+        ge=1,
+        le=100_000,
+        description="Failed sign-ins for one user name (from anywhere) within "
+        "auth_failure_window_s after which attempts for that name get a 429 with Retry-After.",
+    )
+    auth_failure_window_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description="The window (s) over which failed sign-ins are counted; Retry-After is the "
+        "time until the oldest failure in it leaves it. Counted per API process.",
     )
 
     # -- storage lifecycle (retention) and disk guard (issue 15) ------------

@@ -48,6 +48,24 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(url=server.url, seed=filled)
 
 
+@pytest.fixture(scope="module")
+def writable_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """Like ``site``, but a DB of the module's own: its tests may write (sign-ins, verdicts).
+
+    Sign-in limits are high, so many sign-ins from 127.0.0.1 are not throttled.
+    """
+    root = tmp_path_factory.mktemp("dashboard-writable") / "data"
+    filled = seed(root, f"sqlite:///{root / 'state' / 'products.sqlite3'}")
+    settings = make_settings(
+        filled.root,
+        filled.url,
+        auth_max_failures_per_address=1000,
+        auth_max_failures_per_user=1000,
+    )
+    with LiveServer(create_app(settings)) as server:
+        yield Site(url=server.url, seed=filled)
+
+
 # Module scope, not session: between its calls Playwright's sync API leaves its event
 # loop marked running in this thread, which would break asyncio.run() in later tests
 # (tests/api) run by the same worker.

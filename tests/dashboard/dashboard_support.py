@@ -79,3 +79,34 @@ class Tab:
         """No console error except failed loads of URLs containing one of ``expected``."""
         unexpected = [e for e in self.errors if not any(x in e for x in expected)]
         assert not unexpected, unexpected
+
+
+def add_user(site: Site, name: str, role: str, password: str) -> None:
+    """Create a user in the site's products DB (through the repositories), to sign in as.
+
+    Names must differ between tests sharing a site (one site serves a whole session).
+    """
+    from dsa110_contimg.products import make_engine, make_session_factory, session_scope
+    from dsa110_contimg.products import repositories as repo
+
+    engine = make_engine(site.seed.url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            repo.add_user(session, name, role, password)
+    finally:
+        engine.dispose()
+
+
+def sign_in(page: Any, base_url: str, name: str, password: str) -> None:
+    """Sign in through the dashboard's own sign-in page, and wait until the header shows it.
+
+    ``base_url`` is the site's (``site.url``); the page is left on the overview.
+    """
+    page.goto(f"{base_url}/dashboard/#/sign-in")
+    page.wait_for_selector("section.page[data-ready] #sign-in", timeout=TIMEOUT_MS)
+    page.fill("#sign-in-name", name)
+    page.fill("#sign-in-password", password)
+    page.click("#sign-in-submit")
+    page.wait_for_selector(
+        f"#user[data-state='signed-in'] .user-name:text-is({json.dumps(name)})", timeout=TIMEOUT_MS
+    )

@@ -18,6 +18,8 @@ from dsa110_contimg.api.events import EventHub
 from dsa110_contimg.api.graphql import graphql_router
 from dsa110_contimg.api.metrics import MetricsMiddleware, make_registry
 from dsa110_contimg.api.routes import (
+    annotations,
+    auth,
     batch,
     cal,
     candidates,
@@ -51,7 +53,8 @@ Products, jobs and live events of the DSA-110 continuum imaging pipeline.
 
 Lists return `{items, total, limit, offset}`; errors `{error: {code, message, details}}`.
 Science times are MJD (UTC), event times ISO 8601 UTC. Paths in URLs are URL-encoded
-file paths of registered products. Writes need an `X-API-Key` header.
+file paths of registered products. Writes need an `X-API-Key` header, or a signed-in operator's session cookie with its
+`X-CSRF-Token` header (`POST /api/auth/login`).
 
 Live events: WebSocket `/api/ws?topics=job:*,image&since=<event id>` (JSON messages).
 GraphQL: `/api/graphql`. Prometheus: `/metrics`.
@@ -60,6 +63,7 @@ GraphQL: `/api/graphql`. Prometheus: `/metrics`.
 # Static routes first: no parameterised path may shadow a fixed one.
 ROUTERS = (
     system.router,
+    auth.router,
     exports.router,
     batch.router,
     events.router,
@@ -70,6 +74,8 @@ ROUTERS = (
     cutouts.router,
     sources.router,
     candidates.router,
+    annotations.router,
+    annotations.outer,
     jobs.router,
     jobs.logs_router,
     qa.router,

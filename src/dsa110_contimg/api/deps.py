@@ -7,6 +7,8 @@ filters by :func:`dsa110_contimg.api.schemas.list_query`.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import hmac
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any
@@ -16,11 +18,13 @@ from fastapi import Depends, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from dsa110_contimg.api.caching import cache_key
 from dsa110_contimg.api.errors import ApiError
 from dsa110_contimg.api.state import AppState
 from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.models import UserRole
 
 log = logging.getLogger(__name__)
 
@@ -75,38 +79,136 @@ ExportSlot = Depends(export_slot, scope="request")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="A write key")
 _bearer = HTTPBearer(auto_error=False, description="A write key as a bearer token")
 
+#: The sign-in cookies: the session token (HttpOnly) and the CSRF token (read by the
+#: page's scripts and sent back in the ``X-CSRF-Token`` header of every write).
+SESSION_COOKIE = "dsa110_session"
+CSRF_COOKIE = "dsa110_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+
+#: Roles that may make the API's writes (API keys have the operator's rights).
+WRITER_ROLES = frozenset({UserRole.OPERATOR, UserRole.ADMIN})
+
+
+@dataclasses.dataclass(frozen=True)
+class SignedIn:
+    """Who a request's session cookie belongs to."""
+
+    name: str
+    role: UserRole
+    expires_at: dt.datetime
+
+    @property
+    def who(self) -> str:
+        """How the user is recorded as the author of a write (``requested_by``, ...)."""
+        return f"user:{self.name}"
+
+
+def _session_user(state: AppState, token: str) -> SignedIn | None:
+    with state.sessions() as session:
+        row = repo.session_of_token(session, token)
+        if row is None:
+            return None
+        signed_in = SignedIn(row.user.name, row.user.role, row.expires_at)
+        session.commit()  # last_seen
+        return signed_in
+
+
+async def signed_in_user(request: Request, state: State) -> SignedIn | None:
+    """The user of the request's live session cookie, or None (no cookie, expired, revoked)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    return await run_in_threadpool(_session_user, state, token)
+
+
+def _csrf_ok(request: Request) -> bool:
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    header = request.headers.get(CSRF_HEADER, "")
+    # Both present, and equal: compared in constant time (as bytes: any characters).
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), header.encode())
+
 
 async def require_write(
+    request: Request,
     state: State,
     key: Annotated[str | None, Depends(_api_key)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
-    """Allow a write only with a configured API key; return who asked (a key fingerprint).
+    """Allow a write with an API key or a signed-in operator's session; return who asked.
 
-    The key comes in ``X-API-Key`` or as ``Authorization: Bearer <key>``.
+    Scripts give a key in ``X-API-Key`` or as ``Authorization: Bearer <key>``
+    (returned: the key's fingerprint, ``key:<hex>``; keys have operator
+    rights). Browsers send the ``dsa110_session`` cookie and, against
+    cross-site request forgery, the ``dsa110_csrf`` cookie's value in the
+    ``X-CSRF-Token`` header (returned: ``user:<name>``).
 
     Raises
     ------
     ApiError
-        401 without a key, 403 with a wrong one or when no keys are configured.
+        401 without credentials or with an expired or signed-out session;
+        403 ``csrf`` for a cookie write without the matching header, 403
+        ``forbidden`` for a wrong key or a reader, 403 ``writes_disabled`` for
+        a key when no keys are configured.
     """
-    if not state.keys.enabled:
-        raise ApiError(403, "writes_disabled", "no API keys are configured; writes are refused")
     presented = key or (bearer.credentials if bearer is not None else None)
-    if not presented:
+    if presented:
+        if not state.keys.enabled:
+            raise ApiError(
+                403, "writes_disabled", "no API keys are configured; key writes are refused"
+            )
+        who = state.keys.check(presented)
+        if who is None:
+            raise ApiError(403, "forbidden", "the API key is not valid")
+        return who
+    if not request.cookies.get(SESSION_COOKIE):
         raise ApiError(
             401,
             "unauthorized",
-            "an API key is required (X-API-Key header or Authorization: Bearer)",
+            "sign in, or give an API key (X-API-Key header or Authorization: Bearer)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    who = state.keys.check(presented)
-    if who is None:
-        raise ApiError(403, "forbidden", "the API key is not valid")
-    return who
+    if not _csrf_ok(request):
+        raise ApiError(
+            403,
+            "csrf",
+            f"a write from the browser needs the {CSRF_HEADER} header equal to the "
+            f"{CSRF_COOKIE} cookie; reload the page and try again",
+        )
+    user = await signed_in_user(request, state)
+    if user is None:
+        raise ApiError(401, "session_expired", "your session has ended; sign in again")
+    if user.role not in WRITER_ROLES:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"user {user.name!r} has the role {user.role.value}, which cannot make changes; "
+            "an operator or admin can",
+            details={"role": user.role.value},
+        )
+    return user.who
 
 
 Writer = Annotated[str, Depends(require_write)]
+
+
+async def require_admin(request: Request, state: State, who: Writer) -> str:
+    """A write only an admin may make: an admin's session (API keys are operators).
+
+    Raises
+    ------
+    ApiError
+        As :func:`require_write`, and 403 ``forbidden`` for anyone but an admin.
+    """
+    user = await signed_in_user(request, state) if who.startswith("user:") else None
+    if user is None or user.role is not UserRole.ADMIN:
+        role = user.role.value if user is not None else "operator (an API key)"
+        raise ApiError(
+            403, "forbidden", f"only an admin may do this; the request has the role {role}"
+        )
+    return who
+
+
+Admin = Annotated[str, Depends(require_admin)]
 
 
 def cached_json(

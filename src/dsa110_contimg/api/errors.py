@@ -61,8 +61,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
-    401: {"model": ErrorBody, "description": "API key missing"},
-    403: {"model": ErrorBody, "description": "API key wrong or writes disabled"},
+    401: {
+        "model": ErrorBody,
+        "description": "No API key and no sign-in, or the session expired or was signed out",
+    },
+    403: {
+        "model": ErrorBody,
+        "description": (
+            "API key wrong, key writes disabled, a browser write without its CSRF token, "
+            "or a role that may not make this write (a reader)"
+        ),
+    },
     409: {"model": ErrorBody, "description": "Conflicts with the record's state"},
 }
 

@@ -164,6 +164,18 @@ class Image:
         return [_build(Measurement, r) for r in page.items]
 
 
+@strawberry.type(description="A variability, ESE or new-source candidate and its verdict")
+class Candidate:
+    id: int
+    source_id: int
+    kind: str
+    score: float
+    status: str
+    note: str | None
+    reviewed_by: str | None
+    reviewed_at: dt.datetime | None
+
+
 @strawberry.type(description="A pipeline job or batch")
 class Job:
     run_id: str
@@ -199,6 +211,9 @@ class Query:
         dec: float | None = None,
         radius_deg: float | None = None,
         eta_min: float | None = None,
+        verdict: str | None = None,
+        tag: str | None = None,
+        unvetted: bool | None = None,
     ) -> list[Source]:
         repo.check_page(limit, offset)
         cone = repo.CONE.gather({"ra": ra, "dec": dec, "radius_deg": radius_deg})
@@ -209,10 +224,39 @@ class Query:
             repo.list_sources,
             cone=cone,
             eta_min=eta_min,
+            verdict=verdict,
+            tag=tag,
+            unvetted=unvetted,
             limit=limit,
             offset=offset,
         )
         return [_build(Source, r) for r in page.items]
+
+    @strawberry.field(
+        description="Candidates, best first, by kind, verdict (status), tag or not yet looked at"
+    )
+    async def candidates(
+        self,
+        info: Info,
+        limit: int = 50,
+        offset: int = 0,
+        kind: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        unvetted: bool | None = None,
+    ) -> list[Candidate]:
+        repo.check_page(limit, offset)
+        page = await _db(
+            info,
+            repo.list_candidates,
+            kind=kind,
+            status=status,
+            tag=tag,
+            unvetted=unvetted,
+            limit=limit,
+            offset=offset,
+        )
+        return [_build(Candidate, r) for r in page.items]
 
     @strawberry.field(description="An image by id")
     async def image(self, info: Info, id: int) -> Image | None:

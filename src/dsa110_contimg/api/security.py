@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -329,3 +331,85 @@ class KeyRing:
             if hmac.compare_digest(given, digest):
                 match = digest
         return None if match is None else f"key:{match.hex()[:12]}"
+
+
+def request_is_https(scope: Scope, trusted: Sequence[Network]) -> bool:
+    """Whether the browser's request came over HTTPS.
+
+    Directly (the app's own scheme), or through a trusted reverse proxy that
+    terminated TLS and said so in ``X-Forwarded-Proto`` (nginx sets it to its
+    ``$scheme``; uvicorn runs with ``proxy_headers=False``, so the app reads it
+    here, and only from a trusted peer). The right-most value is the proxy's.
+    """
+    if scope.get("scheme") in ("https", "wss"):
+        return True
+    peer = scope.get("client")
+    if not in_networks(parse_ip(peer[0]) if peer else None, trusted):
+        return False
+    values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-proto"]
+    hops = [h.strip().lower() for value in values for h in value.split(",") if h.strip()]
+    return bool(hops) and hops[-1] == "https"
+
+
+class SignInThrottle:
+    """Failed sign-ins counted per client address and per user name over a sliding window.
+
+    In memory, per API process (the API runs one worker). A success clears the
+    name's failures (not the address's).
+
+    Parameters
+    ----------
+    per_address, per_name
+        Failures within ``window_s`` after which further attempts are refused.
+    window_s
+        The window (s).
+    clock
+        The time source (s; ``time.monotonic``), replaceable in tests.
+    """
+
+    def __init__(
+        self,
+        per_address: int,
+        per_name: int,
+        window_s: float,
+        clock: Any = None,
+    ):
+        self.limits = {"address": per_address, "name": per_name}
+        self.window_s = window_s
+        self.clock = clock or time.monotonic
+        self._failures: dict[tuple[str, str], list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> list[float]:
+        times = [t for t in self._failures.get(key, ()) if t > now - self.window_s]
+        if times:
+            self._failures[key] = times
+        else:
+            self._failures.pop(key, None)
+        return times
+
+    def retry_after(self, address: str, name: str) -> tuple[str, int] | None:
+        """``(what, seconds)`` when attempts from ``address`` or for ``name`` are refused now."""
+        now = self.clock()
+        with self._lock:
+            for what, value in (("address", address), ("name", name.lower())):
+                times = self._recent((what, value), now)
+                if len(times) >= self.limits[what]:
+                    wait = times[-self.limits[what]] + self.window_s - now
+                    return what, max(1, int(wait + 0.999))
+        return None
+
+    def failed(self, address: str, name: str) -> None:
+        """Count a failed attempt."""
+        now = self.clock()
+        with self._lock:
+            if len(self._failures) > 100_000:  # many distinct names: forget the stale ones
+                for key in list(self._failures):
+                    self._recent(key, now)
+            for key in (("address", address), ("name", name.lower())):
+                self._failures.setdefault(key, []).append(now)
+
+    def succeeded(self, name: str) -> None:
+        """Clear the failures of ``name``."""
+        with self._lock:
+            self._failures.pop(("name", name.lower()), None)

@@ -22,6 +22,8 @@ Layout
     One command each.
 ``retention``
     ``retention plan | apply | disk`` (the storage lifecycle).
+``users``
+    ``user add | list | disable | enable | passwd | role`` (the dashboard's named users).
 
 The commands are thin: they parse options, call the library (the rules that
 the pipeline's steps share live in :mod:`dsa110_contimg.pipeline.services`)
@@ -47,6 +49,7 @@ from dsa110_contimg.cli.retention import retention
 from dsa110_contimg.cli.run import demo, process, reprocess, stream
 from dsa110_contimg.cli.serve import serve
 from dsa110_contimg.cli.simulate import simulate
+from dsa110_contimg.cli.users import user
 from dsa110_contimg.errors import DSA110Error
 
 __all__ = ["main"]
@@ -94,5 +97,6 @@ for _command in (
     simulate,
     serve,
     retention,
+    user,
 ):
     main.add_command(_command)

@@ -14,6 +14,11 @@ so two daemons never run the same batch, and executes its items in order:
   succeeded); an API batch is queued again as a new batch;
 * ``reimage`` (items: MS paths): the MS's group from the image step, with
   the imaging parameters of ``params`` (:func:`imaging_options`);
+* ``mosaic`` (one item): a mosaic of a declination strip over an MJD range
+  (``params``: ``dec_deg``, ``mjd_start``, ``mjd_end``, optional
+  ``strip_width_deg``), versioned like the daemon's (a new version
+  supersedes the strip and range's previous one), or of chosen images
+  (``params.image_ids``), by :mod:`dsa110_contimg.pipeline.steps.mosaic`;
 * ``cancel``: not claimed; every process settles the open cancels each cycle
   (:func:`~dsa110_contimg.products.repositories.settle_cancels`), and the one
   running a cancelled job stops it between steps or kills its external
@@ -233,7 +238,12 @@ class BatchExecutor:
         return self._finish(batch_run_id)
 
     def _handlers(self) -> dict[str, Callable[[str, str, str, dict], ItemResult]]:
-        return {"reprocess": self._reprocess, "reimage": self._reimage, "rerun": self._rerun}
+        return {
+            "reprocess": self._reprocess,
+            "reimage": self._reimage,
+            "rerun": self._rerun,
+            "mosaic": self._mosaic,
+        }
 
     def _run_group(
         self,
@@ -287,6 +297,32 @@ class BatchExecutor:
         if status != "ok":
             return ItemResult(JobStatus.FAILED, f"MS {key} is {status}: re-image its group's MS")
         return self._run_group(batch_run_id, group_id, "image", options, "re-image requested")
+
+    def _mosaic(self, batch_run_id: str, kind: str, key: str, params: dict) -> ItemResult:
+        from dsa110_contimg.mosaic import make_mosaic
+        from dsa110_contimg.pipeline.steps.mosaic import PeriodMosaic, make_period_mosaic, strip_of
+
+        if kind != "mosaic":
+            return ItemResult(JobStatus.FAILED, f"mosaic takes a selection, not {kind}")
+        out_dir = self.settings.mosaics_dir
+        if params.get("image_ids"):
+            ids = [int(i) for i in params["image_ids"]]
+            name = f"mosaic-{batch_run_id}"
+            mosaic_id, _ = make_mosaic(self.factory, name, out_dir, image_ids=ids)
+            return ItemResult(JobStatus.SUCCEEDED, f"mosaic {mosaic_id}")
+        width = float(params.get("strip_width_deg") or self.settings.mosaic_strip_width_deg)
+        start, end = float(params["mjd_start"]), float(params["mjd_end"])
+        plan = PeriodMosaic(
+            strip_dec_deg=strip_of(float(params["dec_deg"]), width),
+            period=f"{round(end - start, 6):g}d",
+            mjd_start=start,
+            mjd_end=end,
+            strip_width_deg=width,
+        )
+        mosaic_id = make_period_mosaic(
+            self.settings, self.factory, plan, out_dir, parent_run_id=batch_run_id
+        )
+        return ItemResult(JobStatus.SUCCEEDED, f"mosaic {mosaic_id}")
 
     def _rerun(self, batch_run_id: str, kind: str, key: str, params: dict) -> ItemResult:
         if kind != "job":

@@ -157,6 +157,41 @@ class CandidateStatus(enum.StrEnum):
     NEW = "new"
     CONFIRMED = "confirmed"
     DISMISSED = "dismissed"
+    NEEDS_FOLLOW_UP = "needs_follow_up"
+
+
+class ImageRating(enum.StrEnum):
+    """An operator's rating of an image: a ``bad`` one is left out of every light curve."""
+
+    GOOD = "good"
+    BAD = "bad"
+
+
+class AnnotationTarget(enum.StrEnum):
+    """What an :class:`Annotation` is about."""
+
+    CANDIDATE = "candidate"
+    SOURCE = "source"
+    IMAGE = "image"
+
+
+class AnnotationKind(enum.StrEnum):
+    """One step of the vetting history (see :class:`Annotation`)."""
+
+    VERDICT = "verdict"
+    TAG = "tag"
+    UNTAG = "untag"
+    COMMENT = "comment"
+    COMMENT_EDIT = "comment_edit"
+    RATING = "rating"
+
+
+class UserRole(enum.StrEnum):
+    """What a named user may do: read, make the pipeline's writes, or also manage users."""
+
+    READER = "reader"
+    OPERATOR = "operator"
+    ADMIN = "admin"
 
 
 class JobStatus(enum.StrEnum):
@@ -375,6 +410,11 @@ class Image(_Timestamps, Base):
     dynamic_range: Mapped[float | None] = mapped_column(sa.Float)
     pbcor: Mapped[bool] = mapped_column(default=False)
     qa_grade: Mapped[QAGrade | None] = mapped_column(_state(QAGrade, "qa_grade"))
+    rating: Mapped[ImageRating | None] = mapped_column(
+        _state(ImageRating, "image_rating"),
+        index=True,
+        doc="An operator's last rating (history in annotations); bad: left out of light curves",
+    )
     qa_metrics: Mapped[dict[str, Any] | None]
     preview_path: Mapped[str | None] = mapped_column(sa.String(1024))
     thumbnail_path: Mapped[str | None] = mapped_column(sa.String(1024))
@@ -389,6 +429,9 @@ class Mosaic(_Timestamps, Base):
     """A co-added mosaic of several images."""
 
     __tablename__ = "mosaics"
+    __table_args__ = (
+        sa.Index("ix_mosaics_strip_period", "strip_dec_deg", "period", "period_start_mjd"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(128), unique=True)
@@ -405,6 +448,20 @@ class Mosaic(_Timestamps, Base):
         _state(ProductStatus, "mosaic_status"), default=ProductStatus.OK
     )
     preview_path: Mapped[str | None] = mapped_column(sa.String(1024))
+    strip_dec_deg: Mapped[float | None] = mapped_column(
+        sa.Float, doc="Declination strip of a mosaic the daemon made (strip centre, deg)"
+    )
+    period: Mapped[str | None] = mapped_column(
+        sa.String(16), doc="Period of a mosaic the daemon made, e.g. ``1d``"
+    )
+    period_start_mjd: Mapped[float | None] = mapped_column(
+        sa.Float, doc="Start of that period, MJD (UTC)"
+    )
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    superseded_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("mosaics.id", ondelete="SET NULL"),
+        doc="The newer version of the same strip and period (status ``superseded``)",
+    )
 
     tiles: Mapped[list[MosaicTile]] = relationship(
         back_populates="mosaic", cascade="all, delete-orphan", passive_deletes=True
@@ -591,6 +648,39 @@ class Candidate(_Timestamps, Base):
     source: Mapped[Source] = relationship()
 
 
+class Annotation(Base):
+    """One step of the vetting history of a candidate, a source or an image; never changed.
+
+    ``kind``: ``verdict`` (``value`` confirmed, dismissed or needs_follow_up;
+    ``text`` the reason), ``tag`` / ``untag`` (``value`` the tag), ``comment``
+    (``text``), ``comment_edit`` (``text`` the new text of comment
+    ``comment_id``; the earlier texts stay), ``rating`` (an image: ``value``
+    good or bad, ``text`` the comment). ``author`` is ``user:<name>`` or an
+    API key's fingerprint.
+    """
+
+    __tablename__ = "annotations"
+    __table_args__ = (
+        sa.Index("ix_annotations_target", "target_kind", "target_id", "id"),
+        sa.Index("ix_annotations_kind_value", "target_kind", "kind", "value", "target_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    target_kind: Mapped[AnnotationTarget] = mapped_column(
+        _state(AnnotationTarget, "annotation_target")
+    )
+    target_id: Mapped[int] = mapped_column(sa.BigInteger)
+    kind: Mapped[AnnotationKind] = mapped_column(_state(AnnotationKind, "annotation_kind"))
+    value: Mapped[str | None] = mapped_column(sa.String(64))
+    text: Mapped[str | None] = mapped_column(sa.Text)
+    comment_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("annotations.id", ondelete="CASCADE"),
+        doc="For a comment_edit: the comment edited",
+    )
+    author: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 # --------------------------------------------------------------------------
 # Jobs, batches and their items
 # --------------------------------------------------------------------------
@@ -692,3 +782,39 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(sa.String(64))
     payload: Mapped[dict[str, Any] | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+# --------------------------------------------------------------------------
+# Users and their sign-in sessions
+# --------------------------------------------------------------------------
+class User(Base):
+    """A named person who signs in to the dashboard (API keys stay for scripts).
+
+    ``password_hash`` is an argon2 hash (argon2-cffi's encoded form, salt and
+    parameters included); the password itself is never stored.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    role: Mapped[UserRole] = mapped_column(_state(UserRole, "user_role"))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    disabled: Mapped[bool] = mapped_column(default=False)
+
+
+class UserSession(Base):
+    """One sign-in: the cookie's random token is kept only as its SHA-256 (``token_sha256``)."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked: Mapped[bool] = mapped_column(default=False)
+
+    user: Mapped[User] = relationship()

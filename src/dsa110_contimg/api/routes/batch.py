@@ -1,4 +1,4 @@
-"""Batch operations (writes, API key required): reprocess, rerun, cancel, re-image.
+"""Batch operations (writes, API key required): reprocess, rerun, cancel, re-image, mosaic.
 
 Each request becomes a batch job (``job_type='batch'``) with one item per
 target, for the pipeline to execute; the response carries the batch's run id
@@ -81,6 +81,31 @@ class ReimageRequest(BaseModel):
 
     ms_paths: list[PathKey] = Field(**Items)
     params: dict[str, Any] | None = None
+
+
+class MosaicRequest(BaseModel):
+    """A mosaic: a declination strip over an MJD range, or chosen pb-corrected images."""
+
+    dec_deg: float | None = Field(None, ge=-90, le=90, allow_inf_nan=False)
+    mjd_start: MJD | None = None
+    mjd_end: MJD | None = None
+    strip_width_deg: float | None = Field(None, gt=0, le=30, allow_inf_nan=False)
+    image_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(None, **Items)
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> MosaicRequest:
+        by_strip = any(v is not None for v in (self.dec_deg, self.mjd_start, self.mjd_end))
+        if (self.image_ids is None) == (not by_strip):
+            raise ValueError("give either image_ids or dec_deg, mjd_start and mjd_end")
+        if by_strip and None in (self.dec_deg, self.mjd_start, self.mjd_end):
+            raise ValueError("a strip needs dec_deg, mjd_start and mjd_end")
+        if by_strip and self.mjd_end <= self.mjd_start:  # type: ignore[operator]
+            raise ValueError("mjd_end must be after mjd_start")
+        if by_strip and self.mjd_end - self.mjd_start > 366:  # type: ignore[operator]
+            raise ValueError("a strip's range is at most 366 days")
+        if self.image_ids is not None and self.strip_width_deg is not None:
+            raise ValueError("strip_width_deg goes with a strip, not with image_ids")
+        return self
 
 
 class BatchCreated(BaseModel):
@@ -317,3 +342,41 @@ def reimage(
         )
 
     return _submit(session, who, key, response, "reimage", body, create)
+
+
+@router.post(
+    "/mosaic",
+    response_model=BatchCreated,
+    status_code=202,
+    responses=_REPLAYED,
+    summary="Make a mosaic",
+)
+def mosaic(
+    body: MosaicRequest,
+    session: DbSession,
+    who: Writer,
+    response: Response,
+    key: IdempotencyKey = None,
+):
+    """Queue a mosaic of a strip and MJD range (a new version of it), or of chosen images."""
+    if body.image_ids is not None:
+        ids = sorted(set(body.image_ids))
+        repo.require_mosaic_images(session, ids)
+        item = f"images:{','.join(map(str, ids[:20]))}{',...' if len(ids) > 20 else ''}"
+        params: dict[str, Any] = {"image_ids": ids}
+    else:
+        item = f"strip:{body.dec_deg:+.4f}:{body.mjd_start:.5f}-{body.mjd_end:.5f}"
+        params = body.model_dump(exclude={"image_ids"}, exclude_none=True)
+
+    def create(idem: str | None, digest: str | None) -> Job:
+        return repo.create_batch(
+            session,
+            "mosaic",
+            [("mosaic", item)],
+            params=params,
+            requested_by=who,
+            idempotency_key=idem,
+            request_digest=digest,
+        )
+
+    return _submit(session, who, key, response, "mosaic", body, create)

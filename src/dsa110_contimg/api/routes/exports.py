@@ -67,11 +67,13 @@ def _table_columns(model: Any) -> list[Any]:
 
 #: Each export's filters: some of its list's, as the list declares them.
 SourceFilters = list_query(
-    "sources", only=("catalog", "eta_min", "v_min", "candidates_only"), paged=False
+    "sources",
+    only=("catalog", "eta_min", "v_min", "candidates_only", "verdict", "tag", "unvetted"),
+    paged=False,
 )
 PhotometryFilters = list_query("photometry", paged=False)
 LightCurveRange = list_query("photometry", only=("mjd_min", "mjd_max"), paged=False)
-CandidateFilters = list_query("candidates", only=("kind", "status"), paged=False)
+CandidateFilters = list_query("candidates", only=("kind", "status", "tag", "unvetted"), paged=False)
 JobFilters = list_query("jobs", only=("status", "job_type"), paged=False)
 ImageFilters = list_query("images", only=("status", "mjd_min", "mjd_max"), paged=False)
 
@@ -108,6 +110,7 @@ def export_light_curve(
 ):
     source = repo.get_source(session, source_id)
     stmt = repo.PHOTOMETRY.select(source_id=source_id, **mjd_range)
+    stmt = stmt.where(Photometry.image_id.not_in(repo.BAD_IMAGE_IDS))  # as the light curve
     columns = [getattr(Photometry, c) for c in repo.LIGHT_CURVE_COLUMNS]
     stmt = stmt.with_only_columns(*columns).order_by(Photometry.mjd)
     return _respond(state, stmt, fmt, f"lightcurve-{source.name}", key=None)

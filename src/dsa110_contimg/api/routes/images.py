@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import datetime as dt
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import Field
+from pydantic import BaseModel, Field, RootModel
 from sqlalchemy.orm import Session
 
-from dsa110_contimg.api.deps import DbSession, DownloadSlot, State, cached_json
-from dsa110_contimg.api.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from dsa110_contimg.api.deps import DbSession, DownloadSlot, State, Writer, cached_json
+from dsa110_contimg.api.errors import ERROR_RESPONSES, WRITE_RESPONSES, ApiError, ErrorBody
 from dsa110_contimg.api.files import (
     PREVIEW_PX,
     THUMBNAIL_PX,
@@ -21,6 +22,7 @@ from dsa110_contimg.api.files import (
 from dsa110_contimg.api.schemas import PageOf, list_query, orm_schema
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import Image, Photometry
+from dsa110_contimg.variability.ratings import apply_image_rating
 
 router = APIRouter(prefix="/api/images", tags=["images"], responses=ERROR_RESPONSES)
 
@@ -156,3 +158,63 @@ def image_photometry(
         return repo.list_photometry(session, image_id=image_id, **query)
 
     return cached_json(request, state, PhotometryPage, build, validate=False)
+
+
+class RatingIn(BaseModel):
+    """An operator's rating: a bad image is left out of light curves, normalisation and mosaics."""
+
+    rating: Literal["good", "bad"]
+    comment: str | None = Field(None, max_length=repo.MAX_TEXT)
+
+
+class RatingOut(BaseModel):
+    """What a rating changed."""
+
+    image_id: int
+    rating: str
+    images: list[int] = Field(description="The image rows the rating covers (same MS, version)")
+    n_sources: int = Field(description="Sources whose metrics were recomputed")
+    new_candidates: list[int]
+    updated_candidates: list[int]
+    withdrawn_candidates: list[int]
+
+
+class RatingHistoryOut(BaseModel):
+    id: int
+    target_id: int
+    value: str | None = None
+    text: str | None = None
+    author: str
+    created_at: dt.datetime
+
+
+RatingHistory = RootModel[list[RatingHistoryOut]]
+
+
+@router.get("/{image_id}/ratings", response_model=RatingHistory, summary="An image's ratings")
+def image_ratings(request: Request, state: State, image_id: ImageId):
+    return cached_json(
+        request,
+        state,
+        RatingHistory,
+        lambda session: repo.image_rating_history(session, image_id),
+    )
+
+
+@router.post(
+    "/{image_id}/rating",
+    response_model=RatingOut,
+    responses=WRITE_RESPONSES,
+    summary="Rate an image good or bad (needs a writer); its sources are recomputed",
+)
+def rate_image(session: DbSession, state: State, who: Writer, image_id: ImageId, body: RatingIn):
+    result = apply_image_rating(
+        session,
+        image_id,
+        body.rating,
+        body.comment,
+        by=who,
+        preset=state.settings.variability_preset,
+    )
+    session.commit()
+    return result

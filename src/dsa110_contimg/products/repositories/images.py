@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from dsa110_contimg.products.models import (
     Image,
+    ImageRating,
     MeasurementSet,
     MSStage,
     ProductStatus,
@@ -103,6 +104,7 @@ IMAGES = Listing(
             le=1e6,
             description="Highest image noise (Jy)",
         ),
+        Filter("rating", ImageRating, Image.rating, description="An operator's rating"),
     ),
 )
 list_images = IMAGES.page

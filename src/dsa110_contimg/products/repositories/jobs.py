@@ -303,7 +303,7 @@ def unfinished_jobs(session: Session) -> list[Job]:
 # Executing API batches (dsa110_contimg.pipeline.operations) and recover()
 # --------------------------------------------------------------------------
 #: Batch operations the pipeline executes, claimed from the queue in order.
-EXECUTED_OPERATIONS = ("reprocess", "rerun", "reimage")
+EXECUTED_OPERATIONS = ("reprocess", "rerun", "reimage", "mosaic")
 
 
 def _batch_operation(job: Job) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dsa110_contimg.products.models import (
     LIGHT_CURVE_COLUMNS,
+    AnnotationTarget,
     Candidate,
     EpochNormalisation,
     Image,
@@ -20,6 +21,12 @@ from dsa110_contimg.products.models import (
     Source,
     VariabilityMetrics,
     utcnow,
+)
+from dsa110_contimg.products.repositories.annotations import (
+    BAD_IMAGE_IDS,
+    source_verdict_filter,
+    tag_filter,
+    unvetted_filter,
 )
 from dsa110_contimg.products.repositories.events import publish_event, touch
 from dsa110_contimg.products.repositories.query import (
@@ -303,6 +310,9 @@ SOURCES = _SourceListing(
             description="Only sources with a candidate",
             where=_has_candidate,
         ),
+        source_verdict_filter(),
+        tag_filter(AnnotationTarget.SOURCE, Source.id),
+        unvetted_filter(AnnotationTarget.SOURCE, Source.id),
     ),
 )
 list_sources = SOURCES.page
@@ -362,6 +372,7 @@ _LIGHT_CURVE = (
         _PHOTOMETRY.source_id == sa.bindparam("source_id"),
         _PHOTOMETRY.mjd >= sa.bindparam("mjd_min"),
         _PHOTOMETRY.mjd <= sa.bindparam("mjd_max"),
+        _PHOTOMETRY.image_id.not_in(BAD_IMAGE_IDS),  # images rated bad are left out
     )
     .order_by(_PHOTOMETRY.mjd)
 )
@@ -521,7 +532,11 @@ def first_clean_fluxes(
             sa.select(
                 Photometry.source_id, Photometry.mjd, Photometry.flux_jy, Photometry.image_id, rank
             )
-            .where(Photometry.source_id.in_(part), Photometry.flags.op("&")(veto) == 0)
+            .where(
+                Photometry.source_id.in_(part),
+                Photometry.flags.op("&")(veto) == 0,
+                Photometry.image_id.not_in(BAD_IMAGE_IDS),  # no baseline from a bad image
+            )
             .subquery()
         )
         stmt = (
@@ -588,6 +603,7 @@ def measured_images_before(
             Image.id != exclude_id,
             sa.or_(Image.pbcor.is_(True), Image.image_type == "image-pb"),
             Image.status == ProductStatus.OK,
+            Image.id.not_in(BAD_IMAGE_IDS),  # an image rated bad sets no reference
             Image.dec_deg.between(dec_min, dec_max),
         )
         .order_by(Image.mjd_obs, Image.id)

@@ -10,12 +10,18 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.products.models import (
+    AnnotationTarget,
     Candidate,
     CandidateKind,
     CandidateStatus,
     Photometry,
     VariabilityMetrics,
-    utcnow,
+)
+from dsa110_contimg.products.repositories.annotations import (
+    BAD_IMAGE_IDS,
+    record_verdict,
+    tag_filter,
+    unvetted_filter,
 )
 from dsa110_contimg.products.repositories.events import publish_event, touch
 from dsa110_contimg.products.repositories.query import (
@@ -70,15 +76,10 @@ def set_candidate_status(
     ``by`` is who gave it (an API key's fingerprint or a user name, never a
     key), recorded with the time in ``reviewed_by`` and ``reviewed_at``.
     """
-    candidate = get_candidate(session, candidate_id)
-    candidate.status = CandidateStatus(status)
-    if note is not None:
-        candidate.note = note
-    candidate.reviewed_by, candidate.reviewed_at = by, utcnow()
-    session.flush()
-    payload = {"id": candidate.id, "status": str(candidate.status), "by": by}
-    publish_event(session, "candidate", "status", payload)
-    return candidate
+    get_candidate(session, candidate_id)
+    # The verdict goes into the vetting history too (``annotations``), never overwritten there.
+    record_verdict(session, "candidate", candidate_id, status, note, by=by or "unknown")
+    return get_candidate(session, candidate_id)
 
 
 def variability_or_none(session: Session, source_id: int) -> VariabilityMetrics | None:
@@ -108,6 +109,10 @@ CANDIDATES = Listing(
         Filter("status", CandidateStatus, Candidate.status),
         Filter("score_min", float, Candidate.score, op="ge", ge=-1e12, le=1e12),
         Filter("source_id", int, Candidate.source_id, ge=1, le=2**63 - 1),
+        tag_filter(AnnotationTarget.CANDIDATE, Candidate.id),
+        unvetted_filter(
+            AnnotationTarget.CANDIDATE, Candidate.id, Candidate.reviewed_at.is_not(None)
+        ),
     ),
 )
 list_candidates = CANDIDATES.page
@@ -165,6 +170,7 @@ def normalised_light_curve(
             Photometry.source_id == source_id,
             Photometry.norm_flux_jy.is_not(None),
             Photometry.norm_flux_err_jy > 0,
+            Photometry.image_id.not_in(BAD_IMAGE_IDS),  # images rated bad are left out
         )
         .order_by(Photometry.mjd)
     )
@@ -188,7 +194,11 @@ def normalised_points(
         Photometry.norm_flux_jy,
         Photometry.norm_flux_err_jy,
         Photometry.mjd,
-    ).where(Photometry.source_id.in_(source_ids), Photometry.norm_flux_jy.is_not(None))
+    ).where(
+        Photometry.source_id.in_(source_ids),
+        Photometry.norm_flux_jy.is_not(None),
+        Photometry.image_id.not_in(BAD_IMAGE_IDS),  # images rated bad are left out
+    )
     points = session.execute(stmt).all()
     if not points:
         return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0)

@@ -3,6 +3,7 @@
 // page still loading when the user moves on writes into a detached element.
 
 import { ApiError } from "./api.js";
+import * as auth from "./auth.js";
 import { errorBox, fill, h } from "./dom.js";
 import * as cal from "./pages/cal.js";
 import * as candidates from "./pages/candidates.js";
@@ -31,6 +32,7 @@ const ROUTES = [
   [/^\/jobs\/(.+)$/, jobs.detail, "#/jobs"],
   [/^\/mosaics$/, mosaics.list, "#/mosaics"],
   [/^\/mosaics\/(\d+)$/, mosaics.detail, "#/mosaics"],
+  [/^\/sign-in$/, auth.signIn, null],
 ];
 
 const view = document.getElementById("view");

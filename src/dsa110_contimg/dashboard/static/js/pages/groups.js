@@ -4,6 +4,7 @@ import { api, encodePath } from "../api.js";
 import { badge, fields, fill, h, link, table } from "../dom.js";
 import * as f from "../format.js";
 import { section } from "../ui.js";
+import { reprocessGroup } from "../control.js";
 
 export async function detail(ctx) {
   const [id] = ctx.params;
@@ -32,5 +33,6 @@ export async function detail(ctx) {
       { label: "Status", value: (r) => badge(r.status) },
       { label: "Quarantine reason", value: (r) => r.quarantine_reason ?? "" },
     ], group.files, { empty: "No files recorded." })),
+    reprocessGroup(group.id),
   );
 }

@@ -1,8 +1,8 @@
 // Images: the list with thumbnails and filters, and one image with its preview
 // (coordinate grid), FITS download, QA and the measurements made on it.
 
-import { api, apiUrl, encodePath } from "../api.js";
-import { badge, fields, fill, h, link, pager, table } from "../dom.js";
+import { api, apiUrl, encodePath, write } from "../api.js";
+import { badge, errorBox, fields, fill, h, link, pager, table } from "../dom.js";
 import * as f from "../format.js";
 import { skyImage } from "../skyimage.js";
 import { exportLinks, listPage, route, section, withQuery } from "../ui.js";
@@ -10,6 +10,7 @@ import { exportLinks, listPage, route, section, withQuery } from "../ui.js";
 const FILTERS = [
   { name: "image_type", label: "Type", options: ["image", "image-pb", "residual", "model", "dirty", "psf", "beam"] },
   { name: "qa_grade", label: "QA grade", options: ["good", "warn", "fail"] },
+  { name: "rating", label: "Rating", options: ["good", "bad"] },
   { name: "pbcor", label: "PB-corrected", options: [["true", "yes"], ["false", "no"]] },
   { name: "mjd_min", label: "MJD from", type: "number" },
   { name: "mjd_max", label: "to", type: "number" },
@@ -101,7 +102,8 @@ export async function detail(ctx) {
         ["Dynamic range", f.num(im.dynamic_range)],
         ["Measurement Set", im.ms_path ? link(`/ms/${encodePath(im.ms_path)}`, im.ms_path) : null],
       ]),
-      section("Quality", fields([["Grade", badge(im.qa_grade)], ["Metrics", h("pre", {}, f.json(im.qa_metrics))]])))),
+      section("Quality", fields([["Grade", badge(im.qa_grade)], ["Metrics", h("pre", {}, f.json(im.qa_metrics))]])),
+      ratingPanel(im))),
     section("Measurements on this image",
       pager(phot, (next) => route(`/images/${id}`, withQuery(ctx.query, { offset: next }))),
       table([
@@ -113,4 +115,40 @@ export async function detail(ctx) {
         { label: "Flags", value: (p) => (p.flags ? String(p.flags) : "") },
       ], phot.items, { empty: "No measurements on this image." })),
   );
+}
+
+/**
+ * An operator's rating: good or bad with a comment. A bad image is left out of light curves,
+ * normalisation, metrics, candidates and mosaics at once; rating it good brings it back.
+ */
+function ratingPanel(im) {
+  const element = h("section", { class: "panel rating", "data-rating": im.rating ?? "" });
+  const render = async (message) => {
+    const history = await api(`/api/images/${im.id}/ratings`).catch(() => []);
+    const comment = h("input", { type: "text", name: "rating-comment", placeholder: "comment", size: 30 });
+    const rate = (rating) => async () => {
+      try {
+        const result = await write("POST", `/api/images/${im.id}/rating`, { rating, comment: comment.value || null });
+        im.rating = result.rating;
+        element.dataset.rating = result.rating;
+        render(`Rated ${result.rating}: ${result.n_sources} sources recomputed, ${result.withdrawn_candidates.length} candidates withdrawn, ${result.new_candidates.length} new.`);
+      } catch (err) {
+        element.append(errorBox(err));
+      }
+    };
+    fill(
+      element,
+      h("h2", {}, "Rating"),
+      h("p", {}, "Rated: ", im.rating ? badge(im.rating) : "not yet",
+        im.rating === "bad" ? " — left out of light curves, normalisation and mosaics" : ""),
+      h("p", {}, comment,
+        h("button", { type: "button", "data-rate": "good", on: { click: rate("good") } }, "Rate good"),
+        h("button", { type: "button", "data-rate": "bad", on: { click: rate("bad") } }, "Rate bad")),
+      message ? h("p", { class: "rating-result" }, message) : null,
+      h("ol", { class: "rating-history" }, history.map((r) =>
+        h("li", {}, h("time", {}, f.time(r.created_at)), " ", h("b", {}, r.author), " ", badge(r.value), r.text ? ` — ${r.text}` : ""))),
+    );
+  };
+  render();
+  return element;
 }

@@ -2,6 +2,7 @@
 // WebSocket (status, progress, messages); a running job's log is re-read as it grows.
 
 import { api } from "../api.js";
+import { cancelJob, reprocessRangePanel } from "../control.js";
 import { badge, errorBox, fields, fill, h, link, progressBar, setProgress, table } from "../dom.js";
 import * as f from "../format.js";
 import { liveBadge, subscribe } from "../live.js";
@@ -50,7 +51,7 @@ export async function list(ctx) {
     filters: FILTERS,
     empty: "No job matches.",
     intro: ["Every pipeline stage and batch request is a job; this list follows them live. ", live],
-    before: () => h("p", {}, exportLinks("/api/export/jobs")),
+    before: () => [h("p", {}, exportLinks("/api/export/jobs")), reprocessRangePanel()],
     columns: COLUMNS,
     rowKey: (j) => j.run_id,
   };
@@ -175,6 +176,7 @@ export async function detail(ctx) {
     h("h1", {}, `Job ${job.run_id} `, live),
     origin.parent_run_id ? h("p", {}, "Part of ", jobLink(origin.parent_run_id)) : null,
     summary,
+    ["pending", "running"].includes(job.status) ? cancelJob(job.run_id) : null,
     related,
     section("Log", logs),
   );

@@ -6,6 +6,7 @@ import { badge, fields, fill, h, link, table } from "../dom.js";
 import * as f from "../format.js";
 import { listPage, section } from "../ui.js";
 import { purgedBadge } from "./images.js";
+import { reimagePanel } from "../control.js";
 
 const FILTERS = [
   { name: "stage", label: "Stage", options: ["converted", "flagged", "waiting_cal", "calibrated", "imaged"] },
@@ -84,5 +85,6 @@ export async function detail(ctx) {
       { label: "Dynamic range", value: (im) => f.num(im.dynamic_range), cls: "num" },
       { label: "QA", value: (im) => badge(im.qa_grade) },
     ], qa.images, { empty: "Not imaged yet." })),
+    reimagePanel(meta.path),
   );
 }

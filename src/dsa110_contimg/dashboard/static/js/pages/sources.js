@@ -8,6 +8,29 @@ import * as f from "../format.js";
 import { lightCurve } from "../lightcurve.js";
 import { cutout } from "../skyimage.js";
 import { exportLinks, filterForm, listPage, listParams, section, settle } from "../ui.js";
+import { surveyLinks, vettingPanel } from "../vetting.js";
+
+/** Radius of the neighbours listed on a source's page, degrees (a few DSA-110 beams). */
+const NEIGHBOUR_RADIUS_DEG = 0.25;
+
+/** The sources near `src` with their separations (arcsec), nearest first. */
+async function neighbours(src) {
+  const page = await settle(api("/api/sources", { ra: src.ra_deg, dec: src.dec_deg, radius_deg: NEIGHBOUR_RADIUS_DEG, limit: 50 }));
+  if (page instanceof Error) return h("p", {}, page.message);
+  const rad = Math.PI / 180;
+  const sep = (o) => {
+    const c = Math.sin(src.dec_deg * rad) * Math.sin(o.dec_deg * rad) + Math.cos(src.dec_deg * rad) * Math.cos(o.dec_deg * rad) * Math.cos((o.ra_deg - src.ra_deg) * rad);
+    return (Math.acos(Math.min(1, Math.max(-1, c))) / rad) * 3600;
+  };
+  const others = page.items.filter((o) => o.id !== src.id).map((o) => ({ ...o, sep: sep(o) })).sort((a, b) => a.sep - b.sep);
+  return table([
+    { label: "Source", value: (o) => link(`/sources/${o.id}`, o.name) },
+    { label: "Separation", value: (o) => `${f.num(o.sep, 1)}″`, cls: "num" },
+    { label: "Catalog", value: (o) => (o.catalog ? `${o.catalog} ${o.catalog_id ?? ""}` : "—") },
+    { label: "Catalog flux", value: (o) => f.mjy(o.catalog_flux_jy), cls: "num" },
+    { label: "η", value: (o) => f.num(o.variability?.eta), cls: "num" },
+  ], others, { empty: `No other source within ${NEIGHBOUR_RADIUS_DEG}°.`, cls: "neighbours" });
+}
 
 const FILTERS = [
   { name: "name", label: "Name contains", size: 14 },
@@ -18,6 +41,9 @@ const FILTERS = [
   { name: "eta_min", label: "η ≥", type: "number", size: 5 },
   { name: "v_min", label: "V ≥", type: "number", size: 5 },
   { name: "n_epochs_min", label: "Epochs ≥", type: "number", size: 4 },
+  { name: "verdict", label: "Verdict", options: [["confirmed", "confirmed"], ["dismissed", "dismissed"], ["needs_follow_up", "needs follow-up"]] },
+  { name: "tag", label: "Tag", size: 10 },
+  { name: "unvetted", label: "Looked at", options: [["true", "not yet"], ["false", "yes"]] },
   { name: "candidates_only", label: "Candidates only", type: "checkbox" },
 ];
 const RANGE = [
@@ -140,6 +166,9 @@ export async function detail(ctx) {
         { label: "Status", value: (c) => badge(c.status) },
         { label: "Note", value: (c) => c.note ?? "" },
       ], src.candidates, { empty: "Not a candidate." }))),
+    surveyLinks(src.ra_deg, src.dec_deg),
+    vettingPanel("source", src.id).element,
+    section(`Neighbours within ${NEIGHBOUR_RADIUS_DEG}° (catalog cross-matches)`, await neighbours(src)),
     section("Cutouts", await cutouts(src, curve.points)),
     section(`Measurements (${curve.n_points})`, table(POINT_COLUMNS, curve.points, { empty: "No measurements yet.", cls: "measurements" })),
   );
