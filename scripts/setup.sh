@@ -12,8 +12,9 @@ extras=""
 apt_packages=(python3-venv wsclean postgresql redis-server)
 # Only the test suite needs these: Chromium runs the dashboard's browser tests;
 # nginx-light runs deploy/nginx/dsa110.conf in front of the API (tests/ops);
-# prometheus brings promtool, which checks and unit-tests the alert rules.
-apt_test_packages=(chromium nginx-light prometheus)
+# prometheus brings promtool, which checks and unit-tests the alert rules;
+# systemd brings systemd-analyze, which verifies the units in deploy/systemd.
+apt_test_packages=(chromium nginx-light prometheus systemd)
 if [[ "${1:-}" == "--test" ]]; then
     extras="[test,casa]"  # CASA cross-checks run in the test suite
     apt_packages+=("${apt_test_packages[@]}")

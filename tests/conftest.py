@@ -74,6 +74,8 @@ TOOLS: dict[str, Tool] = {
     ),
     "promtool": Tool(programs=("promtool",), install="apt-get install prometheus"),
     "redis": Tool(programs=("redis-server",), install="apt-get install redis-server"),
+    "chromium": Tool(programs=("chromium",), install="apt-get install chromium"),
+    "systemd-analyze": Tool(programs=("systemd-analyze",), install="apt-get install systemd"),
 }
 
 

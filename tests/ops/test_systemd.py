@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -224,9 +223,7 @@ def test_the_api_starts_as_systemd_runs_it_and_stops_on_sigterm(tmp_path: Path) 
             process.wait()
 
 
-@pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed"
-)
+@pytest.mark.requires("systemd-analyze")
 def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     # The units name the installed command; point them at this virtualenv's.
     here = str(Path(sys.executable).with_name("dsa110"))

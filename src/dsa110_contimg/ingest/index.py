@@ -258,8 +258,7 @@ class Indexer:
                 self._record_late(session, group, info, now)
                 return _Outcome(group.id, group.state, late=True)
             repo.register_raw_file(session, **self._row(info, now, group_id=group.id))
-            if group.dec_deg is None:
-                group.dec_deg = info.dec_deg
+            repo.fill_group_dec(session, group, info.dec_deg)
             completed = groups.refresh(session, group, now)
             return _Outcome(group.id, group.state, completed=completed)
 

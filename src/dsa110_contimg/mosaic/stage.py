@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,8 +36,8 @@ def check_name(session: Session, name: str) -> None:
         )
 
 
-def register_result(session: Session, name: str, result: MosaicResult) -> Mosaic:
-    """The mosaic row and its tile rows, in the caller's transaction."""
+def register_result(session: Session, name: str, result: MosaicResult, **fields: Any) -> Mosaic:
+    """The mosaic row and its tile rows, in the caller's transaction; ``fields`` add columns."""
     return repo.register_mosaic(
         session,
         name=name,
@@ -51,6 +52,7 @@ def register_result(session: Session, name: str, result: MosaicResult) -> Mosaic
         cell_arcsec=result.cell_arcsec,
         noise_jy=result.noise_jy,
         preview_path=result.preview_path,
+        **fields,
     )
 
 

@@ -98,8 +98,7 @@ def job_run(
         )
         run_id = job.run_id
         log_path = Path(logs_dir) / f"{run_id}.log"
-        job.log_path = str(log_path)
-        repo.start_job(session, run_id, host=socket.gethostname())
+        repo.start_job(session, run_id, host=socket.gethostname(), log_path=str(log_path))
     log_path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(log_path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

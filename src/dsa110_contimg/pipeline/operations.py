@@ -370,10 +370,7 @@ class BatchExecutor:
     def _cancel_rest(self, batch_run_id: str, who: str) -> JobStatus:
         reason = f"cancelled by {who}"
         with session_scope(self.factory) as session:
-            batch = repo.get_job(session, batch_run_id)
-            for item in repo.job_items(session, batch.id):
-                if item.status in (JobStatus.PENDING, JobStatus.RUNNING):
-                    item.status, item.error = JobStatus.CANCELLED, reason
+            repo.cancel_open_items(session, batch_run_id, reason)
             repo.finish_job_if(
                 session,
                 batch_run_id,

@@ -31,7 +31,6 @@ from dsa110_contimg.products.db import session_scope
 from dsa110_contimg.products.models import (
     GroupState,
     JobStatus,
-    utcnow,
 )
 from dsa110_contimg.tools.process import JobCancelled, Watch, group_alive, kill_group, watching
 
@@ -159,13 +158,11 @@ def run_group(
             "process",
             [("stage", name) for name, _ in stages],
             params={"group_id": group_id},
+            group_id=group_id,
+            parent_run_id=parent_run_id,
         )
-        batch.group_id = group_id
-        if parent_run_id is not None:
-            batch.parent_id = repo.get_job(session, parent_run_id).id
-        batch.status, batch.started_at = JobStatus.RUNNING, utcnow()
-        batch.host, batch.worker_pid = socket.gethostname(), os.getpid()
         batch_run_id = batch.run_id
+        repo.start_job(session, batch_run_id, host=socket.gethostname())
     cancelled = CancelCheck(factory, batch_run_id, parent_run_id or "")
     base_ids = list(cancelled.run_ids)
     state: dict[str, Any] = {}
@@ -245,9 +242,7 @@ def _cancelled(
     where = f" before stage {before}" if before else ""
     reason = f"cancelled by {who}{where}"
     with session_scope(factory) as session:
-        for item in repo.job_items(session, repo.get_job(session, batch_run_id).id):
-            if item.status in (JobStatus.PENDING, JobStatus.RUNNING):
-                item.status, item.error = JobStatus.CANCELLED, reason
+        repo.cancel_open_items(session, batch_run_id, reason)
         repo.finish_job(session, batch_run_id, status=JobStatus.CANCELLED, error=reason)
         repo.set_group_state(session, group_id, GroupState.FAILED, reason)
         repo.publish_event(

@@ -188,10 +188,15 @@ def make_period_mosaic(
             previous = repo.current_period_mosaic(
                 session, plan.strip_dec_deg, plan.period, plan.mjd_start
             )
-            mosaic = register_result(session, name, result)
-            mosaic.strip_dec_deg, mosaic.period = plan.strip_dec_deg, plan.period
-            mosaic.period_start_mjd, mosaic.version = plan.mjd_start, version
-            session.flush()
+            mosaic = register_result(
+                session,
+                name,
+                result,
+                strip_dec_deg=plan.strip_dec_deg,
+                period=plan.period,
+                period_start_mjd=plan.mjd_start,
+                version=version,
+            )
             if previous is not None:
                 repo.supersede_mosaic(session, previous.id, mosaic.id)
             repo.finish_job(

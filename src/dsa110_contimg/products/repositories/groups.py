@@ -300,3 +300,10 @@ def recount_group_files(session: Session, group: ObservationGroup) -> int:
     group.files_present = len(usable_subbands(session, group.id))
     session.flush()
     return group.files_present
+
+
+def fill_group_dec(session: Session, group: ObservationGroup, dec_deg: float | None) -> None:
+    """Record a group's pointing declination from its first file, if not yet known."""
+    if group.dec_deg is None and dec_deg is not None:
+        group.dec_deg = dec_deg
+        session.flush()

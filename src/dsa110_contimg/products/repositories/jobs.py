@@ -63,12 +63,18 @@ def create_job(
 
 
 def start_job(
-    session: Session, run_id: str, *, host: str | None = None, pid: int | None = None
+    session: Session,
+    run_id: str,
+    *,
+    host: str | None = None,
+    pid: int | None = None,
+    log_path: str | None = None,
 ) -> Job:
-    """Mark a job running now, in process ``pid`` (default: this one) on ``host``."""
+    """Mark a job running now, in process ``pid`` (default: this one) on ``host``, logging to ``log_path``."""
     job = get_job(session, run_id)
     job.status, job.started_at, job.progress = JobStatus.RUNNING, utcnow(), 0.0
     job.host = host or job.host
+    job.log_path = log_path or job.log_path
     job.worker_pid = pid if pid is not None else os.getpid()
     session.flush()
     _job_event(session, job, "started")
@@ -121,6 +127,8 @@ def create_batch(
     requested_by: str | None = None,
     idempotency_key: str | None = None,
     request_digest: str | None = None,
+    group_id: str | None = None,
+    parent_run_id: str | None = None,
 ) -> Job:
     """Create a batch job (``job_type='batch'``) with one pending item per target.
 
@@ -135,6 +143,8 @@ def create_batch(
         Extra parameters recorded with the batch.
     requested_by
         Who asked (an API key's fingerprint, a user name).
+    group_id, parent_run_id
+        The group the batch works on and the batch that started it, if any.
     idempotency_key, request_digest
         The request's ``Idempotency-Key`` and the digest of its body (see
         :func:`find_batch`); a second batch with the same key and requester is
@@ -160,7 +170,10 @@ def create_batch(
         requested_by=requested_by,
         idempotency_key=idempotency_key,
         request_digest=request_digest,
+        group_id=group_id,
     )
+    if parent_run_id is not None:
+        job.parent_id = get_job(session, parent_run_id).id
     job.items = [
         BatchItem(position=i, item_type=kind, item_key=key) for i, (kind, key) in enumerate(items)
     ]
@@ -242,6 +255,20 @@ def job_items(session: Session, job_id: int) -> list[BatchItem]:
     """The items of a batch job, in order."""
     stmt = sa.select(BatchItem).where(BatchItem.batch_id == job_id).order_by(BatchItem.position)
     return list(session.scalars(stmt))
+
+
+def cancel_open_items(session: Session, batch_run_id: str, reason: str) -> int:
+    """Mark a batch's pending and running items cancelled with ``reason``; how many."""
+    stmt = (
+        sa.update(BatchItem)
+        .where(
+            BatchItem.batch_id == get_job(session, batch_run_id).id,
+            BatchItem.status.in_((JobStatus.PENDING, JobStatus.RUNNING)),
+        )
+        .values(status=JobStatus.CANCELLED, error=reason)
+        .execution_options(synchronize_session="fetch")
+    )
+    return session.execute(stmt).rowcount
 
 
 def _child_of(parent_run_id: str) -> Any:

@@ -94,7 +94,7 @@ def image_groups(session: Session, image_ids: Sequence[int]) -> dict[int, str | 
         .join(MeasurementSet, MeasurementSet.id == Image.ms_id)
         .where(Image.id.in_(list(image_ids)))
     )
-    return dict(session.execute(stmt).tuples().all())
+    return {k: v for k, v in session.execute(stmt)}
 
 
 def current_period_mosaic(
