@@ -19,7 +19,7 @@ array. The cell is the synthesized resolution ``lambda_min / B`` over
 and ``B`` the longest baseline used (at most the tier's ``max_uv_lambda``).
 When that field at that cell needs more than ``max_size`` pixels, the cell
 grows to fit the field in ``max_size`` (on the surveyed array, 2.6 km, the
-standard tier becomes 2400 px at 6.3 arcsec: 2.5 cells per 15.9 arcsec
+standard tier becomes 2384 px at 6.4 arcsec: 2.5 cells per 15.9 arcsec
 beam); only if the cell would then be coarser than half the resolution
 does the image grow past ``max_size``. Speed is never bought with field.
 """
