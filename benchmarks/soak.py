@@ -40,8 +40,10 @@ group failed or the API answered 5xx.
 The simulation is set-up (not timed) and kept in ``--out``/sim; a second run
 with the same ``--groups``, ``--preset`` and ``--sim-config`` reuses it.
 
-The disk guard's thresholds are lowered to ``--disk-stop-gb`` (the defaults,
-100 GB free to stop, would hold every group on a small test machine).
+The disk guard's thresholds are lowered to ``--disk-stop-gb`` free to stop
+(default 1 GB) and twice that to warn: the settings' defaults (``disk_stop_free_gb``
+20 GB, ``disk_warn_free_gb`` 200 GB) would hold every group on a test machine
+with less than 20 GB free and report its disk low on most.
 
 Measured (2 shared cores; 2026-12-04; short retention ages as in the first command):
 - ``--groups 48`` before the preview fix (18:09, load ~1): daemon RSS 457 -> 848 MiB

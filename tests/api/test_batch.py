@@ -105,21 +105,147 @@ def _nested(depth: int) -> dict:
     return params
 
 
-def test_params_are_bounded_in_depth_and_size(client: TestClient, writable_seed: Seed) -> None:
+def _batch_count(url: str) -> int:
+    import sqlalchemy as sa
+
+    from dsa110_contimg.products import make_engine
+    from dsa110_contimg.products.models import Job
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(
+                sa.select(sa.func.count()).select_from(Job).where(Job.job_type == "batch")
+            )
+    finally:
+        engine.dispose()
+
+
+def test_params_are_bounded_in_depth_and_size(writable_seed: Seed) -> None:
+    """Over real HTTP: params the pipeline could not run with are a 422 and record nothing."""
+    import httpx
+    from api_support import LiveServer, make_settings
+
+    from dsa110_contimg.api import create_app
+
     ms = [writable_seed.ms_paths[0]]
-    for params in (
-        _nested(9),  # deeper than api_max_params_depth (8)
-        {"a": [[[[[[[[[1]]]]]]]]]},
-        {"blob": "x" * 20_000},  # larger than api_max_params_bytes (16 KiB)
-        _nested(255),
-    ):
-        response = client.post(
-            "/api/batch/reimage", json={"ms_paths": ms, "params": params}, headers=KEY
+    group = writable_seed.groups[:1]
+    steps = "convert, flag, calibrate, image, photometry"
+    refused = [
+        ("reimage", _nested(9), "deeper than 8"),  # api_max_params_depth
+        ("reimage", {"a": [[[[[[[[[1]]]]]]]]]}, "deeper than 8"),
+        ("reimage", {"blob": "x" * 20_000}, "larger than 16384"),  # api_max_params_bytes
+        ("reimage", _nested(255), "deeper than 8"),
+        ("reimage", _nested(8), "unknown parameter(s): a; allowed: auto_mask"),
+        ("reimage", {"niter": -1}, "niter: Input should be greater than or equal to 0"),
+        ("reimage", {"niter": 2.5}, "niter: Input should be a valid integer"),
+        ("reimage", {"size": 3}, "size: Input should be greater than or equal to 16"),
+        ("reimage", {"weight": "robust"}, "weight must be one of briggs, natural, uniform"),
+        ("reimage", {"tier": "nope"}, "tier: unknown imaging tier 'nope'"),
+        (
+            "reimage",
+            {"max_image_size": 50_000},
+            "max_image_size must be an integer within 16..20000",
+        ),
+        ("reimage", {"blind": "yes"}, "blind must be true or false"),
+        ("reimage", {"extra_args": ["-foo"]}, "unknown parameter(s): extra_args"),
+        ("reimage", {"from_step": "convert"}, "a re-image starts at the image step"),
+        (
+            "reprocess",
+            {"from_step": "mosaic"},
+            f"from_step: unknown step 'mosaic': reprocess from one of {steps}",
+        ),
+        ("reprocess", {"from_step": "imaging"}, f"reprocess from one of {steps}"),
+        ("reprocess", {"from_step": 3}, f"from_step must be one of {steps}"),
+        ("reprocess", {"from_step": "image", "niter": -1}, "niter: Input should be greater"),
+    ]
+    app = create_app(make_settings(writable_seed.root, writable_seed.url))
+    n_batches = _batch_count(writable_seed.url)
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, headers=KEY) as http:
+        for operation, params, message in refused:
+            target = {"ms_paths": ms} if operation == "reimage" else {"group_ids": group}
+            headers = {"Idempotency-Key": f"refused-{operation}"}
+            response = http.post(
+                f"/api/batch/{operation}", json={**target, "params": params}, headers=headers
+            )
+            assert response.status_code == 422, (params, response.text)
+            error = response.json()["error"]
+            assert error["code"] == "invalid_parameters", error
+            assert message in error["message"], (message, error["message"])
+        assert _batch_count(writable_seed.url) == n_batches, "a refused request made a batch"
+        # the same Idempotency-Key with good params: the refusals did not use it up
+        for operation, target, params in (
+            ("reimage", {"ms_paths": ms}, {"niter": 0, "tier": "quicklook", "weight": "natural"}),
+            ("reprocess", {"group_ids": group}, {"from_step": "image", "robust": -1.0}),
+            ("reprocess", {"group_ids": group}, None),  # from_step left to the pipeline
+        ):
+            ok = http.post(
+                f"/api/batch/{operation}",
+                json={**target, "params": params},
+                headers={"Idempotency-Key": f"ok-{operation}-{params is None}"},
+            )
+            assert ok.status_code == 202, ok.text
+            stored = http.get(f"/api/jobs/{ok.json()['run_id']}").json()["params"]
+            assert {k: v for k, v in stored.items() if v is not None} == {
+                "operation": operation,
+                **(params or {}),
+            }
+    assert _batch_count(writable_seed.url) == n_batches + 3
+
+
+def test_reprocess_without_from_step_starts_where_default_from_step_says(
+    writable_seed: Seed,
+) -> None:
+    """Calibrate for a group whose MS has newer tables than its calibration, else convert.
+
+    The batch carries no ``from_step``; the executor asks ``default_from_step``
+    when it runs, and the step it chose is in each group's ``reprocess`` event
+    and in the item's note. (The seed's groups have no raw files, so the runs
+    themselves end failed at convert: only the choice is tested here.)
+    """
+    import httpx
+    from api_support import LiveServer, make_settings
+
+    from dsa110_contimg.api import create_app
+    from dsa110_contimg.pipeline.operations import BatchExecutor
+    from dsa110_contimg.pipeline.services import default_from_step
+    from dsa110_contimg.products import make_engine, make_session_factory, session_scope
+    from dsa110_contimg.products import repositories as repo
+
+    calibrated, uncalibrated, no_ms = writable_seed.groups  # MS + tables applied; MS; no MS
+    settings = make_settings(writable_seed.root, writable_seed.url)
+    engine = make_engine(writable_seed.url)
+    factory = make_session_factory(engine)
+    assert [default_from_step(factory, g) for g in writable_seed.groups] == ["convert"] * 3
+    with session_scope(factory) as s:  # a table solved after the MS was calibrated
+        repo.register_cal_table(
+            s,
+            path=str(writable_seed.root / "caltables" / "newer.gcal"),
+            table_type="gain",
+            set_name="newer",
+            valid_start_mjd=61007.4,
+            valid_end_mjd=61008.4,
+            dec_deg=54.6,
         )
-        assert response.status_code == 422, response.text
-        assert response.json()["error"]["code"] == "invalid_parameters"
-    ok = client.post("/api/batch/reimage", json={"ms_paths": ms, "params": _nested(8)}, headers=KEY)
-    assert ok.status_code == 202, ok.text
+    with LiveServer(create_app(settings)) as server, httpx.Client(base_url=server.url) as http:
+        posted = http.post(
+            "/api/batch/reprocess", json={"group_ids": writable_seed.groups}, headers=KEY
+        )
+        assert posted.status_code == 202, posted.text
+        run_id = posted.json()["run_id"]
+        assert "from_step" not in http.get(f"/api/jobs/{run_id}").json()["params"]
+        assert BatchExecutor(settings, factory).run_next() == run_id
+        events = http.get("/api/events", params={"topic": "group", "kind": "reprocess"}).json()
+        chosen = {e["payload"]["group_id"]: e["payload"]["from_step"] for e in events["items"]}
+        assert chosen == {calibrated: "calibrate", uncalibrated: "convert", no_ms: "convert"}
+        items = http.get(f"/api/jobs/{run_id}").json()["items"]
+        notes = {i["item_key"]: (i["error"] or "").split(":")[0] for i in items}
+        assert notes == {
+            calibrated: "from calibrate",
+            uncalibrated: "from convert",
+            no_ms: "from convert",
+        }
+    engine.dispose()
 
 
 def test_reserved_params_cannot_be_overridden(client: TestClient, writable_seed: Seed) -> None:

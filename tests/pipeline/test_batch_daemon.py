@@ -1,4 +1,8 @@
-"""The stream daemon executes the API's batches: kill -9 mid-WSClean, restart, cancel.
+"""The stream daemon executes the API's batches: kill -9 mid-WSClean, restart, cancel, re-image.
+
+Through the API (a key, real HTTP): a re-image is cancelled while its WSClean
+runs, and another runs to success while a WebSocket client on ``/api/ws``
+sees the batch's progress and the new image announced.
 
 Real processes throughout, no systemd: the daemon is ``dsa110 stream`` in a
 subprocess, and ``wsclean`` on its PATH is a wrapper that logs its pid, notes
@@ -8,18 +12,21 @@ read from a file, so each phase sets it) and then execs the real WSClean.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from websockets.sync.client import connect as ws_connect
 
 from dsa110_contimg.atomic import find_partials
 from dsa110_contimg.pipeline.runner import product_folders
@@ -75,7 +82,8 @@ def _daemon(root: Path, bin_dir: Path, *extra: str) -> subprocess.Popen:
         "DSA110_LOG_LEVEL": "WARNING",
         "DSA110_INCOMING_DIR": str(root.parent / "sim" / "incoming"),
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        # the disk guard's defaults (100 GB free to take a group) exceed a test machine's disk
+        # the disk guard's defaults (20 GB free to take a group, 200 GB or the disk is
+        # "low") would hold or warn on a small test machine's disk
         "DSA110_DISK_WARN_FREE_GB": '{"default": 0.2}',
         "DSA110_DISK_STOP_FREE_GB": '{"default": 0.1}',
     }
@@ -257,6 +265,10 @@ def test_batches_survive_kill_and_cancel(tmp_path: Path, slow_wsclean) -> None:
         print(f"cancelled WSClean gone {stopped_s:.2f} s after the request")
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=60)
+
+        # a re-image posted through the API runs to success; a WebSocket client follows it
+        paths["delay"].write_text("0")
+        daemon = _reimage_followed_live(api, port, key, root, bin_dir, ms_path, factory)
     finally:
         for proc in (daemon, server):
             if proc is not None and proc.poll() is None:
@@ -264,6 +276,84 @@ def test_batches_survive_kill_and_cancel(tmp_path: Path, slow_wsclean) -> None:
                 proc.wait()
     assert not paths["overlap"].exists(), paths["overlap"].read_text()
     engine.dispose()
+
+
+def _reimage_followed_live(
+    api: str, port: int, key: dict, root: Path, bin_dir: Path, ms_path: str, factory
+) -> subprocess.Popen:
+    """POST a re-image, watch ``/api/ws`` while a daemon runs it, check the new image version.
+
+    Returns the daemon process (ended) for the caller's clean-up.
+    """
+    with session_scope(factory) as s:
+        ms_id = repo.get_ms(s, ms_path).id
+        earlier = {
+            i.id: i.version
+            for i in s.scalars(
+                sa.select(Image).where(Image.ms_id == ms_id, Image.image_type == "image-pb")
+            )
+        }
+    posted = httpx.post(
+        f"{api}/batch/reimage", json={"ms_paths": [ms_path], "params": {"niter": 80}}, headers=key
+    )
+    assert posted.status_code == 202, posted.text
+    batch = posted.json()["run_id"]
+    topic = f"job:{batch}"
+    ws_url = f"ws://127.0.0.1:{port}/api/ws?topics={topic},image"
+    messages: list[dict] = []
+    with ws_connect(ws_url, open_timeout=10) as ws:
+        hello = json.loads(ws.recv(timeout=10))
+        assert hello["type"] == "subscribed", hello
+        daemon = _daemon(root, bin_dir, "--once")
+        ended: list[tuple[str, str]] = []
+        reader = threading.Thread(target=lambda: ended.append(daemon.communicate()), daemon=True)
+        reader.start()
+        t0, exited_at = time.monotonic(), None
+        while not (
+            messages and messages[-1].get("topic") == topic and messages[-1]["kind"] == "finished"
+        ):
+            assert time.monotonic() - t0 < 600, f"no end of {batch} on the WebSocket: {messages}"
+            if exited_at is None and daemon.poll() is not None:
+                exited_at = time.monotonic()
+            # once the daemon ended, its last events reach the socket within the API's poll
+            assert exited_at is None or time.monotonic() - exited_at < 15, (messages, ended)
+            try:
+                message = json.loads(ws.recv(timeout=1))
+            except TimeoutError:
+                continue
+            if message.get("type") == "event":
+                messages.append(message)
+    reader.join(120)
+    assert daemon.returncode == 0, ended
+    print(f"re-image {batch} done {time.monotonic() - t0:.1f} s after the daemon started")
+
+    # the batch's own progress, as the WebSocket carried it
+    mine = [m for m in messages if m["topic"] == topic]
+    kinds = [m["kind"] for m in mine]
+    # ("created" too when the socket subscribed before the API relayed it)
+    assert "started" in kinds and "progress" in kinds, kinds
+    assert kinds.index("started") < kinds.index("progress") < kinds.index("finished"), kinds
+    assert kinds[-1] == "finished", kinds
+    progress = [m["payload"] for m in mine if m["kind"] == "progress"]
+    assert progress[-1]["progress"] == 1.0 and progress[-1]["message"] == f"{ms_path}: succeeded"
+    assert mine[-1]["payload"]["status"] == "succeeded"
+    assert httpx.get(f"{api}/jobs/{batch}").json()["status"] == "succeeded"
+
+    # the products: a new pb-corrected version of the MS's image, the earlier ones superseded
+    with session_scope(factory) as s:
+        images = s.scalars(
+            sa.select(Image).where(Image.ms_id == ms_id, Image.image_type == "image-pb")
+        ).all()
+        (new,) = [i for i in images if i.id not in earlier]
+        assert new.status is ProductStatus.OK and new.version > max(earlier.values())
+        assert all(i.status is ProductStatus.SUPERSEDED for i in images if i.id in earlier)
+        assert any(" -niter 80 " in Path(p).read_text() for p in _wsclean_logs(new.path))
+        assert s.scalar(sa.select(sa.func.count()).where(Photometry.image_id == new.id)) > 0
+    announced = {
+        m["payload"]["id"] for m in messages if m["topic"] == "image" and m["kind"] == "new"
+    }
+    assert new.id in announced, (new.id, announced)
+    return daemon
 
 
 API_KEY = "daemon-test-key-0123456789"

@@ -103,15 +103,24 @@ def imaging_options(params: Mapping[str, Any] | None, base: RunOptions | None = 
     imaging = {k: params[k] for k in IMAGING_PARAMETERS & set(params)}
     if "weight" in imaging and imaging["weight"] not in WEIGHTINGS:
         raise repo.InvalidQueryError(f"weight must be one of {', '.join(WEIGHTINGS)}")
+    for name, allowed in (("blind", (True, False)), ("tile_gains", (True, False, None))):
+        if name in run and not any(run[name] is v for v in allowed):
+            choices = " or ".join(str(v).lower().replace("none", "null") for v in allowed)
+            raise repo.InvalidQueryError(f"{name} must be {choices}, not {run[name]!r}")
     base = base or RunOptions()
     try:
         tier = get_tier(run.get("tier", base.tier))
+    except (ConfigError, TypeError) as exc:
+        raise repo.InvalidQueryError(f"tier: {exc}") from None
+    try:
         type(tier).model_validate({**tier.model_dump(), **imaging})
-        size = int(run.get("max_image_size", base.max_image_size))
-    except (ValidationError, ConfigError, ValueError, TypeError) as exc:
-        raise repo.InvalidQueryError(f"invalid imaging parameters: {exc}") from None
-    if not 16 <= size <= 20000:
-        raise repo.InvalidQueryError("max_image_size must be within 16..20000")
+    except ValidationError as exc:
+        raise repo.InvalidQueryError(f"invalid imaging parameters: {_described(exc)}") from None
+    size = run.get("max_image_size", base.max_image_size)
+    if type(size) is not int or not 16 <= size <= 20000:
+        raise repo.InvalidQueryError(
+            f"max_image_size must be an integer within 16..20000, not {size!r}"
+        )
     return RunOptions(
         tier=tier.name,
         max_image_size=size,
@@ -119,6 +128,48 @@ def imaging_options(params: Mapping[str, Any] | None, base: RunOptions | None = 
         tile_gains=run.get("tile_gains", base.tile_gains),
         imaging={**base.imaging, **imaging},
     )
+
+
+def _described(exc: Any) -> str:
+    """A pydantic ValidationError as ``name: what it must be (got value)``, one per field."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']} (got {e.get('input')!r})"
+        for e in exc.errors()
+    )
+
+
+def check_batch_params(operation: str, params: Mapping[str, Any] | None) -> RunOptions:
+    """Refuse a batch's ``params`` that its execution would refuse; the run options otherwise.
+
+    The API calls this before it answers 202, so a request the pipeline could
+    not run is a 422 at once instead of a batch that fails in the worker:
+    ``from_step`` must name a step (:func:`~dsa110_contimg.products.repositories.check_from_step`;
+    a re-image always starts at ``image``; absent or null, a reprocess starts
+    where :func:`~dsa110_contimg.pipeline.services.default_from_step` says when
+    it runs) and the rest must pass :func:`imaging_options`.
+
+    Raises
+    ------
+    InvalidQueryError
+        Naming the parameter and the values or range it allows.
+    """
+    params = dict(params or {})
+    step = params.get("from_step")
+    if step is not None:  # None: the default (services.default_from_step)
+        if operation == "reimage" and step != "image":
+            raise repo.InvalidQueryError(
+                f"from_step: a re-image starts at the image step, not {step!r}; "
+                "reprocess the group to start from another step"
+            )
+        if not isinstance(step, str):
+            raise repo.InvalidQueryError(
+                f"from_step must be one of {', '.join(repo.REPROCESS_STEPS)}, not {step!r}"
+            )
+        try:
+            repo.check_from_step(step)
+        except repo.InvalidQueryError as exc:
+            raise repo.InvalidQueryError(f"from_step: {exc}") from None
+    return imaging_options(params)
 
 
 @dataclass

@@ -8,6 +8,11 @@ A request may carry an ``Idempotency-Key`` header: sent again with the same
 body (say after a timeout), it returns the batch the first one created (200,
 header ``Idempotent-Replayed: true``) instead of creating another; the same key
 with another body is a 409. Keys are per API key.
+
+The ``params`` of a reprocess or re-image are checked as the pipeline will
+use them (``from_step``, tier, imaging parameters and their ranges) before the
+batch is recorded: a request it could not run is a 422 ``invalid_parameters``
+naming the parameter and what it allows, and no batch is created.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from sqlalchemy.orm import Session
 from dsa110_contimg.api.deps import DbSession, State, Writer
 from dsa110_contimg.api.errors import WRITE_RESPONSES, ApiError
 from dsa110_contimg.config import Settings
+from dsa110_contimg.pipeline.operations import check_batch_params
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import Job, JobStatus
 
@@ -145,9 +151,18 @@ def _depth_over(value: Any, limit: int) -> bool:
 
 
 def check_params(
-    settings: Settings, params: dict[str, Any] | None, reserved: frozenset[str] | set[str]
+    settings: Settings,
+    params: dict[str, Any] | None,
+    reserved: frozenset[str] | set[str],
+    operation: str,
 ) -> None:
-    """Refuse params that are too deep or too large, or that set a key the batch sets itself.
+    """Refuse params the batch could not run with, before anything is recorded.
+
+    Too deep or too large, setting a key the batch sets itself, or refused by
+    the pipeline when it would run the batch (an unknown ``from_step``, an
+    imaging parameter out of range or unknown:
+    :func:`~dsa110_contimg.pipeline.operations.check_batch_params`): a 202
+    means a worker can run it.
 
     Raises
     ------
@@ -169,6 +184,10 @@ def check_params(
             f"params may not set {', '.join(sorted(clash))}",
             details={"reserved": sorted(reserved)},
         )
+    try:
+        check_batch_params(operation, params)
+    except repo.InvalidQueryError as exc:
+        raise ApiError(422, "invalid_parameters", str(exc)) from None
 
 
 def _digest(operation: str, body: BaseModel) -> str:
@@ -234,7 +253,7 @@ def reprocess(
     response: Response,
     key: IdempotencyKey = None,
 ):
-    check_params(state.settings, body.params, REPROCESS_RESERVED)
+    check_params(state.settings, body.params, REPROCESS_RESERVED, "reprocess")
     if body.group_ids is not None:
         group_ids = list(dict.fromkeys(body.group_ids))
         repo.require_groups(session, group_ids)
@@ -325,7 +344,7 @@ def reimage(
     response: Response,
     key: IdempotencyKey = None,
 ):
-    check_params(state.settings, body.params, repo.RESERVED_BATCH_PARAMS)
+    check_params(state.settings, body.params, repo.RESERVED_BATCH_PARAMS, "reimage")
     paths = list(dict.fromkeys(body.ms_paths))
     repo.require_ms_paths(session, paths)
 
