@@ -70,9 +70,10 @@ class BaselineIndex:
     def baseline_of_rows(self, ant1: np.ndarray, ant2: np.ndarray) -> np.ndarray:
         """Baseline index of each row, -1 for autocorrelations.
 
-        Rows are expected with ANTENNA1 <= ANTENNA2 in compact order
-        (as in any MS written by CASA conventions); rows with ant1 > ant2
-        get -1 as well, and are ignored by the solver.
+        Rows are expected with ANTENNA1 <= ANTENNA2 in compact order: the
+        chunk reader (:func:`~.msio.canonical_baselines`) conjugates rows
+        stored the other way round; any row with ant1 > ant2 left here gets
+        -1 as well.
         """
         c1, c2 = self._compact[ant1], self._compact[ant2]
         bl = self._lookup[c1 * self.n_antennas + c2]

@@ -10,6 +10,9 @@ neighbour) is flagged is flagged, and its CORRECTED_DATA set to 0.
 Flagged bandpass channels are not interpolated over (gap filling happened
 at solve time): this equals CASA ``applycal(interp=["nearest,linearflag",
 "linear"])``, which the ``casa`` tests check to 1e-4.
+
+The tables hold XX and YY (feeds X, Y); an MS with four correlations has
+XY corrected by ``J_1x conj(J_2y)`` and YX by ``J_1y conj(J_2x)``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ import numpy as np
 
 from dsa110_contimg.calibration.caltable import read_caltable
 from dsa110_contimg.calibration.errors import CalibrationError
-from dsa110_contimg.calibration.msio import DEFAULT_CHUNK_ROWS, _table, ensure_column, read_info
+from dsa110_contimg.calibration.msio import (
+    DEFAULT_CHUNK_ROWS,
+    _table,
+    ensure_column,
+    feed_pairs,
+    read_info,
+)
 from dsa110_contimg.calibration.solutions import JonesSolutions
 
 
@@ -74,6 +83,7 @@ def apply_solutions(
     ant2: np.ndarray,
     time_s: np.ndarray,
     solutions: Sequence[JonesSolutions],
+    feeds: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Correct visibilities with a product of Jones solutions (arrays in, arrays out).
 
@@ -89,6 +99,10 @@ def apply_solutions(
         Shape (rows,): TIME, s.
     solutions : sequence of JonesSolutions
         Tables read with :func:`~.caltable.read_caltable`, antennas 0..Na-1.
+    feeds : numpy.ndarray, optional
+        Shape (Npol, 2): the tables' polarisation used for ANTENNA1 and
+        ANTENNA2 in each correlation (:func:`~.msio.feed_pairs`); default
+        the same index as the data's (tables with Npol polarisations).
 
     Returns
     -------
@@ -96,7 +110,8 @@ def apply_solutions(
         Shape of ``data``.
     """
     utimes, tidx = np.unique(time_s, return_inverse=True)
-    nchan, npol = data.shape[1:]
+    nchan = data.shape[1]
+    npol = data.shape[2] if feeds is None else max(s.gains.shape[3] for s in solutions)
     na = max(s.gains.shape[1] for s in solutions)
     jones = np.ones((utimes.size, na, nchan, npol), np.complex64)
     jflag = np.zeros(jones.shape, bool)
@@ -108,9 +123,10 @@ def apply_solutions(
     # invert once per antenna and time, then multiply per row: 1 / (J_1 conj(J_2))
     ok_j = ~jflag & (jones != 0)
     inverse = np.where(ok_j, 1 / np.where(ok_j, jones, 1), 0).astype(np.complex64)
-    corrected = data * inverse[tidx, ant1]
-    corrected *= np.conj(inverse[tidx, ant2])
-    bad = ~(ok_j[tidx, ant1] & ok_j[tidx, ant2])
+    f1, f2 = (slice(None), slice(None)) if feeds is None else (feeds[:, 0], feeds[:, 1])
+    corrected = data * inverse[tidx, ant1][..., f1]
+    corrected *= np.conj(inverse[tidx, ant2][..., f2])
+    bad = ~(ok_j[tidx, ant1][..., f1] & ok_j[tidx, ant2][..., f2])
     return corrected.astype(data.dtype, copy=False), flag | bad
 
 
@@ -146,6 +162,9 @@ def apply_ms(
     for sol, path in zip(sols, tables, strict=True):
         _check_frequencies(sol, info.freqs_hz, str(path))
     ensure_column(ms, "CORRECTED_DATA")
+    feeds = feed_pairs(info.corr_types)
+    if all(s.gains.shape[3] == feeds.shape[0] for s in sols):
+        feeds = None  # one solution per correlation (XX, YY tables on an XX, YY MS)
     added = 0
     total = 0
     with _table(ms, readonly=False) as tb:
@@ -159,6 +178,7 @@ def apply_ms(
                 tb.getcol("ANTENNA2", start, n),
                 tb.getcol("TIME", start, n),
                 sols,
+                feeds,
             )
             tb.putcol("CORRECTED_DATA", corrected, start, n)
             if update_flags:

@@ -6,7 +6,8 @@ unpolarised source in the MS convention is::
 
     MODEL(u, v, w, f) = S(f) A(theta, f) exp(+2 pi i (u l + v m + w (n - 1)) f / c)
 
-for both XX and YY, with ``S(f) = S_ref (f / f_ref)**alpha`` and ``A`` the
+for both XX and YY (XY and YX, if present, are 0: the sources are
+unpolarised), with ``S(f) = S_ref (f / f_ref)**alpha`` and ``A`` the
 Airy power beam (:mod:`dsa110_contimg.telescope.beam`) at the source's
 offset ``theta`` from the pointing, and ``(u, v, w)`` the MS UVW column.
 
@@ -36,7 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from dsa110_contimg.calibration.msio import DEFAULT_CHUNK_ROWS, _table, ensure_column, read_info
+from dsa110_contimg.calibration.msio import (
+    CORR_XX,
+    CORR_YY,
+    DEFAULT_CHUNK_ROWS,
+    _table,
+    ensure_column,
+    read_info,
+)
 from dsa110_contimg.telescope import (
     SPEED_OF_LIGHT_M_S,
     airy_power,
@@ -192,8 +200,8 @@ def write_model_ms(
     ensure_column(ms, "MODEL_DATA")
     with _table(Path(ms) / "FIELD") as fld:
         phase_dirs = fld.getcol("PHASE_DIR")[:, 0, :]  # (Nfield, 2)
+    parallel = np.isin(info.corr_types, (CORR_XX, CORR_YY))  # unpolarised: cross hands 0
     with _table(ms, readonly=False) as tb:
-        npol = tb.getcell("DATA", 0).shape[1]
         for start in range(0, tb.nrows(), chunk_rows):
             n = min(chunk_rows, tb.nrows() - start)
             pc = phase_dirs[tb.getcol("FIELD_ID", start, n)]
@@ -208,5 +216,5 @@ def write_model_ms(
             vis = predict_visibilities(
                 tb.getcol("UVW", start, n), info.freqs_hz, sources, pc, pointing
             )
-            tb.putcol("MODEL_DATA", np.repeat(vis[:, :, None], npol, axis=2), start, n)
+            tb.putcol("MODEL_DATA", vis[:, :, None] * parallel, start, n)
     return {"sources": len(sources), "rows": info.n_rows}

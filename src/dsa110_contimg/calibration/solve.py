@@ -25,10 +25,16 @@ whose NAME is the pad number, else id pad - 1).
 All conventions are the MS's: ``DATA_ij = g_i conj(g_j) MODEL_ij`` with
 ``i = ANTENNA1``, so CASA's applycal with our tables divides the same way.
 The visibilities are read once (see :func:`solve_calibrator`).
+
+A solution cell (channel and polarisation of the bandpass, time and
+polarisation of the gains) whose StEFCal iteration has not converged within
+``max_iter`` is flagged; the count is in the table's QA
+(``unconverged``) and :func:`solve_ms` logs a warning naming the MS.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,8 +62,10 @@ from dsa110_contimg.calibration.solutions import (
     phase_scatter_deg,
     reference_phases,
 )
-from dsa110_contimg.calibration.stefcal import stefcal
+from dsa110_contimg.calibration.stefcal import stefcal, usable_antennas
 from dsa110_contimg.telescope import OUTRIGGER_PADS
+
+log = logging.getLogger(__name__)
 
 SOLVER_NAME = "dsa110-stefcal"
 SOLVER_VERSION = "1.0"
@@ -184,6 +192,9 @@ def _solve_cells(sums: dict, index: BaselineIndex, phase_only: bool, params: Sol
     -------
     gains, flags, snr : numpy.ndarray
         Shape (*cells, Na).
+    unconverged : numpy.ndarray
+        Shape (*cells,) int: antenna solutions flagged because the cell's
+        iteration did not converge (0 where it did).
     """
     cells = sums["x"].shape[1:]
     flat = {k: v.reshape(v.shape[0], -1) for k, v in sums.items()}
@@ -192,6 +203,7 @@ def _solve_cells(sums: dict, index: BaselineIndex, phase_only: bool, params: Sol
     gains = np.zeros((ncell, na), np.complex128)
     flags = np.ones((ncell, na), bool)
     snr = np.zeros((ncell, na))
+    unconverged = np.zeros(ncell, int)
     for lo in range(0, ncell, params.batch):
         sl = slice(lo, lo + params.batch)
         mats = {k: index.to_matrices(v[:, sl], hermitian=(k == "x")) for k, v in flat.items()}
@@ -206,8 +218,34 @@ def _solve_cells(sums: dict, index: BaselineIndex, phase_only: bool, params: Sol
             tol=params.tol,
         )
         gains[sl], flags[sl], snr[sl] = res.gains, res.flags, res.snr
+        if res.unconverged.any():
+            usable = usable_antennas(mats["y"][res.unconverged], params.min_baselines)
+            unconverged[sl][res.unconverged] = usable.sum(-1)
     shape = (*cells, na)
-    return gains.reshape(shape), flags.reshape(shape), snr.reshape(shape)
+    return (
+        gains.reshape(shape),
+        flags.reshape(shape),
+        snr.reshape(shape),
+        unconverged.reshape(cells),
+    )
+
+
+def _unconverged_qa(counts: np.ndarray, chan_axis: int | None) -> dict:
+    """QA of the cells whose solve did not converge (``counts`` from :func:`_solve_cells`).
+
+    ``chan_axis``: the channel axis of ``counts`` (None when the cells have none).
+    """
+    bad = counts > 0
+    return {
+        "cells": int(bad.sum()),
+        "of_cells": int(bad.size),
+        "antenna_solutions": int(counts.sum()),
+        "channels": (
+            int(np.moveaxis(bad, chan_axis, 0).reshape(bad.shape[chan_axis], -1).any(1).sum())
+            if chan_axis is not None
+            else None
+        ),
+    }
 
 
 def _antenna_last_to_table(a: np.ndarray) -> np.ndarray:
@@ -291,7 +329,7 @@ def _presolve(arr, pbin_of_fine, pcentres, layout: _Layout, params: SolveParams)
     blocks = {k: np.add.reduceat(v, starts, axis=2) for k, v in arr.items()}
     sums = _sum_cells(blocks, pbin_of_fine, pcentres.size)
     sums = {k: np.moveaxis(v, 1, 0) for k, v in sums.items()}  # (Nbl, Nt, Nblk, Npol)
-    g, f, s = _solve_cells(sums, index, True, params)  # (Nt, Nblk, Npol, Na)
+    g, f, s, bad = _solve_cells(sums, index, True, params)  # (Nt, Nblk, Npol, Na)
     order, _ = _refant_order(layout, f, params)
     g = reference_phases(g, f, order)
     # Keep only the phase *changes* in time: the bandpass absorbs each block's
@@ -311,6 +349,7 @@ def _presolve(arr, pbin_of_fine, pcentres, layout: _Layout, params: SolveParams)
         index.antennas,
         block_freqs,
         int(index.antennas[order[0]]),
+        {"unconverged": _unconverged_qa(bad, None)},
     )
     return sol, np.arange(nchan) // params.presolve_chan_block
 
@@ -427,7 +466,7 @@ def solve_calibrator(
     pad = _pad_of(layout.antenna_names, bandpass.refant)
     qa = _qa(bandpass, gain, pre, pad)
     if pre is not None:
-        pre.meta = {"phase_scatter_deg": qa["presolve_phase_scatter_deg"]}
+        pre.meta["phase_scatter_deg"] = qa["presolve_phase_scatter_deg"]
     return CalibrationSolution(bandpass, gain, pre, pad, qa)
 
 
@@ -438,7 +477,7 @@ def _with_model(ms, info, data_column, chunk_rows, sources, pointing_dec_deg):
 
     with _table(Path(ms) / "FIELD") as fld:
         phase_dirs = fld.getcol("PHASE_DIR")[:, 0, :]
-    for ch in iter_chunks(ms, (data_column,), chunk_rows):
+    for ch in iter_chunks(ms, (data_column,), chunk_rows, pols=info.solve_pols):
         pc = phase_dirs[ch.field_id]
         if pointing_dec_deg is None:
             pointing = pc
@@ -480,11 +519,12 @@ def _span(time_s: np.ndarray) -> tuple[float, float]:
 
 
 def _solve_bandpass(sums, layout, params, time_s) -> JonesSolutions:
-    g, f, s = _solve_cells(sums, layout.index, False, params)  # (Nchan, Npol, Na)
+    g, f, s, bad = _solve_cells(sums, layout.index, False, params)  # (Nchan, Npol, Na)
     if not (~f).any():
+        stalled = f" ({int((bad > 0).sum())} cells did not converge)" if bad.any() else ""
         raise CalibrationError(
-            "bandpass solve found no usable antenna",
-            hint="check flags, the uv cut and that MODEL_DATA holds the calibrator",
+            f"bandpass solve found no usable antenna{stalled}",
+            hint="check flags, the uv cut, max_iter and that MODEL_DATA holds the calibrator",
         )
     f |= s < params.bandpass_minsnr
     order, exhausted = _refant_order(layout, f, params)
@@ -497,7 +537,11 @@ def _solve_bandpass(sums, layout, params, time_s) -> JonesSolutions:
     g, f = np.swapaxes(gt, 1, 2), np.swapaxes(ft, 1, 2)
     s = np.moveaxis(s, -1, 0)
     t0, t1 = _span(time_s)
-    meta = {"refant_fallback_exhausted": exhausted, "params": asdict(params)}
+    meta = {
+        "refant_fallback_exhausted": exhausted,
+        "params": asdict(params),
+        "unconverged": _unconverged_qa(bad, 0),
+    }
     return JonesSolutions(
         "B",
         np.where(f, 0, g)[None],
@@ -527,7 +571,7 @@ def _solve_gain(arr, bandpass, layout, params, gcentres, time_s) -> JonesSolutio
         "n": np.sum(np.where(ok, arr["n"], 0), axis=2),
     }  # (Ntg, Nbl, Npol)
     sums = {k: np.moveaxis(v, 1, 0) for k, v in sums.items()}
-    g, f, s = _solve_cells(sums, index, False, params)  # (Ntg, Npol, Na)
+    g, f, s, bad = _solve_cells(sums, index, False, params)  # (Ntg, Npol, Na)
     f |= s < params.gain_minsnr
     order, _ = _refant_order(layout, bandpass.flags[0].transpose(1, 2, 0), params)
     g = reference_phases(g, f, order)
@@ -548,7 +592,7 @@ def _solve_gain(arr, bandpass, layout, params, gcentres, time_s) -> JonesSolutio
         index.antennas,
         np.array([layout.freqs_hz.mean()]),
         int(index.antennas[order[0]]),
-        {"params": asdict(params)},
+        {"params": asdict(params), "unconverged": _unconverged_qa(bad, None)},
     )
 
 
@@ -569,8 +613,13 @@ def _qa(bandpass, gain, pre, pad) -> dict:
         "presolve_phase_scatter_deg": (
             phase_scatter_deg(pre.gains, pre.flags, axis=0) if pre is not None else None
         ),
+        "bandpass_unconverged": bandpass.meta.get("unconverged"),
+        "gain_unconverged": gain.meta.get("unconverged"),
+        "presolve_unconverged": pre.meta.get("unconverged") if pre is not None else None,
     }
-    bandpass.meta["qa"] = {k: qa[k] for k in ("bandpass_flag_fraction", "bandpass_median_snr")}
+    bandpass.meta["qa"] = {
+        k: qa[k] for k in ("bandpass_flag_fraction", "bandpass_median_snr", "bandpass_unconverged")
+    }
     gain.meta["qa"] = {
         k: qa[k]
         for k in (
@@ -578,9 +627,32 @@ def _qa(bandpass, gain, pre, pad) -> dict:
             "gain_median_snr",
             "gain_min_snr",
             "presolve_phase_scatter_deg",
+            "gain_unconverged",
+            "presolve_unconverged",
         )
     }
     return qa
+
+
+def _warn_unconverged(ms: str | Path, sol: CalibrationSolution, params: SolveParams) -> None:
+    """Say in the job log which solves did not converge (their cells are flagged)."""
+    for what in ("presolve", "bandpass", "gain"):
+        bad = sol.qa.get(f"{what}_unconverged")
+        if not bad or not bad["cells"]:
+            continue
+        where = f" in {bad['channels']} channels" if bad["channels"] is not None else ""
+        log.warning(
+            "%s: %s solve did not converge in %d of %d cells%s (%d antenna solutions "
+            "flagged; max_iter %d, tol %g)",
+            ms,
+            what,
+            bad["cells"],
+            bad["of_cells"],
+            where,
+            bad["antenna_solutions"],
+            params.max_iter,
+            params.tol,
+        )
 
 
 def solve_ms(
@@ -635,7 +707,7 @@ def solve_ms(
             )
     cols = read_columns(ms, ("ANTENNA1", "ANTENNA2", "TIME"))
     if sources is None:
-        chunks = iter_chunks(ms, (data_column, model_column), chunk_rows)
+        chunks = iter_chunks(ms, (data_column, model_column), chunk_rows, pols=info.solve_pols)
     else:
         chunks = _with_model(ms, info, data_column, chunk_rows, sources, pointing_dec_deg)
     sol = solve_calibrator(
@@ -650,4 +722,5 @@ def solve_ms(
     )
     for js in (sol.bandpass, sol.gain):
         js.meta["ms"] = str(Path(ms).resolve())
+    _warn_unconverged(ms, sol, params)
     return sol

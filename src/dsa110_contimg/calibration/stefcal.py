@@ -13,6 +13,11 @@ Na x Na matrices. With ``conj(g_j)`` held fixed the problem is linear in
 every second iteration averages the new and old estimates, which makes the
 iteration converge (Salvini & Wijnholds 2014). All batch elements are
 updated together with batched matrix-vector products.
+
+A batch element still changing by more than ``tol`` after ``max_iter``
+iterations has not converged: its gains are a snapshot of an iteration in
+progress, so all of them are flagged (``StefcalResult.unconverged``) and the
+caller reports it.
 """
 
 from __future__ import annotations
@@ -36,12 +41,16 @@ class StefcalResult:
         Shape (B, Na) float: ``|g| / sigma_g`` from the residual noise.
     iterations : int
         Iterations run (the slowest batch element's).
+    unconverged : numpy.ndarray
+        Shape (B,) bool: still changing by more than ``tol`` at
+        ``max_iter``; every antenna of such an element is flagged.
     """
 
     gains: np.ndarray
     flags: np.ndarray
     snr: np.ndarray
     iterations: int
+    unconverged: np.ndarray
 
 
 def usable_antennas(y: np.ndarray, min_baselines: int) -> np.ndarray:
@@ -115,6 +124,7 @@ def stefcal(
     y = np.where(keep, y, 0)
     g = ok.astype(np.complex128)
     active = np.arange(len(g))  # batch elements still iterating
+    pending = active[:0]  # those not converged after the last iteration
     xs, ys = x, y
     it = 0
     for it in range(1, max_iter + 1):
@@ -134,13 +144,16 @@ def stefcal(
         )
         g[active] = new
         still = change > tol
+        pending = active[still]
         if not still.any():
             break
         if still.sum() < 0.5 * still.size:  # shrink the working set (copies cost)
             active, xs, ys = active[still], xs[still], ys[still]
-    flags = ~ok | (g == 0)
+    unconverged = np.zeros(len(g), bool)
+    unconverged[pending] = True
+    flags = ~ok | (g == 0) | unconverged[:, None]
     snr = _snr(g, flags, x, y, z, n, phase_only)
-    return StefcalResult(np.where(flags, 0, g), flags, snr, it)
+    return StefcalResult(np.where(flags, 0, g), flags, snr, it, unconverged)
 
 
 def _unit(z: np.ndarray) -> np.ndarray:

@@ -78,7 +78,7 @@ def draw_true_gains(
     return amp * shape * np.exp(1j * (phase0 + slope))
 
 
-def _skeleton_uvdata(pads, n_chan, n_times, dec_deg, start: Time, autos: bool):
+def _skeleton_uvdata(pads, n_chan, n_times, dec_deg, start: Time, autos: bool, pols=("xx", "yy")):
     from pyuvdata import Telescope, UVData
 
     layout = dsa110_layout()
@@ -115,7 +115,7 @@ def _skeleton_uvdata(pads, n_chan, n_times, dec_deg, start: Time, autos: bool):
         warnings.simplefilter("ignore")
         uv = UVData.new(
             freq_array=freqs,
-            polarization_array=["xx", "yy"],
+            polarization_array=list(pols),
             times=times,
             telescope=telescope,
             antpairs=np.column_stack([ants[i], ants[j]]),
@@ -143,6 +143,7 @@ def make_synthetic_ms(
     autos: bool = True,
     start: Time | None = None,
     gains: np.ndarray | None = None,
+    cross_hand_jy: float | None = None,
 ) -> SyntheticTruth:
     """Write a small MS of a point source at the phase centre with known gains.
 
@@ -168,6 +169,10 @@ def make_synthetic_ms(
         Start time (default 2026-01-01T12:00:00 UTC).
     gains : numpy.ndarray, optional
         Shape (Na, n_chan, 2): gains to apply instead of random ones.
+    cross_hand_jy : float, optional
+        Write four correlations (XX, XY, YX, YY) with this model in XY and
+        YX (a linearly polarised source, Stokes U), corrupted as
+        ``g_1x conj(g_2y)`` and ``g_1y conj(g_2x)``; default XX, YY only.
 
     Returns
     -------
@@ -178,7 +183,12 @@ def make_synthetic_ms(
 
     rng = np.random.default_rng(seed)
     start = start or Time("2026-01-01T12:00:00", scale="utc")
-    uv, freqs = _skeleton_uvdata(pads, n_chan, n_times, dec_deg, start, autos)
+    four = cross_hand_jy is not None
+    pols = ("xx", "xy", "yx", "yy") if four else ("xx", "yy")
+    uv, freqs = _skeleton_uvdata(pads, n_chan, n_times, dec_deg, start, autos, pols)
+    # feeds (x = 0, y = 1) of each correlation's two antennas
+    f1, f2 = (np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])) if four else ([0, 1], [0, 1])
+    npol = len(pols)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         uv.write_ms(str(path), clobber=False, run_check=False)
@@ -193,13 +203,16 @@ def make_synthetic_ms(
             n = min(20000, tb.nrows() - start)
             a1 = lookup[tb.getcol("ANTENNA1", start, n)]
             a2 = lookup[tb.getcol("ANTENNA2", start, n)]
-            model = np.full((n, n_chan, 2), flux_jy, dtype=np.complex64)
-            noise = rng.standard_normal((n, n_chan, 2, 2), dtype=np.float32) @ np.array(
+            model = np.full((n, n_chan, npol), flux_jy, dtype=np.complex64)
+            if four:
+                model[:, :, 1:3] = cross_hand_jy
+            noise = rng.standard_normal((n, n_chan, npol, 2), dtype=np.float32) @ np.array(
                 [1, 1j], np.complex64
             )
-            data = gains[a1] * np.conj(gains[a2]) * model + noise * (noise_sigma / np.sqrt(2))
+            g1, g2 = gains[a1][:, :, f1], gains[a2][:, :, f2]
+            data = g1 * np.conj(g2) * model + noise * (noise_sigma / np.sqrt(2))
             auto = a1 == a2
-            data[auto] = np.abs(gains[a1[auto]]) ** 2 * flux_jy * 10  # auto power
+            data[auto] = (g1 * np.conj(g2))[auto] * flux_jy * 10  # auto power
             tb.putcol("DATA", data.astype(np.complex64), start, n)
             tb.putcol("MODEL_DATA", model, start, n)
             tb.putcol("FLAG", np.zeros(model.shape, bool), start, n)

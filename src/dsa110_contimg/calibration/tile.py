@@ -15,6 +15,12 @@ re-solved when the model carries at least ``min_model_flux_jy`` of apparent
 flux: below that the solution would be noise-limited and the transit's gains
 are kept (the caller records why). Unmodelled fainter sources act as noise
 on the solution; the catalog's flux errors average over the sources.
+
+A calibrator transit is solved the same way: :func:`calibrator_sky_model`
+puts the calibrator first and adds the catalog sources in its beam, so a
+field source drifting through the beam with the calibrator (at its RA, it
+looks like extra calibrator flux on east-west baselines) is modelled instead
+of absorbed into the bandpass and gains.
 """
 
 from __future__ import annotations
@@ -29,7 +35,12 @@ import numpy as np
 from dsa110_contimg.calibration.model import PointSource
 from dsa110_contimg.calibration.msio import read_info
 from dsa110_contimg.calibration.solve import CalibrationSolution, SolveParams, solve_ms
-from dsa110_contimg.telescope import beam_offset_for_level, drift_pointing_icrs, primary_beam
+from dsa110_contimg.telescope import (
+    angular_separation,
+    beam_offset_for_level,
+    drift_pointing_icrs,
+    primary_beam,
+)
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +112,45 @@ def catalog_sky_model(
     ]
     total = float(apparent[keep].sum())
     return TileModel(sources, total, total >= params.min_model_flux_jy)
+
+
+#: Catalog entries this close to the calibrator are the calibrator itself.
+CALIBRATOR_MATCH_ARCSEC = 60.0
+
+
+def calibrator_sky_model(
+    calibrator: PointSource,
+    cones: Iterable[np.ndarray],
+    *,
+    mid_mjd: float,
+    pointing_dec_deg: float,
+    freq_hz: float,
+    params: TileModelParams = TileModelParams(),
+    match_arcsec: float = CALIBRATOR_MATCH_ARCSEC,
+) -> list[PointSource]:
+    """A calibrator's sky model: the calibrator, then the catalog sources in its beam.
+
+    The field sources are chosen as for a tile (:func:`catalog_sky_model`);
+    catalog entries within ``match_arcsec`` of the calibrator are dropped, since
+    the calibrator's own flux model replaces them. Predict it with the
+    drift-scan beam (:func:`~.model.write_model_ms` with ``pointing_dec_deg``,
+    or ``solve_ms(sources=...)``).
+    """
+    field = catalog_sky_model(
+        cones,
+        mid_mjd=mid_mjd,
+        pointing_dec_deg=pointing_dec_deg,
+        freq_hz=freq_hz,
+        params=params,
+    )
+    sep = angular_separation(
+        np.radians([s.ra_deg for s in field.sources]),
+        np.radians([s.dec_deg for s in field.sources]),
+        np.radians(calibrator.ra_deg),
+        np.radians(calibrator.dec_deg),
+    )
+    keep = np.degrees(np.atleast_1d(sep)) * 3600 > match_arcsec
+    return [calibrator, *(s for s, k in zip(field.sources, keep, strict=True) if k)]
 
 
 def model_radius_deg(freq_hz: float, params: TileModelParams = TileModelParams()) -> float:

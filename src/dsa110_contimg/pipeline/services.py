@@ -156,7 +156,7 @@ def calibrate_ms(
         factory, settings.logs_dir, job_type="calibrate", group_id=row.group_id, params=params
     ) as job:
         if solve:
-            solved = solve_on_transit(factory, row)
+            solved = solve_on_transit(factory, row, settings)
             if solved is None:
                 raise CalibrationError(
                     f"no calibrator transits {row.path} (Dec {row.pointing_dec_deg:+.2f} deg)",
