@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         description="ESE/variable candidate preset (conservative, moderate, sensitive).",
     )
 
+    beam_model: Literal["airy", "measured"] = Field(
+        default="airy",
+        description="Primary-beam model of the pb correction: 'airy' (the 4.65 m dish's Airy) "
+        "or 'measured' (the newest registered beam_models version valid at the image's time, "
+        "`dsa110 beam fit`; the Airy when none is); each image records the model it used.",
+    )
+
     workers: int = Field(default=2, ge=1, le=512, description="Local worker processes.")
     tile_gains: bool = Field(
         default=True,

@@ -24,6 +24,8 @@ Layout
     ``retention plan | apply | disk`` (the storage lifecycle).
 ``users``
     ``user add | list | disable | enable | passwd | role`` (the dashboard's named users).
+``beam``
+    ``beam profile | fit | list`` (the primary beam measured on the sky, its models).
 
 The commands are thin: they parse options, call the library (the rules that
 the pipeline's steps share live in :mod:`dsa110_contimg.pipeline.services`)
@@ -39,6 +41,7 @@ from typing import Any
 import click
 
 from dsa110_contimg import __version__
+from dsa110_contimg.cli.beam import beam
 from dsa110_contimg.cli.calibrate import calibrate
 from dsa110_contimg.cli.catalog import catalog
 from dsa110_contimg.cli.config_db import config, db
@@ -98,5 +101,6 @@ for _command in (
     serve,
     retention,
     user,
+    beam,
 ):
     main.add_command(_command)

@@ -22,9 +22,15 @@ times or channels, to first order.
 
 Site: the array's T-centre (:func:`dsa110_contimg.telescope.site_location`);
 a km-scale error in it moves the beam by about 0.01 deg.
+
+A beam model measured on the sky (``Settings.beam_model = "measured"``, a
+registered ``beam_models`` version) replaces ``A`` through one hook,
+:func:`beam_gain`; the time and band averaging stay the same.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -35,7 +41,35 @@ from astropy.wcs import WCS
 from scipy import ndimage
 
 from dsa110_contimg.imaging.msinfo import MSSummary
-from dsa110_contimg.telescope import drift_pointing_icrs, primary_beam, site_location
+from dsa110_contimg.telescope import (
+    airy_power,
+    angular_separation,
+    drift_pointing_icrs,
+    site_location,
+)
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from dsa110_contimg.qa.beam_profile import PrimaryBeamModel
+
+AIRY_PBMODEL = "Airy D=4.65m, time+band average"
+"""``PBMODEL`` header of images corrected with the built-in Airy."""
+
+
+def beam_gain(
+    offset_rad: ArrayLike, freq_hz: ArrayLike, model: PrimaryBeamModel | None = None
+) -> np.ndarray:
+    """The one hook of beam models: power at offsets from the pointing, for a model.
+
+    ``model`` None is the pipeline's Airy (:func:`dsa110_contimg.telescope.airy_power`);
+    otherwise a registered model (``Settings.beam_model = "measured"``, see
+    :mod:`dsa110_contimg.qa.beam_profile`). Offsets in radians, frequencies in
+    Hz, broadcast together.
+    """
+    if model is None:
+        return airy_power(offset_rad, freq_hz)
+    return model.gain(offset_rad, freq_hz)
 
 
 def pointing_track(summary: MSSummary) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +106,7 @@ def drift_beam(
     *,
     step: int = 16,
     max_freqs: int = 16,
+    beam_model: PrimaryBeamModel | None = None,
 ) -> np.ndarray:
     """Time- and band-averaged primary beam on an image grid (see the module notes).
 
@@ -87,6 +122,8 @@ def drift_beam(
         Coarse-grid spacing, pixels.
     max_freqs
         Most frequency bins.
+    beam_model
+        The model of the instantaneous beam (:func:`beam_gain`; None: Airy).
 
     Returns
     -------
@@ -107,7 +144,8 @@ def drift_beam(
     for t in range(p_ra.size):
         if weights[t].sum() <= 0:
             continue
-        power = primary_beam(ra[..., None], dec[..., None], p_ra[t], p_dec[t], freqs)
+        offset = angular_separation(p_ra[t], p_dec[t], ra[..., None], dec[..., None])
+        power = beam_gain(offset, freqs, beam_model)
         coarse += power @ weights[t]
     coarse /= weights.sum()
     coarse = np.nan_to_num(coarse)  # pixels off the projection (none for SIN tiles)
@@ -124,6 +162,7 @@ def write_pb_products(
     summary: MSSummary,
     *,
     pb_limit: float = 0.2,
+    beam_model: PrimaryBeamModel | None = None,
 ) -> np.ndarray:
     """Write the beam FITS and the pb-corrected image (NaN where beam < ``pb_limit``).
 
@@ -137,6 +176,9 @@ def write_pb_products(
         The imaged MS.
     pb_limit
         Blanking level, relative to the beam peak.
+    beam_model
+        A registered beam model (None: the Airy); named in ``PBMODEL`` and its
+        id in ``PBMODID``.
 
     Returns
     -------
@@ -147,7 +189,9 @@ def write_pb_products(
         header = hdul[0].header.copy()
         data = np.asarray(hdul[0].data, dtype=np.float32)
     plane = data.reshape(data.shape[-2:])
-    beam = drift_beam(WCS(header).celestial, plane.shape, summary).astype(np.float32)
+    beam = drift_beam(WCS(header).celestial, plane.shape, summary, beam_model=beam_model).astype(
+        np.float32
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         corrected = np.where(beam >= pb_limit, plane / beam, np.nan).astype(np.float32)
     beam_header = header.copy()
@@ -155,10 +199,15 @@ def write_pb_products(
     beam_header["BTYPE"] = "Beam"
     for key in ("BMAJ", "BMIN", "BPA"):
         beam_header.remove(key, ignore_missing=True)
-    beam_header["PBMODEL"] = ("Airy D=4.65m, time+band average", "primary-beam model")
+    pbmodel = AIRY_PBMODEL if beam_model is None else f"{beam_model.describe()}, time+band average"
+    beam_header["PBMODEL"] = (pbmodel, "primary-beam model")
+    if beam_model is not None and beam_model.model_id is not None:
+        beam_header["PBMODID"] = (beam_model.model_id, "beam_models id in the products DB")
     fits.writeto(beam_path, beam.reshape(data.shape), beam_header, overwrite=True)
     header["PBCOR"] = (True, "divided by the primary beam")
     header["PBLIMIT"] = (pb_limit, "blanked where the beam is below this")
-    header["PBMODEL"] = beam_header["PBMODEL"]
+    for key in ("PBMODEL", "PBMODID"):
+        if key in beam_header:
+            header[key] = (beam_header[key], beam_header.comments[key])
     fits.writeto(pb_path, corrected.reshape(data.shape), header, overwrite=True)
     return beam

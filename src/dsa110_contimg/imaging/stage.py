@@ -36,6 +36,7 @@ from dsa110_contimg.imaging.tiers import ImagingTier, get_tier
 from dsa110_contimg.imaging.wsclean import run_wsclean
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import Image
+from dsa110_contimg.qa.beam_profile import PrimaryBeamModel
 from dsa110_contimg.qa.image_qa import QAThresholds, image_qa
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,8 @@ class ImagingResult:
         WSClean's and the whole stage's wall time, seconds.
     tier_params : dict
         Every parameter of the tier used.
+    beam_model_id : int or None
+        The registered beam model of the pb correction (None: the Airy).
     """
 
     ms_path: str
@@ -103,6 +106,7 @@ class ImagingResult:
     wsclean_seconds: float
     seconds: float
     tier_params: dict[str, Any] = field(default_factory=dict)
+    beam_model_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The record as plain values."""
@@ -143,6 +147,7 @@ def image_ms(
     catalog: dict[str, np.ndarray] | None = None,
     version: int | None = None,
     qa_thresholds: QAThresholds | None = None,
+    beam_model: PrimaryBeamModel | None = None,
 ) -> ImagingResult:
     """Image one MS with WSClean and make the pb-corrected products, QA and previews.
 
@@ -164,6 +169,9 @@ def image_ms(
         may pass :func:`next_image_version`.
     qa_thresholds
         QA grade limits.
+    beam_model
+        Primary-beam model of the pb correction (None: the Airy; see
+        :func:`~.pbcor.beam_gain`).
 
     Raises
     ------
@@ -194,7 +202,7 @@ def image_ms(
     final = version_prefix(out_dir, stem, version)
     with scratch_folder(final) as work:
         result = _make_products(
-            summary, tier, data_column, work / final.name, catalog, qa_thresholds
+            summary, tier, data_column, work / final.name, catalog, qa_thresholds, beam_model
         )
         moved = {k: str(out_dir / Path(p).name) for k, p in result["files"].items()}
         published: list[str] = []
@@ -231,6 +239,7 @@ def image_ms(
         wsclean_seconds=result["wsclean_seconds"],
         seconds=seconds,
         tier_params=tier.model_dump(mode="json"),
+        beam_model_id=beam_model.model_id if beam_model is not None else None,
     )
 
 
@@ -241,6 +250,7 @@ def _make_products(
     prefix: Path,
     catalog: dict[str, np.ndarray] | None,
     qa_thresholds: QAThresholds | None,
+    beam_model: PrimaryBeamModel | None = None,
 ) -> dict[str, Any]:
     """Run WSClean and make everything in the work folder; return paths and numbers."""
     from astropy.io import fits
@@ -263,7 +273,12 @@ def _make_products(
             complete_header(files[kind], keys)
     files["beam"], files["image-pb"] = f"{prefix}-beam.fits", f"{prefix}-image-pb.fits"
     write_pb_products(
-        files["image"], files["beam"], files["image-pb"], summary, pb_limit=tier.pb_limit
+        files["image"],
+        files["beam"],
+        files["image-pb"],
+        summary,
+        pb_limit=tier.pb_limit,
+        beam_model=beam_model,
     )
     cat = catalog or {}
     qa = image_qa(
@@ -361,6 +376,7 @@ def register_imaging(session: Session, result: ImagingResult, ms_id: int) -> lis
                 beam_minor_arcsec=result.beam_arcsec[1],
                 beam_pa_deg=result.beam_arcsec[2],
                 pbcor=kind == "image-pb",
+                beam_model_id=result.beam_model_id if kind in PB_PRODUCTS else None,
                 **extra,
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dsa110_contimg.config import Settings
 from dsa110_contimg.errors import InputDataError
@@ -13,6 +13,11 @@ from dsa110_contimg.pipeline.context import RunOptions, StepContext
 from dsa110_contimg.pipeline.steps.common import ms_row
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from dsa110_contimg.qa.beam_profile import PrimaryBeamModel
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +36,15 @@ class ImageOptions:
         Largest image side after scaling, pixels.
     data_column : str
         The MS column imaged (the calibrated data).
+    beam_model : str
+        ``airy`` or ``measured`` (the newest registered beam model valid then).
     """
 
     images_dir: Path
     tier: str = "standard"
     max_image_size: int = 2400
     data_column: str = "CORRECTED_DATA"
+    beam_model: str = "airy"
 
     @classmethod
     def from_settings(cls, settings: Settings, run: RunOptions) -> ImageOptions:
@@ -45,7 +53,26 @@ class ImageOptions:
             images_dir=Path(settings.images_dir),
             tier=run.tier,
             max_image_size=run.max_image_size,
+            beam_model=settings.beam_model,
         )
+
+
+def beam_model_for(session: Session, setting: str, mjd: float) -> PrimaryBeamModel | None:
+    """The beam model of the pb correction: None (the Airy) unless ``setting`` is ``measured``.
+
+    ``measured``: the newest current registered model valid at ``mjd``; the
+    Airy (with a warning) when none is.
+    """
+    from dsa110_contimg.qa.beam_profile import PrimaryBeamModel
+
+    if setting != "measured":
+        return None
+    row = repo.current_beam_model(session, at_mjd=mjd)
+    if row is None:
+        log.warning("beam_model is 'measured' but no beam model is valid at MJD %.5f: "
+                    "using the Airy", mjd)  # fmt: skip
+        return None
+    return PrimaryBeamModel.from_record(row)
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
@@ -61,6 +88,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         if repo.current_image_of_ms(session, ms.id) is not None:
             return {"ms_path": ms.path, "skipped": True}
         version = next_image_version(session, ms.id)
+        beam_model = beam_model_for(session, options.beam_model, ms.mjd_mid)
     if not ms.cal_applied:
         raise InputDataError(
             f"MS {ms.path} is not calibrated ({ms.note or 'no tables applied'})",
@@ -82,6 +110,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         tier=tier,
         data_column=options.data_column,
         version=version,
+        beam_model=beam_model,
     )
     with session_scope(ctx.factory) as session:
         rows = register_imaging(session, result, ms.id)
@@ -92,4 +121,5 @@ def run(ctx: StepContext) -> dict[str, Any]:
         "image_ids": ids,
         "qa": result.qa,
         "wsclean_seconds": result.wsclean_seconds,
+        "beam_model_id": result.beam_model_id,
     }

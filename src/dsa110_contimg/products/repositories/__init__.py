@@ -53,6 +53,16 @@ from dsa110_contimg.products.repositories.annotations import (
     vetting_of,
     withdraw_unvetted_candidates,
 )
+from dsa110_contimg.products.repositories.beams import (
+    BEAM_MEASUREMENT_COLUMNS,
+    beam_measurements,
+    beam_models_by_id,
+    current_beam_model,
+    get_beam_model,
+    images_corrected_with,
+    list_beam_models,
+    register_beam_model,
+)
 from dsa110_contimg.products.repositories.caltables import (
     CAL_TABLES,
     WAITING_NOTE,
@@ -557,4 +567,13 @@ __all__ = [
     "needed_cal_times",
     "raw_files_after_verified_ms",
     "retired_cal_tables",
+    # the primary beam measured on the sky (qa.beam_profile)
+    "BEAM_MEASUREMENT_COLUMNS",
+    "beam_measurements",
+    "beam_models_by_id",
+    "current_beam_model",
+    "get_beam_model",
+    "images_corrected_with",
+    "list_beam_models",
+    "register_beam_model",
 ]
