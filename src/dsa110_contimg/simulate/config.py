@@ -7,6 +7,13 @@ grid of the group duration from an arbitrary origin, as the correlator
 writes them, so the transit falls at a different time inside its group each
 day (``sidereal_locked`` puts it at the middle every day instead). Presets
 differ only in size; every preset writes files of the real structure.
+
+Some settings make the simulated sky and instrument disagree with the
+pipeline's assumptions, as the real ones do: a primary beam other than the
+pipeline's Airy model (``beam``), slightly resolved Gaussian sources
+(``resolved_fraction``), an interferer seen coherently on every baseline
+(``correlated_rfi``), dead antennas and subbands missing from some groups.
+All are off by default.
 """
 
 from __future__ import annotations
@@ -44,12 +51,70 @@ class ESEParams(_Strict):
     caustic_width_days: float = Field(default=1.5, gt=0)
 
 
+class BeamParams(_Strict):
+    """The primary beam the simulator applies (the pipeline keeps its own Airy model).
+
+    ``airy`` is the pattern of a uniformly lit dish, ``(2 J1(x) / x)**2``;
+    ``tapered`` that of a dish whose illumination falls as a Gaussian to
+    ``taper_db`` below the centre at the rim: a wider main lobe and lower
+    sidelobes (10 dB gives a FWHM of 1.15 lambda/D and a first sidelobe at
+    -24 dB, against 1.03 lambda/D and -17.6 dB for the Airy pattern). The
+    pattern is then stretched to ``fwhm_scale`` times the Airy FWHM (its
+    geometric mean over the two axes), made elliptical and moved off the
+    pointing centre; see :mod:`dsa110_contimg.simulate.beam`.
+    """
+
+    kind: Literal["airy", "tapered"] = Field(default="airy", description="Illumination")
+    taper_db: float = Field(
+        default=10.0, ge=0, le=30, description="Edge taper of the tapered illumination, dB"
+    )
+    fwhm_scale: float | None = Field(
+        default=None,
+        ge=0.5,
+        le=2.0,
+        description="FWHM in units of the Airy's (None: the illumination's own width)",
+    )
+    ellipticity: float = Field(default=1.0, ge=0.5, le=2.0, description="E-W width over N-S width")
+    offset_arcmin: tuple[float, float] = Field(
+        default=(0.0, 0.0), description="Beam centre minus pointing centre, (east, north), arcmin"
+    )
+
+
+class CorrelatedRFI(_Strict):
+    """A far-field interferer near the horizon, coherent on every baseline.
+
+    It enters like a sky source in its own direction (its own fringe on each
+    baseline, the antennas' gains applied, no primary beam: ``amplitude_jy``
+    is what every baseline sees), in ``n_channels`` channels around
+    ``freq_mhz`` and during ``n_integrations`` integrations from
+    ``first_integration``, with a ``sin`` envelope over them (it rises and
+    sets). It is not flagged in the files; the truth records where it is.
+    """
+
+    enabled: bool = False
+    freq_mhz: float = Field(default=1380.0, description="Centre frequency, MHz")
+    n_channels: int = Field(default=2, ge=1, description="Contiguous channels it occupies")
+    first_integration: int = Field(default=1, ge=0)
+    n_integrations: int = Field(default=3, ge=1)
+    amplitude_jy: float = Field(default=20.0, gt=0, description="Peak amplitude, Jy")
+    azimuth_deg: float = Field(default=120.0, description="Direction, degrees east of north")
+    elevation_deg: float = Field(default=2.0, ge=0, le=90)
+    groups: tuple[int, ...] | None = Field(
+        default=None, description="Group indices it appears in (None: every group)"
+    )
+
+
 class StreamEffects(_Strict):
     """Imperfections of the file stream."""
 
     arrival_jitter_s: float = Field(default=30.0, ge=0, description="Max mtime spread per group")
     missing_subband: tuple[int, int] | None = Field(
         default=None, description="(group index, subband) of a file never written"
+    )
+    missing_subbands: tuple[tuple[int, int], ...] = Field(
+        default=(),
+        description="More (group index, subband) files never written, e.g. a subband lost in "
+        "some groups",
     )
     truncated_file: tuple[int, int] | None = Field(
         default=None, description="(group index, subband) of a file cut short"
@@ -99,6 +164,15 @@ class SimConfig(_Strict):
     )
     count_slope: float = Field(default=0.9, gt=0, description="N(>S) ~ S^-slope")
     max_sources: int | None = Field(default=None, ge=1, description="Keep only the brightest")
+    resolved_fraction: float = Field(
+        default=0.0, ge=0, le=1, description="Fraction of steady field sources made Gaussian"
+    )
+    resolved_major_arcsec: tuple[float, float] = Field(
+        default=(8.0, 30.0), description="Range of their major-axis FWHM, arcsec (uniform)"
+    )
+    resolved_min_axis_ratio: float = Field(
+        default=0.4, gt=0, le=1, description="Minor/major axis ratios drawn in [this, 1]"
+    )
     spectral_index_mean: float = -0.7
     spectral_index_std: float = 0.2
     catalog_flux_error_frac: float = Field(default=0.03, ge=0)
@@ -124,7 +198,14 @@ class SimConfig(_Strict):
     rfi_freqs_mhz: tuple[float, ...] = (1350.0, 1395.0, 1405.0, 1422.0, 1475.0)
     rfi_burst_integrations: int = Field(default=1, ge=0)
     rfi_amplitude_sigma: float = Field(default=30.0, gt=0, description="RFI strength / noise rms")
+    correlated_rfi: CorrelatedRFI = CorrelatedRFI()
     dead_antennas: tuple[int, ...] = Field(default=(), description="Pad numbers with no signal")
+    dead_antenna_mode: Literal["noise", "zero"] = Field(
+        default="noise",
+        description="What a dead antenna's baselines hold (unflagged): noise only, or zeros",
+    )
+    # --- instrument the pipeline does not model -----------------------------
+    beam: BeamParams = BeamParams()
     stream: StreamEffects = StreamEffects()
 
     @model_validator(mode="after")
@@ -133,6 +214,9 @@ class SimConfig(_Strict):
             raise ValueError("n_chan_per_subband must divide 48")
         if self.max_flux_jy <= self.min_flux_jy:
             raise ValueError("max_flux_jy must exceed min_flux_jy")
+        lo, hi = self.resolved_major_arcsec
+        if not 0 < lo <= hi:
+            raise ValueError("resolved_major_arcsec must be (low, high) with 0 < low <= high")
         return self
 
     @property

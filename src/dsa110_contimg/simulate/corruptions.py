@@ -1,5 +1,9 @@
 """What the instrument does to the sky: gains, thermal noise, RFI, dead antennas.
 
+RFI comes in two kinds: noise-like bursts independent on each baseline
+(:func:`draw_rfi_mask`) and a far-field interferer seen coherently on all
+baselines with its own fringe (:func:`correlated_rfi_amplitude`).
+
 Gains follow pyuvdata's convention, ``V_ij = g_i conj(g_j) V_true_ij``, and
 factor as ``g(a, p, f, t) = G(a, p) B(a, p, f) D(a, p, t)``: a complex
 antenna gain, a bandpass with a shape per subband (edge roll-off, ripple, a
@@ -106,3 +110,34 @@ def draw_rfi_mask(
     if n_burst:
         mask[rng.choice(n_times, n_burst, replace=False), :] = True
     return mask
+
+
+def correlated_rfi_amplitude(
+    cfg: SimConfig, freqs_hz: np.ndarray, n_times: int, group_index: int
+) -> np.ndarray:
+    """Amplitude (Jy) of the coherent interferer per integration and channel, (Nt, F).
+
+    Zero outside its channels, integrations and groups (frequencies ascending).
+    Over its integrations it follows ``amplitude_jy * sin(pi (k + 0.5) / n)``.
+    """
+    p = cfg.correlated_rfi
+    amp = np.zeros((n_times, len(freqs_hz)))
+    if not p.enabled or (p.groups is not None and group_index not in p.groups):
+        return amp
+    width = abs(freqs_hz[1] - freqs_hz[0]) if len(freqs_hz) > 1 else np.inf
+    centre = int(np.argmin(np.abs(freqs_hz - p.freq_mhz * 1e6)))
+    if abs(freqs_hz[centre] - p.freq_mhz * 1e6) > width:
+        return amp  # outside the band
+    first_chan = max(0, min(centre - (p.n_channels - 1) // 2, len(freqs_hz) - p.n_channels))
+    t = np.arange(p.n_integrations)
+    envelope = p.amplitude_jy * np.sin(np.pi * (t + 0.5) / p.n_integrations)
+    times = p.first_integration + t
+    keep = times < n_times
+    amp[times[keep], first_chan : first_chan + p.n_channels] = envelope[keep, None]
+    return amp
+
+
+def rfi_direction_enu(cfg: SimConfig) -> np.ndarray:
+    """ENU unit vector of the coherent interferer (fixed on the ground)."""
+    az, el = np.radians([cfg.correlated_rfi.azimuth_deg, cfg.correlated_rfi.elevation_deg])
+    return np.array([np.cos(el) * np.sin(az), np.cos(el) * np.cos(az), np.sin(el)])

@@ -14,6 +14,15 @@ separates by antenna, so with per-antenna phasors
 one complex matrix product per channel, ``A diag(S) A^H``, which BLAS does far
 faster than a sum over baselines. :func:`direct_sum` is the plain
 per-baseline sum, kept as the reference the tests compare against.
+
+A Gaussian source does not factor by antenna: its visibility is the point
+source's times the Fourier transform of its shape, a function of the
+baseline, ``exp(-pi**2 (a**2 p**2 + b**2 q**2) / (4 ln 2))`` for FWHM axes
+``a, b`` and ``(p, q)`` the baseline (in wavelengths) along and across the
+major axis. :func:`predict_gaussian` sums such sources baseline by baseline,
+taking ``(u, v)`` in the phase centre's frame (for a source a few degrees
+off the centre the error is a fraction ``1 - cos(offset)`` of its size,
+below 0.2% within 3.5 deg).
 """
 
 from __future__ import annotations
@@ -83,6 +92,62 @@ def predict(
         a = _phasors(delay_m, freqs_hz[block])  # (F, Na, Ns)
         corr = np.matmul(a * flux[block, None, :], a.conj().transpose(0, 2, 1))  # (F, Na, Na)
         out[:, block] = corr[:, ant1, ant2].T
+    return out
+
+
+def gaussian_taper(
+    uvw_m: np.ndarray,
+    freqs_hz: np.ndarray,
+    major_rad: float,
+    minor_rad: float,
+    pa_rad: float,
+) -> np.ndarray:
+    """Visibility of a unit-flux Gaussian at the phase centre, shape (Nbl, F), real.
+
+    Parameters
+    ----------
+    uvw_m : (Nbl, 3) float
+        Baselines, metres (u east, v north).
+    major_rad, minor_rad : float
+        Full widths at half maximum of the axes, radians.
+    pa_rad : float
+        Position angle of the major axis, east of north, radians.
+    """
+    scale = freqs_hz[None, :] / SPEED_OF_LIGHT_M_S
+    u, v = uvw_m[:, 0, None] * scale, uvw_m[:, 1, None] * scale
+    along = u * np.sin(pa_rad) + v * np.cos(pa_rad)
+    across = u * np.cos(pa_rad) - v * np.sin(pa_rad)
+    exponent = (major_rad * along) ** 2 + (minor_rad * across) ** 2
+    return np.exp(-(np.pi**2) / (4 * np.log(2)) * exponent)
+
+
+def predict_gaussian(
+    antenna_enu_m: np.ndarray,
+    directions: np.ndarray,
+    centre: np.ndarray,
+    apparent_flux_jy: np.ndarray,
+    freqs_hz: np.ndarray,
+    ant1: np.ndarray,
+    ant2: np.ndarray,
+    shapes: np.ndarray,
+) -> np.ndarray:
+    """Model visibilities of Gaussian sources for one integration.
+
+    Parameters are those of :func:`predict`, plus ``shapes``, (Ns, 3): major
+    and minor FWHM and position angle (east of north) of each source, radians.
+
+    Returns
+    -------
+    (Nbl, F) complex64
+    """
+    uvw = baseline_uvw(antenna_enu_m, ant1, ant2, centre)
+    delay_m = antenna_enu_m @ (directions - centre).T  # (Na, Ns)
+    out = np.zeros((len(ant1), len(freqs_hz)), np.complex64)
+    for s in range(len(directions)):
+        a = _phasors(delay_m[:, s : s + 1], freqs_hz)[:, :, 0]  # (F, Na)
+        fringe = (a[:, ant1] * np.conj(a[:, ant2])).T  # (Nbl, F)
+        taper = gaussian_taper(uvw, freqs_hz, *shapes[s])
+        out += fringe * (apparent_flux_jy[s][None, :] * taper).astype(np.float32)
     return out
 
 

@@ -5,7 +5,7 @@ Output folder layout::
     OUTDIR/incoming/YYYY-MM-DDTHH:MM:SS_sbNN.hdf5   the UVH5 stream
     OUTDIR/catalog.csv                               the sky as a user's catalog
     OUTDIR/truth.json                                sources, fluxes per group, plan
-    OUTDIR/truth/<group>.npz                         true gains and RFI mask per group
+    OUTDIR/truth/<group>.npz                         true gains and RFI per group
 
 The random state of each group derives from (seed, group index), so a group
 is the same whichever groups are simulated with it.
@@ -28,15 +28,18 @@ from astropy.time import Time, TimeDelta
 from dsa110_contimg import __version__
 from dsa110_contimg.catalog.readers import FIELDS as CATALOG_FIELDS
 from dsa110_contimg.simulate import geometry
+from dsa110_contimg.simulate.beam import SimBeam
 from dsa110_contimg.simulate.config import SimConfig
 from dsa110_contimg.simulate.corruptions import (
     GainTruth,
     complex_noise,
+    correlated_rfi_amplitude,
     draw_gains,
     draw_rfi_mask,
     noise_sigma_jy,
+    rfi_direction_enu,
 )
-from dsa110_contimg.simulate.engine import predict
+from dsa110_contimg.simulate.engine import predict, predict_gaussian
 from dsa110_contimg.simulate.sky import SkyModel, build_sky
 from dsa110_contimg.simulate.uvh5 import SubbandHeader, SubbandWriter
 from dsa110_contimg.telescope import (
@@ -44,13 +47,21 @@ from dsa110_contimg.telescope import (
     INTEGRATION_TIME_S,
     N_SUBBANDS,
     SUBBAND_WIDTH_HZ,
-    airy_power,
     dsa110_layout,
 )
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class GroupTruth:
+    """What one group's files hold beyond the sky: gains and RFI."""
+
+    gains: GainTruth
+    rfi_mask: np.ndarray  # (Nt, F) bool, any RFI, frequencies ascending
+    correlated_rfi_jy: np.ndarray  # (Nt, F) float, the coherent interferer's amplitude
 
 
 @dataclass(frozen=True)
@@ -163,6 +174,11 @@ class GroupSimulator:
         order_rng = np.random.default_rng([cfg.seed, 1])
         self.bl_i, self.bl_j = _baseline_order(len(self.pads), order_rng)
         self.dead = np.isin(self.pads + 1, cfg.dead_antennas)
+        self.beam = SimBeam(cfg.beam)
+        eff = cfg.stream
+        self.missing = set(eff.missing_subbands) | (
+            {eff.missing_subband} if eff.missing_subband is not None else set()
+        )
 
     def _ra_span(self) -> tuple[float, float]:
         first = self.plans[0].start
@@ -174,10 +190,8 @@ class GroupSimulator:
         hi = lst[1] + pad if lst[1] >= lst[0] else lst[1] + 360 + pad
         return lo, hi
 
-    def simulate(
-        self, plan: GroupPlan, progress: Progress | None = None
-    ) -> tuple[GainTruth, np.ndarray]:
-        """Write one group's 16 files; return its true gains and RFI mask."""
+    def simulate(self, plan: GroupPlan, progress: Progress | None = None) -> GroupTruth:
+        """Write one group's 16 files; return its true gains and RFI."""
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, 2, plan.index])
         nt = cfg.n_integrations
@@ -186,7 +200,6 @@ class GroupSimulator:
         centre = geometry.meridian_directions(self.dec_app, times[nt // 2 : nt // 2 + 1])[0]
         directions = geometry.source_directions(self.sky.ra_deg, self.sky.dec_deg, times)
         spectra = self.sky.spectrum(plan.day, self.freqs)  # (Ns, F)
-        theta = np.arccos(np.clip(directions @ centre, -1, 1))  # (Nt, Ns)
         # Antenna gains and bandpasses hold for an epoch (a day), so the
         # calibrator's solutions apply to its targets; only the drift is per group.
         shape = (len(self.pads), N_SUBBANDS, cfg.n_chan_per_subband, nt)
@@ -194,6 +207,7 @@ class GroupSimulator:
         drift = draw_gains(cfg, rng, *shape).drift
         gains = GainTruth(stable.antenna_gain, stable.bandpass, drift)
         rfi = draw_rfi_mask(cfg, rng, self.freqs, nt)
+        coherent = correlated_rfi_amplitude(cfg, self.freqs, nt, plan.index)
         sigma = noise_sigma_jy(cfg.sefd_jy, self.chan_width, INTEGRATION_TIME_S)
 
         i, j = self.bl_i, self.bl_j
@@ -213,8 +227,8 @@ class GroupSimulator:
         auto = i == j
         try:
             for t in range(nt):
-                apparent = spectra * airy_power(theta[t][:, None], self.freqs[None, :])
-                model = predict(self.enu, directions[t], centre, apparent, self.freqs, i, j)
+                apparent = spectra * self.beam.power(directions[t], centre, self.freqs)
+                model = self._model(directions[t], centre, apparent, coherent[t])
                 vis = self._corrupt(model, t, gains, rfi[t], sigma, auto, rng)
                 for sb, writer in writers.items():
                     block = slice(
@@ -228,14 +242,48 @@ class GroupSimulator:
             for writer in writers.values():
                 writer.__exit__(None, None, None)
         self._stream_effects(plan, rng)
-        return gains, rfi
+        return GroupTruth(gains, rfi | (coherent > 0), coherent)
+
+    def _model(
+        self,
+        directions: np.ndarray,
+        centre: np.ndarray,
+        apparent: np.ndarray,
+        coherent_jy: np.ndarray,
+    ) -> np.ndarray:
+        """True visibilities of one integration: point and Gaussian sources, coherent RFI."""
+        i, j, sky = self.bl_i, self.bl_j, self.sky
+        resolved = sky.resolved
+        if not resolved.any():
+            model = predict(self.enu, directions, centre, apparent, self.freqs, i, j)
+        else:
+            point = ~resolved
+            model = predict(self.enu, directions[point], centre, apparent[point], self.freqs, i, j)
+            shapes = np.radians(
+                np.stack([sky.major_arcsec / 3600, sky.minor_arcsec / 3600, sky.pa_deg], axis=1)
+            )[resolved]
+            model += predict_gaussian(
+                self.enu, directions[resolved], centre, apparent[resolved], self.freqs, i, j, shapes
+            )
+        chans = coherent_jy > 0
+        if chans.any():
+            model[:, chans] += predict(
+                self.enu,
+                rfi_direction_enu(self.cfg)[None, :],
+                centre,
+                coherent_jy[None, chans],
+                self.freqs[chans],
+                i,
+                j,
+            )
+        return model
 
     def _open_writers(self, plan: GroupPlan, header: SubbandHeader) -> dict[int, SubbandWriter]:
         n = self.cfg.n_chan_per_subband
         sign = -1.0 if self.cfg.negative_channel_width else 1.0
         writers = {}
         for sb in range(N_SUBBANDS):
-            if self.cfg.stream.missing_subband == (plan.index, sb):
+            if (plan.index, sb) in self.missing:
                 continue
             block = slice((N_SUBBANDS - 1 - sb) * n, (N_SUBBANDS - sb) * n)
             sb_header = SubbandHeader(
@@ -280,7 +328,8 @@ class GroupSimulator:
             signal = g_signal[i, p] * np.conj(g_signal[j, p])
             noise_only = (self.dead[i] | self.dead[j])[:, None]
             scale = np.abs(g[i, p]) * np.abs(g[j, p])
-            out[..., p] = np.where(noise_only, (vis - model) * scale, vis * signal)
+            dead_value = 0.0 if cfg.dead_antenna_mode == "zero" else (vis - model) * scale
+            out[..., p] = np.where(noise_only, dead_value, vis * signal)
         # Baselines stored as ant1 > ant2 need no conjugation here: the model was
         # computed for the stored order, so it already is conj(V of the sorted pair).
         return out
@@ -327,15 +376,16 @@ def simulate(
         if plan.index not in wanted:
             continue
         log.info("simulating group %s (%s, epoch %d)", plan.group_id, plan.role, plan.epoch)
-        gains, rfi = sim.simulate(plan, progress)
+        group = sim.simulate(plan, progress)
         np.savez_compressed(
             outdir / "truth" / f"{plan.group_id}.npz",
             antenna_numbers=sim.pads,
             freqs_hz=sim.freqs,
-            antenna_gain=gains.antenna_gain,
-            bandpass=gains.bandpass,
-            drift=gains.drift,
-            rfi_mask=rfi,
+            antenna_gain=group.gains.antenna_gain,
+            bandpass=group.gains.bandpass,
+            drift=group.gains.drift,
+            rfi_mask=group.rfi_mask,
+            correlated_rfi_jy=group.correlated_rfi_jy.astype(np.float32),
         )
     truth = truth_record(sim)
     (outdir / "truth.json").write_text(json.dumps(truth, indent=1))
@@ -374,6 +424,9 @@ def truth_record(sim: GroupSimulator) -> dict:
         )
         if value is not None and value[0] < len(sim.plans)
     }
+    missing_files = sorted(
+        sim.plans[g].filename(sb) for g, sb in sim.missing if 0 <= g < len(sim.plans)
+    )
     return {
         "software_version": __version__,
         "config": json.loads(cfg.model_dump_json()),
@@ -385,6 +438,8 @@ def truth_record(sim: GroupSimulator) -> dict:
         "pointing_dec_of_date_deg": float(np.degrees(sim.dec_app)),
         "antenna_numbers": sim.pads.tolist(),
         "dead_antenna_numbers": (sim.pads[sim.dead]).tolist(),
+        "beam": sim.beam.record(),
+        "correlated_rfi_direction_enu": rfi_direction_enu(cfg).tolist(),
         "channel_width_hz": sim.chan_width,
         "noise_sigma_jy": noise_sigma_jy(cfg.sefd_jy, sim.chan_width, INTEGRATION_TIME_S),
         "sources": {
@@ -394,9 +449,13 @@ def truth_record(sim: GroupSimulator) -> dict:
             "flux_1p4_jy": sky.flux_jy.tolist(),
             "spectral_index": sky.spectral_index.tolist(),
             "kind": sky.kind.tolist(),
+            "major_arcsec": sky.major_arcsec.tolist(),
+            "minor_arcsec": sky.minor_arcsec.tolist(),
+            "pa_deg": sky.pa_deg.tolist(),
         },
         "groups": groups,
         "damaged_files": damaged,
+        "missing_files": missing_files,
     }
 
 

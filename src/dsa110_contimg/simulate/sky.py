@@ -3,7 +3,10 @@
 Source counts follow N(>S) = n0 (S / S_min)^-slope per square degree, which
 with the defaults (9 deg^-2 above 20 mJy, slope 0.9) is close to NVSS's
 integral counts at mJy levels. Positions are uniform on the sphere within the
-region the groups' primary beams sweep.
+region the groups' primary beams sweep. A fraction of the steady field
+sources (``cfg.resolved_fraction``) are elliptical Gaussians a little larger
+than the synthesised beam; their shapes come from a random stream of their
+own, so turning them on leaves the rest of the sky as it was.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ class SkyModel:
     flux_jy : (N,) float, mean flux density at 1.4 GHz, Jy
     spectral_index : (N,) float, S ~ nu^alpha
     kind : (N,) str, ``steady``, ``flare``, ``ese`` or ``calibrator``
+    major_arcsec, minor_arcsec : (N,) float
+        FWHM of a Gaussian source's axes, arcsec; 0 for a point source.
+    pa_deg : (N,) float
+        Position angle of the major axis, degrees east of north.
     """
 
     names: np.ndarray
@@ -39,6 +46,19 @@ class SkyModel:
     kind: np.ndarray
     flare: FlareParams = field(default_factory=FlareParams)
     ese: ESEParams = field(default_factory=ESEParams)
+    major_arcsec: np.ndarray | None = None
+    minor_arcsec: np.ndarray | None = None
+    pa_deg: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("major_arcsec", "minor_arcsec", "pa_deg"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(len(self.names)))
+
+    @property
+    def resolved(self) -> np.ndarray:
+        """True for the Gaussian sources, shape (N,)."""
+        return self.major_arcsec > 0
 
     def __len__(self) -> int:
         return len(self.names)
@@ -155,6 +175,7 @@ def build_sky(
     kind[chosen[: min(cfg.n_flares, n_var)]] = "flare"
     kind[chosen[min(cfg.n_flares, n_var) :]] = "ese"
     names = np.array([source_name(r, d) for r, d in zip(ra, dec, strict=True)], dtype=object)
+    major, minor, pa = draw_gaussian_shapes(cfg, np.random.default_rng([cfg.seed, 5]), kind)
     return SkyModel(
         names=np.concatenate([[cal_name], names]),
         ra_deg=np.concatenate([[cal_ra], ra]),
@@ -164,4 +185,30 @@ def build_sky(
         kind=np.concatenate([np.array(["calibrator"], dtype=object), kind]),
         flare=cfg.flare,
         ese=cfg.ese,
+        major_arcsec=np.concatenate([[0.0], major]),
+        minor_arcsec=np.concatenate([[0.0], minor]),
+        pa_deg=np.concatenate([[0.0], pa]),
     )
+
+
+def draw_gaussian_shapes(
+    cfg: SimConfig, rng: np.random.Generator, kind: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Major and minor FWHM (arcsec) and PA (deg) of field sources; zeros for points.
+
+    ``round(cfg.resolved_fraction * n_steady)`` steady sources, chosen at
+    random, get a major axis uniform in ``cfg.resolved_major_arcsec``, an
+    axis ratio uniform in ``[cfg.resolved_min_axis_ratio, 1]`` and a uniform
+    position angle. Variables stay points (scintillating sources are compact).
+    """
+    n = len(kind)
+    major, minor, pa = np.zeros(n), np.zeros(n), np.zeros(n)
+    steady = np.flatnonzero(kind == "steady")
+    n_resolved = int(round(cfg.resolved_fraction * len(steady)))
+    if n_resolved == 0:
+        return major, minor, pa
+    chosen = rng.choice(steady, n_resolved, replace=False)
+    major[chosen] = rng.uniform(*cfg.resolved_major_arcsec, n_resolved)
+    minor[chosen] = major[chosen] * rng.uniform(cfg.resolved_min_axis_ratio, 1.0, n_resolved)
+    pa[chosen] = rng.uniform(0.0, 180.0, n_resolved)
+    return major, minor, pa
