@@ -83,5 +83,44 @@ def test_source_turning_on_is_backfilled(tmp_path) -> None:
     assert n_epochs == 4
     floor = get_preset(settings.variability_preset).frac_floor
     assert eta == pytest.approx(metrics_from_history(flux, err, floor)["eta"], rel=1e-9)
-    # the turn-on is what makes it a candidate: two bright epochs alone are not
-    assert list(kinds) == ["variable"]
+    # the turn-on is what makes it a variable candidate: two bright epochs alone are not;
+    # it is also a new source (variability.new_sources)
+    assert sorted(kinds) == ["new_source", "variable"]
+
+
+@pytest.mark.parametrize("separation_beams", [1.0, 1.5])
+def test_backfill_fits_known_neighbours_jointly(tmp_path, separation_beams: float) -> None:
+    """A known neighbour one beam from a new source does not leak into its back-filled flux."""
+    from dsa110_contimg.photometry.backfill import backfill_measurements
+    from dsa110_contimg.photometry.records import EarlierImage, FieldSources, ImageRecord
+
+    rng = np.random.default_rng(5)
+    wcs = make_wcs(N_PIX, CELL, RA0, DEC0)
+    bmaj_pix = BEAM.bmaj_deg * 3600 / CELL
+    # the neighbour lies along the major axis (the worst case)
+    pa = np.radians(BEAM.bpa_deg)
+    dx, dy = -np.sin(pa) * separation_beams * bmaj_pix, np.cos(pa) * separation_beams * bmaj_pix
+    ra, dec = wcs.wcs_pix2world([100.3, 100.3 + dx], [99.6, 99.6 + dy], 0)
+    neighbour_flux = 0.1
+    image = correlated_noise((N_PIX, N_PIX), wcs, BEAM, 1e-4, rng, scale=1 / np.sqrt(2))
+    add_sources(image, wcs, BEAM, ra[1:], dec[1:], np.array([neighbour_flux]))  # new one absent
+    path = tmp_path / "earlier-image-pb.fits"
+    write_fits(path, image, wcs, BEAM)
+    earlier = ImageRecord(1, str(path), "image-pb", True, 61400.0, RA0, DEC0, N_PIX, N_PIX, CELL)
+    found = ImageRecord(2, "later.fits", "image-pb", True, 61401.0, RA0, DEC0, N_PIX, N_PIX, CELL)
+    records = [
+        {"name": "blind J1", "ra_deg": ra[0], "dec_deg": dec[0], "catalog": "blind"},
+        {"id": 7, "name": "NVSS J2", "ra_deg": ra[1], "dec_deg": dec[1], "catalog": "NVSS"},
+    ]
+    new, known = FieldSources.from_records(records[:1]), FieldSources.from_records(records[1:])
+    alone = backfill_measurements(found, new, [EarlierImage(earlier, 1.0, 0.0)])
+    joint = backfill_measurements(found, new, [EarlierImage(earlier, 1.0, 0.0)], neighbours=known)
+    leak_alone = alone[0].result.flux_jy[0] / neighbour_flux
+    leak_joint = joint[0].result.flux_jy[0] / neighbour_flux
+    print(
+        f"neighbour at {separation_beams} BMAJ: leak alone {leak_alone:.3f}, joint {leak_joint:.4f}"
+    )
+    if separation_beams == 1.0:
+        assert leak_alone > 0.2  # the fake turn-on of the issue (25%)
+    assert abs(leak_joint) < 0.03
+    assert joint[0].result.flux_jy.size == 1  # the neighbour's row is not returned

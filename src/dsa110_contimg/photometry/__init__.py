@@ -1,7 +1,8 @@
 """Photometry: forced (matched filter) and blind measurements, and flux normalisation.
 
 The science modules are pure functions over arrays: ``forced`` (and its
-``kernels``, ``beam``, ``background``, ``blends``, ``flags``), ``blind``
+``kernels``, ``beam``, ``background``, ``blends``, ``flags``), ``unclean``
+(WSClean's uncleaned flux brought to the restoring beam's scale), ``blind``
 (PyBDSF), ``normalise``, ``backfill``. The stage that folds one image into
 the products DB reads, computes, then writes, so that SQLite's write lock is
 held only for the writes:

@@ -14,11 +14,14 @@ registered image that covers them and whose file is still on disk:
   marked measured by a back-fill. The read phase loads these
   (:func:`~dsa110_contimg.photometry.field.earlier_images`);
 * covering = the position falls on a finite (unblanked) pixel;
-* the measurement is forced photometry at the new positions alone (in a
-  crowded field a neighbour the catalog knows was fitted jointly in that
-  epoch; here it is not, see the BLENDED flag), normalised with the
-  image's stored ``EpochNormalisation`` factor. Upper limits (SNR < 5) are
-  kept as such, with their values.
+* the measurement is forced photometry at the new positions jointly with
+  their known neighbours (the field's other sources within
+  :data:`NEIGHBOUR_BEAMS` BMAJ), as in that epoch's own measurement; alone,
+  a neighbour one beam away would leak ``exp(-r^2 / 4 sigma^2)`` = 25% of
+  its flux into the new source and fake a turn-on. Only the new sources'
+  rows are kept, normalised with the image's stored
+  ``EpochNormalisation`` factor. Upper limits (SNR < 5) are kept as such,
+  with their values.
 
 No session is open here: the write phase
 (:func:`~dsa110_contimg.photometry.store.write_measurement`) stores the rows
@@ -32,12 +35,13 @@ is still there.
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
 
 import numpy as np
 
 from dsa110_contimg.errors import InputDataError
 from dsa110_contimg.photometry.field import field_radius_deg
-from dsa110_contimg.photometry.forced import forced_photometry
+from dsa110_contimg.photometry.forced import ForcedPhotometry, forced_photometry
 from dsa110_contimg.photometry.normalise import apply_correction
 from dsa110_contimg.photometry.records import (
     BackfillRows,
@@ -48,6 +52,9 @@ from dsa110_contimg.photometry.records import (
 from dsa110_contimg.products.repositories import angular_separation_deg
 
 log = logging.getLogger(__name__)
+
+NEIGHBOUR_BEAMS = 3.0
+"""Known sources within this many BMAJ of a new one are fitted with it (joint fits reach 2.5)."""
 
 
 def covering_images(
@@ -74,7 +81,10 @@ def covering_images(
 
 
 def backfill_measurements(
-    image: ImageRecord, sources: FieldSources, earlier: list[EarlierImage]
+    image: ImageRecord,
+    sources: FieldSources,
+    earlier: list[EarlierImage],
+    neighbours: FieldSources | None = None,
 ) -> list[BackfillRows]:
     """Forced photometry of new sources in the earlier images that cover them.
 
@@ -86,6 +96,9 @@ def backfill_measurements(
         The new sources.
     earlier : list of EarlierImage
         Measured earlier images near ``image`` (the read phase's).
+    neighbours : FieldSources, optional
+        The known sources of the field, fitted jointly with the new ones
+        they lie close to (their own results are not returned).
 
     Returns
     -------
@@ -108,8 +121,14 @@ def backfill_measurements(
         )
         if covered.size == 0:
             continue
-        result = forced_photometry(
-            data, wcs, beam, sources.ra_deg[covered], sources.dec_deg[covered]
+        ra, dec = sources.ra_deg[covered], sources.dec_deg[covered]
+        near = close_neighbours(ra, dec, neighbours, NEIGHBOUR_BEAMS * beam.bmaj_deg)
+        if near.size:
+            ra, dec = np.r_[ra, neighbours.ra_deg[near]], np.r_[dec, neighbours.dec_deg[near]]
+        result = forced_photometry(data, wcs, beam, ra, dec)
+        # the new sources' rows only (the neighbours were measured in their own epoch)
+        result = ForcedPhotometry(
+            *(getattr(result, f.name)[: covered.size] for f in fields(result))
         )
         norm_flux, norm_err = apply_correction(
             result.flux_jy, result.flux_err_jy, other.factor, other.factor_err
@@ -117,3 +136,17 @@ def backfill_measurements(
         ok = np.flatnonzero(np.isfinite(result.flux_jy) & (result.flux_err_jy > 0))
         out.append(BackfillRows(other.image, covered, result, norm_flux, norm_err, ok))
     return out
+
+
+def close_neighbours(
+    ra_deg: np.ndarray, dec_deg: np.ndarray, neighbours: FieldSources | None, radius_deg: float
+) -> np.ndarray:
+    """Indices of ``neighbours`` within ``radius_deg`` of any of the positions (none: empty)."""
+    if neighbours is None or neighbours.ra_deg.size == 0 or ra_deg.size == 0:
+        return np.zeros(0, np.int64)
+    sep = angular_separation_deg(
+        neighbours.ra_deg[:, None], neighbours.dec_deg[:, None], ra_deg[None, :], dec_deg[None, :]
+    )
+    # a neighbour at a new position (the same source) is not a neighbour
+    close = (sep <= radius_deg) & (sep > 1e-6)
+    return np.flatnonzero(close.any(axis=1) & ~(sep <= 1e-6).any(axis=1))

@@ -15,6 +15,11 @@ value  name             meaning
 64     UNSTABLE_BLEND   blended with a position closer than ~0.5 BMIN: the joint
                         fit cannot separate them (their sum is still right)
 =====  ===============  ===========================================================
+
+:data:`METRICS_VETO` (NEAR_EDGE, BLENDED, UNSTABLE_BLEND) marks measurements
+kept in the light curve but left out of the variability metrics and the
+candidates' classification: their fluxes depend on a neighbour's fit or on a
+cutout cut by the image edge, from epoch to epoch as the pointing moves.
 """
 
 from __future__ import annotations
@@ -32,3 +37,7 @@ class PhotFlag(enum.IntFlag):
     NO_DATA = 16
     BAD_NOISE = 32
     UNSTABLE_BLEND = 64
+
+
+METRICS_VETO = PhotFlag.NEAR_EDGE | PhotFlag.BLENDED | PhotFlag.UNSTABLE_BLEND
+"""Flags that keep a measurement out of the variability metrics (see the module notes)."""

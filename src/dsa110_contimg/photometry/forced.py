@@ -5,7 +5,7 @@ Gaussian of peak 1, oriented in pixel space from the local WCS Jacobian,
 centred on the exact sub-pixel position) over a square cutout of side
 about 3 x BMAJ. The noise ``s`` is the rms map at the position, taken
 constant over the cutout (rms maps vary on the scale of their boxes, tens of
-beams). Blanked (NaN) and off-image pixels are left out of every sum.
+beams). The background map is subtracted first. Blanked (NaN) and off-image pixels are left out of every sum.
 
 * flux ``S = sum(d K / s^2) / sum(K^2 / s^2)`` (Jy, the image being Jy/beam);
 * error ``sigma_S = sqrt(f / sum(K^2 / s^2))``, where ``f`` corrects for
@@ -136,6 +136,7 @@ def forced_photometry(
     *,
     rms_map: np.ndarray | None = None,
     background_map: np.ndarray | None = None,
+    subtract_background: bool = True,
     noise_acf_scale: float | None = 1.0,
     cutout_beams: float = 3.0,
     blend_beams: float = 1.5,
@@ -159,8 +160,13 @@ def forced_photometry(
         :func:`~dsa110_contimg.photometry.background.background_rms_map` if
         omitted.
     background_map : numpy.ndarray, optional
-        Subtracted from the data before fitting (default: none; the mean of
-        an interferometric image is zero).
+        Subtracted from the data before fitting; estimated with the rms map
+        when omitted. An offset ``B`` under a source otherwise adds
+        ``B sum(K) / sum(K^2)`` = ``2 B`` (Jy) to its flux: an
+        interferometric image has zero mean, but not locally (sidelobes,
+        negative bowls round extended emission, missing short spacings).
+    subtract_background : bool
+        False to fit the pixels as they are (no background estimated).
     noise_acf_scale : float or None
         Noise correlation model (see the module notes); default 1 (noise
         correlated like the beam), None for independent pixels.
@@ -181,13 +187,15 @@ def forced_photometry(
     """
     ra = np.atleast_1d(np.asarray(ra_deg, float))
     dec = np.atleast_1d(np.asarray(dec_deg, float))
-    if rms_map is None:
-        _, rms_map = background_rms_map(data)
-    if background_map is not None:
-        data = data - background_map
     n = ra.size
     x, y = wcs.wcs_world2pix(ra, dec, 0)
     x, y = np.asarray(x, float).reshape(n), np.asarray(y, float).reshape(n)
+    if rms_map is None:
+        _, rms_map = background_rms_map(data)
+    if subtract_background:
+        if background_map is None:
+            background_map = source_free_background(data, wcs, beam, x, y, cutout_beams)
+        data = data - background_map
     # work in raster order of position: neighbouring cutouts share cache lines
     with np.errstate(invalid="ignore"):
         raster = np.nan_to_num(np.rint(y) * (data.shape[1] + 64) + np.rint(x), nan=np.inf)
@@ -226,6 +234,43 @@ def forced_photometry(
     back[order] = np.arange(n)  # results in the caller's order
     columns = (flux, err, snr, chi2, sums["n_pix"], sums["rms"], x, y, flags.astype(np.int64))
     return ForcedPhotometry(*(c[back] for c in columns))
+
+
+def source_free_background(
+    data: np.ndarray,
+    wcs: WCS,
+    beam: Beam,
+    x: np.ndarray,
+    y: np.ndarray,
+    cutout_beams: float = 3.0,
+) -> np.ndarray:
+    """The background map with the measured positions' cutouts left out.
+
+    Sigma clipping removes a source's core but not its wings, which lift a
+    box's median in a crowded field (a 5 x 3 pixel beam every 35 pixels:
+    +0.13 sigma on every flux). The cutouts (+-1.5 BMAJ, where the beam
+    falls below 0.2% of its peak) are blanked first; when that would blank
+    more than half the image, the sources are left in.
+    """
+    ny, nx = data.shape
+    centre = wcs.wcs_pix2world([[0.5 * nx, 0.5 * ny]], 0)[0]
+    cov = pixel_covariance(beam, sky_to_pixel_jacobian(wcs, centre[:1], centre[1:]))
+    half = max(1, int(np.ceil(0.5 * cutout_beams * major_sigma(cov)[0] / FWHM_TO_SIGMA)))
+    inside = np.isfinite(x) & np.isfinite(y) & (x > -half) & (x < nx + half)
+    inside &= (y > -half) & (y < ny + half)
+    xi, yi = np.rint(x[inside]).astype(np.int64), np.rint(y[inside]).astype(np.int64)
+    masked = np.asarray(data, float).copy()
+    offsets = np.arange(-half, half + 1)
+    for dy in offsets:  # one vectorised pass per cutout row
+        rows = yi + dy
+        keep = (rows >= 0) & (rows < ny)
+        cols = xi[keep, None] + offsets[None, :]
+        good = (cols >= 0) & (cols < nx)
+        masked[np.broadcast_to(rows[keep, None], cols.shape)[good], cols[good]] = np.nan
+    if np.isfinite(masked).sum() < 0.5 * np.isfinite(data).sum():
+        masked = data
+    background, _ = background_rms_map(masked)
+    return np.nan_to_num(background)
 
 
 def _single_sums(

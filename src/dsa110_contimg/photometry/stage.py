@@ -24,7 +24,9 @@ write a session each. What each part does:
    ones named) in the usable field, i.e. on a finite pixel of the
    pb-corrected image (WSClean blanks below the primary-beam limit), are
    registered as ``Source`` rows by name; sources already in the DB in the
-   field (earlier blind detections, other catalogs) are added.
+   field (earlier blind detections, other catalogs) are added. Entries of
+   different catalogs within 10 arcsec are one source, kept from the
+   preferred catalog (:mod:`~dsa110_contimg.catalog.merge`).
 2. **Forced photometry** at all of them in one vectorised call
    (:func:`~dsa110_contimg.photometry.forced.forced_photometry`) on the image
    file, noise from its rms map.
@@ -90,6 +92,7 @@ import numpy as np
 from astropy.wcs import WCS
 from sqlalchemy.orm import Session
 
+from dsa110_contimg.catalog.merge import unique_by_position
 from dsa110_contimg.config import Settings
 from dsa110_contimg.errors import InputDataError
 from dsa110_contimg.photometry.beam import Beam, load_image
@@ -113,6 +116,7 @@ from dsa110_contimg.photometry.records import (
     py_value,
 )
 from dsa110_contimg.photometry.store import write_measurement
+from dsa110_contimg.photometry.unclean import corrected_pb_image
 from dsa110_contimg.products.repositories import angular_separation_deg
 
 __all__ = [
@@ -240,8 +244,10 @@ def compute_measurement(inputs: FieldInputs, *, blind: bool = False) -> Measurem
     if new_blind:
         from dsa110_contimg.photometry.backfill import backfill_measurements
 
-        fresh = sources.subset(np.arange(sources.ids.size) >= sources.ids.size - len(new_blind))
-        backfill = backfill_measurements(image, fresh, inputs.earlier)
+        is_new = np.arange(sources.ids.size) >= sources.ids.size - len(new_blind)
+        backfill = backfill_measurements(
+            image, sources.subset(is_new), inputs.earlier, neighbours=sources.subset(~is_new)
+        )
     if sources.ids.size == 0:
         raise InputDataError(
             f"image {image.id} ({image.path}): no catalog or known source on its usable pixels",
@@ -302,6 +308,10 @@ def compute_measurement(inputs: FieldInputs, *, blind: bool = False) -> Measurem
 def read_pb_image(image: ImageRecord) -> tuple[np.ndarray, WCS, Beam]:
     """The image's pixels, WCS and beam, after checking it is a pb-corrected FITS file.
 
+    When WSClean's residual, PSF and the primary beam lie beside it, the
+    residual's uncleaned flux is brought to the restoring beam's scale
+    (:func:`~dsa110_contimg.photometry.unclean.corrected_pb_image`).
+
     Raises
     ------
     InputDataError
@@ -311,6 +321,7 @@ def read_pb_image(image: ImageRecord) -> tuple[np.ndarray, WCS, Beam]:
     check_pb_image(image)
     try:
         data, wcs, beam, _ = load_image(image.path)
+        data, _ = corrected_pb_image(image.path, data, beam)
     except InputDataError:
         raise
     except Exception as exc:  # astropy raises OSError, ValueError... on a bad file
@@ -367,6 +378,7 @@ def field_sources(
     records += [r for r in inputs.known if r["id"] not in have]
     registered = sorted({r["id"]: r for r in records if "id" in r}.values(), key=lambda r: r["id"])
     pending = [r for rows in new_catalog.values() for r in rows]
+    registered, pending, new_catalog = merge_duplicates(registered, pending, new_catalog)
     sources = FieldSources.from_records(registered + pending)
     sources = sources.subset(on_usable_pixel(wcs, usable, sources.ra_deg, sources.dec_deg))
     log.info(
@@ -376,6 +388,41 @@ def field_sources(
         len(pending),
     )
     return sources, new_catalog
+
+
+def merge_duplicates(
+    registered: list[dict[str, Any]],
+    pending: list[dict[str, Any]],
+    new_catalog: dict[str, list[dict[str, Any]]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """One source per position across catalogs (:mod:`~dsa110_contimg.catalog.merge`).
+
+    A catalog entry within the matching radius of a preferred catalog's
+    entry is the same source: it is neither registered nor measured (one
+    registered earlier is no longer measured).
+    """
+    records = registered + pending
+    if not records:
+        return registered, pending, new_catalog
+    keep = unique_by_position(
+        [r["ra_deg"] for r in records],
+        [r["dec_deg"] for r in records],
+        [r.get("catalog") for r in records],
+    )
+    if keep.all():
+        return registered, pending, new_catalog
+    dropped = {r["name"] for r, k in zip(records, keep, strict=True) if not k}
+    log.info("%d catalog entries duplicate another catalog's source: merged", len(dropped))
+    new_catalog = {
+        label: kept
+        for label, rows in new_catalog.items()
+        if (kept := [r for r in rows if r["name"] not in dropped])
+    }
+    return (
+        [r for r in registered if r["name"] not in dropped],
+        [r for r in pending if r["name"] not in dropped],
+        new_catalog,
+    )
 
 
 def add_blind_sources(

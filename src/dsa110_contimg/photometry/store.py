@@ -9,14 +9,18 @@
    measurement's placeholder ids become the registered ones;
 2. the back-filled measurements of the blind sources in earlier images
    (``photometry``/``new`` per image), then those sources' metrics rebuilt
-   from their stored light curves;
+   from their stored light curves, and a ``new_source`` candidate for each
+   with its earlier upper limits
+   (:mod:`~dsa110_contimg.variability.new_sources`: ``candidate``/``new``);
 3. the references flagged; the earlier images whose baselines this epoch
    moved renormalised (factor, ``norm_flux``: bulk updates) and their
    sources' metrics rebuilt; this epoch's ``EpochNormalisation``;
 4. this image's ``Photometry`` rows (``photometry``/``new``) and the light
    curves and candidates
    (:func:`~dsa110_contimg.variability.stage.update_light_curves`:
-   ``candidate`` events);
+   ``candidate`` events), without the measurements flagged
+   :data:`~dsa110_contimg.photometry.flags.METRICS_VETO` (blended, near an
+   edge: stored, shown, not in the metrics);
 5. ``photometry``/``measured`` with the returned summary.
 
 The metrics are read, updated and written back here, not in the compute
@@ -37,6 +41,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from dsa110_contimg.photometry.flags import METRICS_VETO
 from dsa110_contimg.photometry.forced import ForcedPhotometry
 from dsa110_contimg.photometry.normalise import apply_correction, epoch_corrections
 from dsa110_contimg.photometry.records import (
@@ -47,6 +52,7 @@ from dsa110_contimg.photometry.records import (
     py_value,
 )
 from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.variability.new_sources import register_new_source_candidates
 from dsa110_contimg.variability.stage import recompute_metrics, update_light_curves
 
 log = logging.getLogger(__name__)
@@ -80,6 +86,7 @@ def write_measurement(
         return {"image_id": image.id, "skipped": True, "n_measured": existing}
     n_new = register_sources(session, m)
     n_backfilled = store_backfill(session, m, preset=preset)
+    new_source_candidates = register_new_source_candidates(session, m)
     ref_ids = m.sources.ids[m.references]
     repo.mark_references(session, ref_ids.tolist())
     if m.renormalise:
@@ -97,6 +104,7 @@ def write_measurement(
         n_new_sources=n_new,
         n_blind=m.n_blind,
         n_backfilled=n_backfilled,
+        new_source_candidates=new_source_candidates,
         radius_deg=m.radius_deg,
     )
     repo.publish_event(session, "photometry", "measured", summary)
@@ -254,11 +262,12 @@ def store_photometry(
     idx = np.flatnonzero(ok)
     rows = photometry_rows(sources.ids, m.image.mjd_obs, result, norm_flux, norm_err, idx)
     n = repo.add_photometry(session, m.image.id, rows)
+    clean = idx[(result.flags[idx] & METRICS_VETO) == 0]  # stored, but not in the metrics
     variability = update_light_curves(
         session,
-        sources.ids[idx],
-        norm_flux[idx],
-        norm_err[idx],
+        sources.ids[clean],
+        norm_flux[clean],
+        norm_err[clean],
         float(m.image.mjd_obs),
         preset=preset,
     )

@@ -39,6 +39,18 @@ added: weights, extremes and every metric use it. The presets choose ``e``
 (:mod:`~dsa110_contimg.variability.candidates`); sums built with one floor
 are rebuilt for another by ``variability.stage.recompute_metrics``.
 
+One epoch per transit: the groups of one transit see a source two or three
+times within minutes, with errors that share the transit's calibration.
+Counted as separate epochs they would divide the floor's weight between
+them and make a run of three out of one day. With ``epoch_days`` (0.5 d),
+:func:`update_batch` first combines each source's measurements that lie
+within ``epoch_days`` of their epoch's first one (:func:`transit_epochs`,
+the rule of the ESE classifier's epochs in
+:mod:`~dsa110_contimg.variability.candidates`): inverse-variance mean of
+the fluxes and thermal errors, then the floor. The combining sees only the
+measurements of one call: the whole history of a source (a rebuild), or
+one image (which holds one sighting of each source).
+
 Rounding: the sums are raw, not centred, so eta and chi2_nu lose about
 ``log10(N SNR^2 / chi2)`` digits to cancellation: ~1e-12 relative at SNR
 1000, still far below any threshold.
@@ -191,6 +203,56 @@ def with_floor(flux_jy: np.ndarray, flux_err_jy: np.ndarray, frac_floor: float) 
     return np.hypot(err, frac_floor * np.abs(np.asarray(flux_jy, float)))
 
 
+def transit_epochs(
+    source_index: np.ndarray,
+    mjd: np.ndarray,
+    flux_jy: np.ndarray,
+    flux_err_jy: np.ndarray,
+    epoch_days: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each source's measurements combined into epochs (one per transit).
+
+    A measurement joins its source's current epoch when it lies within
+    ``epoch_days`` of the epoch's first measurement (time order), else it
+    starts the next; an epoch's time and flux are the inverse-variance means,
+    its error ``1 / sqrt(sum w)``.
+
+    Parameters
+    ----------
+    source_index : array_like of int
+        Source of each measurement, shape (M,).
+    mjd, flux_jy, flux_err_jy : array_like
+        Times (MJD), fluxes and thermal errors (Jy), shape (M,); errors > 0.
+    epoch_days : float
+        Span of an epoch, days (0.5: the groups of one transit).
+
+    Returns
+    -------
+    source_index, mjd, flux_jy, flux_err_jy : numpy.ndarray
+        One entry per epoch, ordered by source then time.
+    """
+    idx = np.asarray(source_index, np.int64)
+    t, f, s = (np.asarray(a, float) for a in (mjd, flux_jy, flux_err_jy))
+    order = np.lexsort((t, idx))
+    idx, t, f, s = idx[order], t[order], f[order], s[order]
+    label = np.zeros(idx.size, np.int64)
+    current, start = -1, -np.inf
+    for i in range(idx.size):  # greedy, as the classifier's epochs
+        if i == 0 or idx[i] != idx[i - 1] or t[i] - start >= epoch_days:
+            current += 1
+            start = t[i]
+        label[i] = current
+    w = 1.0 / s**2
+    sw = np.bincount(label, w)
+    first = np.flatnonzero(np.r_[True, label[1:] != label[:-1]])
+    return (
+        idx[first],
+        np.bincount(label, w * t) / sw,
+        np.bincount(label, w * f) / sw,
+        1.0 / np.sqrt(sw),
+    )
+
+
 def update_batch(
     state: MetricsState,
     source_index: np.ndarray,
@@ -198,6 +260,7 @@ def update_batch(
     flux_err_jy: np.ndarray,
     mjd: np.ndarray,
     frac_floor: float = 0.0,
+    epoch_days: float = 0.0,
 ) -> int:
     """Add many measurements of many sources to the running state, in place.
 
@@ -219,18 +282,25 @@ def update_batch(
     frac_floor : float
         Fractional systematic error added to each error in quadrature
         (:func:`with_floor`; default 0).
+    epoch_days : float
+        When > 0, each source's measurements of this call within
+        ``epoch_days`` are first combined into one epoch
+        (:func:`transit_epochs`; the floor is added to the combined error).
 
     Returns
     -------
     int
-        Measurements used.
+        Measurements used (epochs when combined).
     """
     idx = np.asarray(source_index, np.int64)
     f = np.asarray(flux_jy, float)
-    s = with_floor(f, flux_err_jy, frac_floor)
+    s = np.asarray(flux_err_jy, float)
     t = np.asarray(mjd, float)
     ok = np.isfinite(f) & np.isfinite(s) & (s > 0)
     idx, f, s, t = idx[ok], f[ok], s[ok], t[ok]
+    if epoch_days > 0 and idx.size:
+        idx, t, f, s = transit_epochs(idx, t, f, s, epoch_days)
+    s = with_floor(f, s, frac_floor)
     n_src = state.n_epochs.size
     w = 1.0 / (s * s)
     state.n_epochs += np.bincount(idx, minlength=n_src)

@@ -9,6 +9,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from dsa110_contimg.photometry.flags import METRICS_VETO
 from dsa110_contimg.products.models import (
     AnnotationTarget,
     Candidate,
@@ -171,6 +172,7 @@ def normalised_light_curve(
             Photometry.norm_flux_jy.is_not(None),
             Photometry.norm_flux_err_jy > 0,
             Photometry.image_id.not_in(BAD_IMAGE_IDS),  # images rated bad are left out
+            Photometry.flags.op("&")(int(METRICS_VETO)) == 0,  # blended, near an edge
         )
         .order_by(Photometry.mjd)
     )
@@ -198,6 +200,7 @@ def normalised_points(
         Photometry.source_id.in_(source_ids),
         Photometry.norm_flux_jy.is_not(None),
         Photometry.image_id.not_in(BAD_IMAGE_IDS),  # images rated bad are left out
+        Photometry.flags.op("&")(int(METRICS_VETO)) == 0,  # blended, near an edge
     )
     points = session.execute(stmt).all()
     if not points:
