@@ -32,15 +32,18 @@ def _light_curves(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     err = truth[:, None] / rng.uniform(30, 100, (N_STEADY + 2, 1)) * np.ones(N_EPOCHS)
     shape = np.ones((N_STEADY + 2, N_EPOCHS))
     shape[N_STEADY, 8] = 1.8  # flare
-    shape[N_STEADY + 1, 5:8] = 0.6  # ESE dip with caustics either side
-    shape[N_STEADY + 1, [4, 8]] = 1.25
+    shape[N_STEADY + 1, 3:6] = 0.6  # ESE dip of 12 days with caustics either side
+    shape[N_STEADY + 1, [2, 6]] = 1.25
     return truth[:, None] * shape + rng.normal(size=err.shape) * err, err
 
 
 def _epoch(session, e: int):
-    """An image row to hang one epoch's photometry on (group and MS through the repositories)."""
-    start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + dt.timedelta(days=e)
-    gid, mjd = start.strftime("%Y-%m-%dT%H:%M:%S"), 61100.0 + e
+    """An image row to hang one epoch's photometry on (group and MS through the repositories).
+
+    Epochs are 4 days apart: an ESE lasts more than a week.
+    """
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + dt.timedelta(days=4 * e)
+    gid, mjd = start.strftime("%Y-%m-%dT%H:%M:%S"), 61100.0 + 4 * e
     repo.register_group(session, group_id=gid, start_time=start, start_mjd=mjd)
     ms = repo.register_ms(
         session, path=f"/x/{gid}.ms", mjd_start=mjd, mjd_mid=mjd, mjd_end=mjd, group_id=gid
@@ -104,7 +107,7 @@ def test_update_light_curves(factory, monkeypatch) -> None:
         lambda session, sid: calls.append(sid) or original(session, sid),
     )
     _run_epochs(factory, flux, err, range(7), ids, calls)
-    with session_scope(factory) as session:  # a human confirms the ESE mid-event
+    with session_scope(factory) as session:  # a human confirms the ESE once its dip has ended
         ese = session.scalars(sa.select(Candidate).where(Candidate.source_id == int(ids[-1]))).one()
         assert str(ese.kind) == "ese" and str(ese.status) == "new"
         repo.set_candidate_status(session, ese.id, "confirmed", note="looks real")

@@ -13,13 +13,16 @@ Public surface::
 
     from dsa110_contimg.variability import MetricsState, update_batch, update_record
     from dsa110_contimg.variability import compute_metrics, select_candidates, classify_light_curve
+    from dsa110_contimg.variability import ESEOptions, DEFAULT_ESE_OPTIONS
 """
 
 from dsa110_contimg.variability.candidates import (
+    DEFAULT_ESE_OPTIONS,
     DEFAULT_PRESET,
     PRESETS,
     CandidateRecord,
     Classification,
+    ESEOptions,
     Preset,
     classify_light_curve,
     evaluate_candidates,
@@ -37,11 +40,13 @@ from dsa110_contimg.variability.metrics import (
 )
 
 __all__ = [
+    "DEFAULT_ESE_OPTIONS",
     "DEFAULT_PRESET",
     "METRIC_FIELDS",
     "PRESETS",
     "CandidateRecord",
     "Classification",
+    "ESEOptions",
     "MetricsState",
     "Preset",
     "classify_light_curve",

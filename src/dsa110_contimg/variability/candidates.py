@@ -44,24 +44,68 @@ each measurement is added; after changing it, rebuild the metrics
 (``variability.stage.recompute_metrics``).
 
 ESE classification (:func:`classify_light_curve`), applied to candidates:
-an extreme scattering event is a dip of weeks to months, often bracketed by
-brief brightenings (caustics). Epochs are sorted in time and compared, in
-units of their errors, with the quiescent level: the weighted mean of the
-largest set of epochs consistent (within 3 sigma) with one of them, ties
-going to the set holding the first epoch (unlike the median, this stays put
-when a flare or dip covers half of a short light curve). The light
-curve is an ESE when
+an extreme scattering event (a plasma lens crossing the line of sight) is a
+dip lasting weeks to months, roughly symmetric in time (the lens enters and
+leaves the same way), often bracketed by brief brightenings (caustics) at
+its edges. Measurements of one transit (within ``epoch_days``) form one
+epoch; epochs are compared, in units of their errors (thermal plus the
+preset's floor), with the quiescent level: the weighted mean of the largest
+set of epochs consistent (within 3 sigma) with one of them, or of the set
+holding the first or the last epoch (a long ESE can cover most of a short
+light curve; the level on either side of it is then the quiescent one).
+The light curve is an ESE, for one of those levels, when
 
-* it has exactly one run of >= ``min_dip_epochs`` consecutive epochs more
-  than ``dip_sigma`` below the quiescent level, containing at least one
-  epoch more than ``2 dip_sigma`` below, and the run covers at most half the
-  epochs;
+* it has exactly one dip: a run of consecutive epochs more than
+  ``dip_sigma`` below the level (runs split by at most ``merge_gap_epochs``
+  epochs that are not high are one run), at least ``min_dip_epochs`` of
+  them low, whose summed deviation ``sum(z) / sqrt(n)`` is below
+  ``-2 dip_sigma`` (shorter or weaker runs are noise: a year of daily
+  epochs holds a pair of 2-sigma lows by chance one time in five);
+* the dip has ended and had begun within the light curve (an epoch at the
+  level on both sides: a step down that has not recovered is not an ESE,
+  yet; the stage classifies again at every epoch, and an unreviewed
+  candidate turns ``ese`` once the flux has come back);
+* its duration, from midway between the last epoch before it and its first
+  epoch to midway between its last epoch and the first one after, is
+  between ``min_duration_days`` and ``max_duration_days``;
+* it is roughly symmetric: its ingress and egress (from each edge to the
+  time the deficit first reaches half the depth) differ by at most
+  ``max_asymmetry`` of the duration (0 for any symmetric shape, 0.5 for a
+  sudden drop with a linear recovery);
 * any epoch more than ``2 dip_sigma`` above the level lies within
-  ``caustic_epochs`` epochs of that dip (a caustic), none elsewhere.
+  ``caustic_fraction`` durations of the dip's edges (a caustic), none
+  elsewhere.
 
-Otherwise it is a generic ``variable``. The details record the dip's start,
-end, length, depth (fraction of the median) and whether caustics were seen
-before and after it.
+Otherwise it is a generic ``variable``. The details record the level, the
+dip's start, end, duration, depth (median deficit of the epochs past its
+half-depth points, a fraction of the level), asymmetry,
+whether caustics were seen before and after it, and which rule failed
+(``ese_reason``).
+
+The thresholds are one typed object, :class:`ESEOptions`
+(:data:`DEFAULT_ESE_OPTIONS`):
+
+=================  ========  ==========================================
+option             default   why
+=================  ========  ==========================================
+min_duration_days  7         ESEs last weeks to months; a dip of a day
+                             or two is a scintillation or a bad epoch
+max_duration_days  365       the longest ESEs seen last about a year
+min_dip_epochs     2         fewest low epochs of a dip
+dip_sigma          2         an epoch is low below the level by this
+                             many sigma; the whole dip twice that
+merge_gap_epochs   1         one noisy epoch does not split a long dip
+max_asymmetry      0.25      (egress - ingress) / duration
+caustic_fraction   0.5       caustics within half a duration of an edge
+epoch_days         0.5       sightings of one transit: one epoch
+=================  ========  ==========================================
+
+A 2-day 20% dip is therefore ``variable`` and a 60-day one ``ese``
+(``tests/variability/test_ese.py``); ``benchmarks/ese_recovery.py`` measures
+completeness and false positives on the daily cadence. An ESE is achromatic
+only to first order (its refraction scales as the wavelength squared, so
+the depth and the caustics change across 1.31-1.50 GHz); the light curves
+here are of the whole band, so no colour test is applied.
 """
 
 from __future__ import annotations
@@ -167,22 +211,67 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
 
 
-def _baseline(f: np.ndarray, s: np.ndarray, k: float = 3.0) -> float:
-    """Quiescent level: weighted mean of the largest set of mutually consistent epochs.
+@dataclass(frozen=True)
+class ESEOptions:
+    """Thresholds of the ESE classification (module notes; times in days).
+
+    Attributes
+    ----------
+    min_duration_days, max_duration_days : float
+        Allowed duration of the dip, days (default 7 and 365).
+    min_dip_epochs : int
+        Fewest low epochs in the dip (default 2).
+    dip_sigma : float
+        An epoch is low (high) below (above) the level by this many of its
+        errors (default 2); a dip's summed deviation and a caustic pass twice it.
+    merge_gap_epochs : int
+        Low runs split by at most this many epochs, none of them high, are
+        one dip (default 1).
+    max_asymmetry : float
+        Largest ``|egress - ingress| / duration`` (default 0.25), ingress
+        and egress being the times from the dip's edges to its half-depth
+        points (0 for a symmetric dip, 0.5 for a sudden drop with a linear
+        recovery).
+    caustic_fraction : float
+        A caustic lies within this many durations of the dip's edges
+        (default 0.5).
+    epoch_days : float
+        Measurements within this span of an epoch's first one join it
+        (default 0.5: the sightings of one transit).
+    """
+
+    min_duration_days: float = 7.0
+    max_duration_days: float = 365.0
+    min_dip_epochs: int = 2
+    dip_sigma: float = 2.0
+    merge_gap_epochs: int = 1
+    max_asymmetry: float = 0.25
+    caustic_fraction: float = 0.5
+    epoch_days: float = 0.5
+
+
+DEFAULT_ESE_OPTIONS = ESEOptions()
+
+
+def _levels(f: np.ndarray, s: np.ndarray, k: float = 3.0) -> list[float]:
+    """Candidate quiescent levels: weighted means of sets of mutually consistent epochs.
 
     Each epoch proposes its flux as the level; the epochs within ``k``
-    combined sigma of it are its set. The largest set wins; ties go to the
-    set holding the first epoch (the reference period, as for the flux
-    normalisation), then to the level nearest the median. Unlike the median
-    this stays at the quiescent level when an event covers half the epochs.
+    combined sigma of it are its set. First the largest set (ties to the
+    set holding the first epoch, then to the level nearest the median:
+    unlike the median, it stays at the quiescent level when an event
+    covers half the epochs), then the sets holding the first and the last
+    epoch (the level on either side of an event covering most epochs).
     """
     close = np.abs(f[:, None] - f[None, :]) <= k * np.hypot(s[:, None], s[None, :])
     count = close.sum(axis=1)
-    has_first = close[:, 0]
     nearness = -np.abs(f - np.median(f))
-    centre = np.lexsort((nearness, has_first, count))[-1]
-    w = 1.0 / s[close[centre]] ** 2
-    return float(np.sum(w * f[close[centre]]) / np.sum(w))
+    centre = np.lexsort((nearness, close[:, 0], count))[-1]
+    sets: list[np.ndarray] = []
+    for members in (close[centre], close[0], close[-1]):
+        if not any(np.array_equal(members, other) for other in sets):
+            sets.append(members)
+    return [float(np.sum(f[m] / s[m] ** 2) / np.sum(1.0 / s[m] ** 2)) for m in sets]
 
 
 def _epochs(
@@ -207,41 +296,118 @@ def _epochs(
     )
 
 
+def _dips(z: np.ndarray, opt: ESEOptions) -> list[tuple[int, int]]:
+    """Significant dips: runs of low epochs merged across short gaps with no high epoch."""
+    low, high = z < -opt.dip_sigma, z > 2 * opt.dip_sigma
+    merged: list[tuple[int, int]] = []
+    for a, b in _runs(low):
+        if (
+            merged
+            and a - merged[-1][1] <= opt.merge_gap_epochs
+            and not high[merged[-1][1] : a].any()
+        ):
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return [
+        (a, b)
+        for a, b in merged
+        if low[a:b].sum() >= opt.min_dip_epochs
+        and z[a:b].sum() / np.sqrt(b - a) < -2 * opt.dip_sigma
+    ]
+
+
+def _half_depth_times(
+    t: np.ndarray, deficit: np.ndarray, t_start: float, t_end: float
+) -> tuple[float, float, float]:
+    """When the deficit first reaches half the peak, from each edge; and the dip's depth.
+
+    The peak is the second largest deficit (one noisy epoch does not set
+    it); times are interpolated linearly between epochs, the deficit being 0
+    at the edges. The depth is the median deficit of the epochs at or above
+    half the peak (the dip's floor: the largest one is biased by noise).
+    """
+    half = 0.5 * (np.sort(deficit)[-2] if deficit.size > 1 else deficit[0])
+    tt, dd = np.r_[t_start, t, t_end], np.r_[0.0, deficit, 0.0]
+
+    def crossing(times: np.ndarray, values: np.ndarray) -> float:
+        k = int(np.argmax(values >= half))
+        return float(np.interp(half, values[k - 1 : k + 1], times[k - 1 : k + 1]))
+
+    return (
+        crossing(tt, dd),
+        crossing(tt[::-1], dd[::-1]),
+        float(np.median(deficit[deficit >= half])),
+    )
+
+
+def _dip_shape(
+    t: np.ndarray, f: np.ndarray, s: np.ndarray, base: float, opt: ESEOptions
+) -> tuple[str, dict[str, Any]]:
+    """Why the light curve is not an ESE about the level ``base`` ('' if it is one), and the dip."""
+    z = (f - base) / s
+    dips = _dips(z, opt)
+    details: dict[str, Any] = {"baseline_flux_jy": base, "n_dips": len(dips)}
+    if len(dips) != 1:
+        return ("no dip" if not dips else "several dips"), details
+    start, stop = dips[0]
+    if start == 0 or stop == f.size:
+        details.update(dip_epochs=int(stop - start))
+        return "dip not seen to begin and end", details
+    t_start, t_end = 0.5 * (t[start - 1] + t[start]), 0.5 * (t[stop - 1] + t[stop])
+    duration = t_end - t_start
+    deficit = base - f[start:stop]
+    t_in, t_out, depth = _half_depth_times(t[start:stop], deficit, t_start, t_end)
+    asymmetry = ((t_end - t_out) - (t_in - t_start)) / duration
+    high = np.flatnonzero(z > 2 * opt.dip_sigma)
+    reach = opt.caustic_fraction * duration
+    near = (
+        (high == start - 1)
+        | (high == stop)
+        | ((t[high] >= t_start - reach) & (t[high] <= t_end + reach))
+    )
+    details.update(
+        dip_start_mjd=float(t[start]),
+        dip_end_mjd=float(t[stop - 1]),
+        dip_epochs=int(stop - start),
+        dip_duration_days=float(duration),
+        dip_depth=float(depth / base) if base > 0 else float("nan"),
+        dip_asymmetry=float(asymmetry),
+        caustic_before=bool(np.any(t[high] < t_start) and np.all(near)),
+        caustic_after=bool(np.any(t[high] > t_end) and np.all(near)),
+    )
+    if not opt.min_duration_days <= duration <= opt.max_duration_days:
+        return "duration out of range", details
+    if abs(asymmetry) > opt.max_asymmetry:
+        return "asymmetric", details
+    if not np.all(near):
+        return "brightening away from the dip", details
+    return "", details
+
+
 def classify_light_curve(
     mjd: np.ndarray,
     flux_jy: np.ndarray,
     flux_err_jy: np.ndarray,
     *,
-    min_dip_epochs: int = 2,
-    dip_sigma: float = 2.0,
-    caustic_epochs: int = 2,
-    epoch_days: float = 0.5,
+    options: ESEOptions = DEFAULT_ESE_OPTIONS,
     frac_floor: float = 0.0,
 ) -> Classification:
     """Classify a candidate's light curve as an ESE or a generic variable.
 
-    Measurements closer in time than ``epoch_days`` form one epoch (the
-    groups of one transit see a source two or three times within minutes;
-    an ESE lasts weeks): their weighted mean, with the thermal errors
-    combined and then the systematic floor added, so that three sightings of
-    a day count as one epoch, not as a run of three.
+    Measurements closer in time than ``options.epoch_days`` form one epoch
+    (the groups of one transit see a source two or three times within
+    minutes; an ESE lasts weeks): their weighted mean, with the thermal
+    errors combined and then the systematic floor added, so that three
+    sightings of a day count as one epoch, not as a run of three. The rules
+    are in the module notes.
 
     Parameters
     ----------
     mjd, flux_jy, flux_err_jy : array_like
         The light curve (any order), MJD, Jy and thermal errors (Jy).
-    min_dip_epochs : int
-        Fewest consecutive low epochs of a dip (default 2, which short
-        simulated runs of 4-6 epochs need; raise it with a denser cadence).
-    dip_sigma : float
-        An epoch is low (high) when below (above) the quiescent level by this
-        many of its errors (default 2); the deepest dip epoch and any caustic
-        must pass twice that.
-    caustic_epochs : int
-        How many epochs before or after the dip a brightening may lie and
-        count as a caustic (default 2).
-    epoch_days : float
-        Measurements within this span of an epoch's first one join it.
+    options : ESEOptions
+        Thresholds (default :data:`DEFAULT_ESE_OPTIONS`).
     frac_floor : float
         Fractional systematic error added in quadrature to each epoch's
         error (:func:`~dsa110_contimg.variability.metrics.with_floor`).
@@ -249,31 +415,19 @@ def classify_light_curve(
     Returns
     -------
     Classification
+        ``details`` holds the epochs, the quiescent level, the dip (if one)
+        and ``ese_reason``: why it is not an ESE (empty for an ESE).
     """
-    t, f, s = _epochs(mjd, flux_jy, flux_err_jy, epoch_days)
+    t, f, s = _epochs(mjd, flux_jy, flux_err_jy, options.epoch_days)
     s = with_floor(f, s, frac_floor)
-    base = _baseline(f, s)
-    z = (f - base) / s
-    dips = [(a, b) for a, b in _runs(z < -dip_sigma) if b - a >= min_dip_epochs]
-    details: dict[str, Any] = {"baseline_flux_jy": base, "n_dips": len(dips), "epochs": int(f.size)}
-    if len(dips) != 1:
-        return Classification("variable", details)
-    start, stop = dips[0]
-    high = np.flatnonzero(z > 2 * dip_sigma)
-    near = (high >= start - caustic_epochs) & (high < stop + caustic_epochs)
-    depth = base - f[start:stop].min()
-    details.update(
-        dip_start_mjd=float(t[start]),
-        dip_end_mjd=float(t[stop - 1]),
-        dip_epochs=int(stop - start),
-        dip_depth=float(depth / base) if base > 0 else float("nan"),
-        caustic_before=bool(np.any(high < start) and np.all(near)),
-        caustic_after=bool(np.any(high >= stop) and np.all(near)),
-    )
-    is_ese = (
-        z[start:stop].min() < -2 * dip_sigma and (stop - start) <= 0.5 * f.size and np.all(near)
-    )
-    return Classification("ese" if is_ese else "variable", details)
+    first: tuple[str, dict[str, Any]] | None = None
+    for base in _levels(f, s):
+        reason, details = _dip_shape(t, f, s, base, options)
+        if not reason:
+            return Classification("ese", {**details, "epochs": int(f.size), "ese_reason": ""})
+        first = first or (reason, details)
+    reason, details = first
+    return Classification("variable", {**details, "epochs": int(f.size), "ese_reason": reason})
 
 
 @dataclass
@@ -305,6 +459,7 @@ def evaluate_candidates(
     state: MetricsState,
     light_curve: Any,
     preset: str | Preset | None = None,
+    ese_options: ESEOptions = DEFAULT_ESE_OPTIONS,
 ) -> list[CandidateRecord]:
     """Select candidates and classify each from its light curve.
 
@@ -318,6 +473,8 @@ def evaluate_candidates(
         for the selected sources only.
     preset : str or Preset, optional
         Default :data:`DEFAULT_PRESET`.
+    ese_options : ESEOptions
+        ESE thresholds (default :data:`DEFAULT_ESE_OPTIONS`).
 
     Returns
     -------
@@ -330,7 +487,9 @@ def evaluate_candidates(
     records = []
     for i in np.flatnonzero(selected):
         mjd, flux, err = light_curve(int(i))
-        result = classify_light_curve(mjd, flux, err, frac_floor=chosen.frac_floor)
+        result = classify_light_curve(
+            mjd, flux, err, options=ese_options, frac_floor=chosen.frac_floor
+        )
         details = {name: _json_float(values[i]) for name, values in metrics.items()}
         details["n_epochs"] = int(state.n_epochs[i])
         details.update(result.details)
