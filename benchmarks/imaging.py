@@ -3,10 +3,16 @@
 One `full` group (96 antennas, 768 channels, 24 integrations: the real
 size) is simulated with unit gains and converted (or ``--ms`` names an MS);
 each tier is then imaged from DATA through :func:`dsa110_contimg.imaging.image_ms`
-(WSClean, pb correction, QA, previews), first as the operating pipeline runs
-it (MODEL_DATA written), then without writing MODEL_DATA
-(``-no-update-model-required``, our tiers' default: nothing downstream reads
-it), then fast (also ``-baseline-averaging 10``); ``--variants`` picks.
+(WSClean, pb correction, QA, previews) with the tier scaled to the MS as the
+pipeline scales it (the field kept: on the surveyed array 2384 px at 6.4"),
+in variants side by side (``--variants``), each compared with ``previous``:
+
+* ``plain``: as the operating pipeline runs it (MODEL_DATA written, mgain 0.8);
+* ``previous``: our standard tier until 2026-12-05 (no MODEL_DATA, mgain 0.8);
+* ``nomodel``: today's tier (no MODEL_DATA, ``-no-update-model-required``;
+  mgain 0.9, one major cycle fewer);
+* ``fast``: today's with ``-baseline-averaging 10``.
+
 Reported per run: WSClean's wall time, the whole stage's, WSClean's
 share of the 309 s a group lasts (real time means every stage of a group
 fits in that), the image rms and, against the simulated sky, QA's median
@@ -16,17 +22,21 @@ bright sources: what a faster variant must keep.
 Operating pipeline, standard tier on a full group: 364-405 s; with baseline
 averaging 164 s.
 
-Measured on a quiet 2-core machine (2026-12-03, load ~1):
-- standard (no MODEL_DATA): WSClean 160.5 s (stage 167.7 s, 52% of a group),
-  rms 0.947 mJy/beam, 61 bright sources at flux ratio 0.991 (MAD 0.020),
-  offsets 0.50 arcsec;
-- standard+fast: WSClean 71.5 s (23%), rms 1.072 mJy/beam (+13%), ratio
-  0.984, offsets 0.51 arcsec. On our simulated tile baseline averaging costs
-  13% in noise (the operating pipeline saw none on real data), so the
-  standard tier keeps full resolution in time and fits the budget without it.
+Measured 2026-12-05 on a quiet 2-core machine (load < 1), a full group on the
+surveyed layout (longest baseline 2592 m), 59 bright sources:
+- previous (mgain 0.8): WSClean 163.0 s (53% of a group), rms 1.078 mJy/beam,
+  flux ratio 0.979 (MAD 0.020), offsets 0.55";
+- mgain 0.9 (today's tier): 108.9 s (35%): 1.50x, rms 0.999x, flux ratio
+  +0.001, offsets 0.51";
+- baseline averaging (at load 5-12, so times are inflated but side by side):
+  3.5x faster (10.5x together with mgain 0.9) but rms +14%, flux ratio -0.005.
+  Not thermal: on a noise-only full group the dirty-image rms is the same
+  with and without it (natural 0.2388 vs 0.2388 mJy, Briggs 0.5 0.2503 vs
+  0.2476), so the excess is sky left in the residual by the averaged major
+  cycles; the standard tier does not use it.
 
     python benchmarks/imaging.py [--ms PATH] [--tiers quicklook,standard] [--workdir DIR]
-        [--variants plain,nomodel,fast]
+        [--variants previous,nomodel,fast]
 """
 
 from __future__ import annotations
@@ -39,14 +49,18 @@ from pathlib import Path
 
 GROUP_BUDGET_S = 309.24
 """One group's duration (24 x 12.884902 s): the real-time budget of all its stages."""
-#: WSClean options per variant: as the operating pipeline ran (MODEL_DATA written), our
-#: default (no model written) and fast (also baseline-dependent averaging over 10 lambda).
+#: WSClean options per variant (see the module notes); ``fast`` averages over 10
+#: lambda, about the uv distance the longest baseline moves in one 12.9 s
+#: integration, so no baseline is smeared more than the longest one already is.
 VARIANTS = {
-    "plain": {"no_update_model": False},
+    "plain": {"no_update_model": False, "mgain": 0.8},
+    "previous": {"no_update_model": True, "mgain": 0.8},
     "nomodel": {"no_update_model": True},
     "fast": {"baseline_averaging_lambda": 10.0, "no_update_model": True},
 }
 BASELINE_S = {"standard": (364.0, 405.0), "standard+fast": (164.0, 164.0)}
+#: The variant the others are compared with, side by side (the tier before mgain 0.9).
+REFERENCE = "previous"
 
 
 def make_ms(workdir: Path) -> Path:
@@ -93,26 +107,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ms", type=Path, help="MS to image (default: simulate a full group)")
     parser.add_argument("--tiers", default="quicklook,standard")
-    parser.add_argument("--variants", default="plain,nomodel,fast")
+    parser.add_argument("--variants", default="previous,nomodel,fast")
     parser.add_argument("--workdir", type=Path, help="keep the MS and images here")
     args = parser.parse_args()
 
-    from dsa110_contimg.imaging import get_tier, image_ms
+    from dsa110_contimg.imaging import get_tier, image_ms, scale_tier
+    from dsa110_contimg.imaging.msinfo import read_ms_summary
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-imaging-"))
     workdir.mkdir(parents=True, exist_ok=True)
     ms = args.ms or make_ms(workdir)
     catalog = true_catalog(workdir)
+    summary = read_ms_summary(ms)
+    print(f"MS {ms}: longest baseline {summary.max_baseline_m:.0f} m", flush=True)
     rows = []
     for name in args.tiers.split(","):
         for variant in args.variants.split(","):
-            tier = get_tier(name, {name: VARIANTS[variant]})
+            # the pipeline's tier for this MS: scaled to its array, the field kept
+            tier = scale_tier(
+                get_tier(name, {name: VARIANTS[variant]}),
+                max_baseline_m=summary.max_baseline_m,
+                freq_min_hz=float(summary.freqs_hz.min()),
+                freq_max_hz=float(summary.freqs_hz.max()),
+                max_size=2400,
+            )
             result = image_ms(
                 ms, workdir / "images", tier=tier, data_column="DATA", catalog=catalog
             )
             key = name if variant == "plain" else f"{name}+{variant}"
             row = {
                 "tier": key,
+                "variant": variant,
+                "size": tier.size,
+                "cell_arcsec": tier.cell_arcsec,
                 "wsclean_s": round(result.wsclean_seconds, 1),
                 "stage_s": round(result.seconds, 1),
                 "share_of_group": round(result.wsclean_seconds / GROUP_BUDGET_S, 3),
@@ -127,16 +154,27 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(
-        f"\n{'tier':<18}{'wsclean s':>10}{'stage s':>9}{'of 309 s':>10}{'rms mJy':>9}"
-        f"{'flux ratio':>11}{'offset':>8}  operating pipeline"
+        f"\n{'tier':<20}{'px @ cell':>12}{'wsclean s':>10}{'stage s':>9}{'of 309 s':>10}"
+        f"{'rms mJy':>9}{'flux ratio':>11}{'offset':>8}  vs {REFERENCE}: speed, rms, flux"
     )
+    reference = {r["tier"].split("+")[0]: r for r in rows if r["variant"] == REFERENCE}
     for r in rows:
+        ref = reference.get(r["tier"].split("+")[0])
+        versus = ""
+        if ref is not None:
+            versus = (
+                f"{ref['wsclean_s'] / r['wsclean_s']:.2f}x, {r['rms_mjy'] / ref['rms_mjy']:.3f}x"
+            )
+            if r["flux_ratio_median"] and ref["flux_ratio_median"]:
+                versus += f", {r['flux_ratio_median'] - ref['flux_ratio_median']:+.3f}"
         base = r["operating_pipeline_s"]
+        if base is not None:
+            versus += f" (operating pipeline {base[0]:.0f}-{base[1]:.0f} s)"
         print(
-            f"{r['tier']:<18}{r['wsclean_s']:>10.1f}{r['stage_s']:>9.1f}"
-            f"{100 * r['share_of_group']:>9.0f}%{r['rms_mjy']:>9.3f}"
-            f'{r["flux_ratio_median"] or float("nan"):>11.3f}{r["offset_median_arcsec"] or float("nan"):>7.2f}"  '
-            f"{'' if base is None else f'{base[0]:.0f}-{base[1]:.0f} s'}"
+            f'{r["tier"]:<20}{r["size"]:>6} @ {r["cell_arcsec"]:.1f}"{r["wsclean_s"]:>10.1f}'
+            f"{r['stage_s']:>9.1f}{100 * r['share_of_group']:>9.0f}%{r['rms_mjy']:>9.3f}"
+            f"{r['flux_ratio_median'] or float('nan'):>11.3f}"
+            f'{r["offset_median_arcsec"] or float("nan"):>7.2f}"  {versus}'
         )
 
 
