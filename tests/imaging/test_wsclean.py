@@ -15,16 +15,19 @@ from dsa110_contimg.imaging.wsclean import run_wsclean, wsclean_command
 from .conftest import needs_wsclean
 
 
-def test_standard_tier_is_the_operating_pipelines_but_for_mgain() -> None:
+def test_standard_tier_is_the_operating_pipelines_but_for_speed() -> None:
     cmd = wsclean_command(TIERS["standard"], "x.ms", "out/x", data_column="CORRECTED_DATA")
     line = " ".join(cmd)
     for part in (
         "-size 2400 2400", "-scale 6.0asec", "-weight briggs 0.5", "-niter 1000",
         "-threshold 0.005", "-minuv-l 1000.0", "-auto-mask 5.0", "-auto-threshold 1.0",
-        "-mgain 0.9", "-pol I", "-use-wgridder", "-data-column CORRECTED_DATA", "-abs-mem",
+        "-mgain 0.9", "-pol I", "-use-wgridder -wgridder-accuracy 0.001",
+        "-data-column CORRECTED_DATA", "-abs-mem",
     ):  # fmt: skip
         assert part in line, part
     assert cmd[-1] == "x.ms"
+    assert TIERS["standard"].average_channels == "auto"  # the stage averages, not WSClean
+    assert TIERS["standard"].max_smearing_loss == 0.01
     fast = get_tier("standard", {"standard": {"baseline_averaging_lambda": 10}})
     assert "-baseline-averaging 10.0" in " ".join(
         wsclean_command(fast, "x.ms", "p", data_column="DATA")

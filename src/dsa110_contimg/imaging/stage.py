@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from dsa110_contimg.atomic import publish, scratch_folder
 from dsa110_contimg.errors import InputDataError, ProductExistsError, StageError
+from dsa110_contimg.imaging.average import average_ms, channel_factor, imaged_uv_lambda
 from dsa110_contimg.imaging.headers import complete_header, product_keywords, read_beam
 from dsa110_contimg.imaging.msinfo import MSSummary, read_ms_summary
 from dsa110_contimg.imaging.pbcor import write_pb_products
@@ -81,6 +83,10 @@ class ImagingResult:
         WSClean's and the whole stage's wall time, seconds.
     tier_params : dict
         Every parameter of the tier used.
+    channel_factor : int
+        Channels averaged before gridding (1: none).
+    average_seconds : float
+        Wall time of choosing the factor and writing the averaged copy, seconds.
     beam_model_id : int or None
         The registered beam model of the pb correction (None: the Airy).
     """
@@ -107,6 +113,8 @@ class ImagingResult:
     seconds: float
     tier_params: dict[str, Any] = field(default_factory=dict)
     beam_model_id: int | None = None
+    channel_factor: int = 1
+    average_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """The record as plain values."""
@@ -240,6 +248,8 @@ def image_ms(
         seconds=seconds,
         tier_params=tier.model_dump(mode="json"),
         beam_model_id=beam_model.model_id if beam_model is not None else None,
+        channel_factor=result["channel_factor"],
+        average_seconds=result["average_seconds"],
     )
 
 
@@ -255,7 +265,17 @@ def _make_products(
     """Run WSClean and make everything in the work folder; return paths and numbers."""
     from astropy.io import fits
 
-    run = run_wsclean(tier, summary.path, prefix, data_column=data_column)
+    t0 = time.perf_counter()
+    factor = channel_factor_for(tier, summary)
+    if factor > 1:
+        # the averaged copy lives in the scratch folder: it never outlives the run
+        averaged = average_ms(summary.path, f"{prefix}.avg.ms", factor, data_column)
+        average_seconds = time.perf_counter() - t0
+        run = run_wsclean(tier, averaged, prefix, data_column="DATA")
+        shutil.rmtree(averaged)
+    else:
+        average_seconds = time.perf_counter() - t0
+        run = run_wsclean(tier, summary.path, prefix, data_column=data_column)
     files = {"log": run.log_path}
     for kind in WSCLEAN_PRODUCTS:
         # with -channels-out the band image is "-MFS-"; the sub-band images stay behind
@@ -303,7 +323,31 @@ def _make_products(
         "beam_arcsec": (beam[0] * 3600, beam[1] * 3600, beam[2]),
         "freq_hz": freq,
         "wsclean_seconds": run.seconds,
+        "channel_factor": factor,
+        "average_seconds": average_seconds,
     }
+
+
+def channel_factor_for(tier: ImagingTier, summary: MSSummary) -> int:
+    """Channels to average before gridding for this tier and MS (see :mod:`.average`)."""
+    if tier.average_channels != "auto":
+        return int(tier.average_channels)
+    freq_min = float(summary.freqs_hz.min())
+    uv = imaged_uv_lambda(summary.path, freq_min, tier.min_uv_lambda)
+    factor, loss = channel_factor(
+        uv,
+        freq_min,
+        float(np.median(summary.chan_width_hz)),
+        len(summary.freqs_hz),
+        np.radians(tier.fov_deg / 2),
+        budget=tier.max_smearing_loss,
+        band_ratio=float(summary.freqs_hz.max()) / freq_min,
+    )
+    log.info(
+        "averaging %d channels of %s before gridding: %.2f%% extra smearing at %.2f deg",
+        factor, summary.path, 100 * loss, tier.fov_deg / 2,
+    )  # fmt: skip
+    return factor
 
 
 # --------------------------------------------------------------------------

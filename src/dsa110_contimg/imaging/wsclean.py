@@ -105,7 +105,7 @@ def wsclean_command(
         if t.spectral_pol:
             cmd += ["-fit-spectral-pol", str(t.spectral_pol)]
     if t.wgridder:
-        cmd += ["-use-wgridder"]
+        cmd += ["-use-wgridder", "-wgridder-accuracy", f"{t.wgridder_accuracy:g}"]
     if t.baseline_averaging_lambda:
         cmd += ["-baseline-averaging", str(t.baseline_averaging_lambda)]
     if t.no_update_model:
