@@ -173,7 +173,7 @@ def test_one_list_of_light_curve_columns_and_of_metrics(
 
     assert repo.LIGHT_CURVE_COLUMNS is models.LIGHT_CURVE_COLUMNS
     assert tuple(LightCurvePoint.model_fields) == models.LIGHT_CURVE_COLUMNS
-    assert repo.VARIABILITY_BOOKKEEPING is metrics.SUM_FIELDS
+    assert repo.VARIABILITY_BOOKKEEPING is metrics.BOOKKEEPING_FIELDS
     assert repo.SOURCE_METRICS[3:] == metrics.METRIC_FIELDS
     query = """{ __schema { types { name fields { name } } } }"""
     types = {t["name"]: t for t in gql(read_client, query)["data"]["__schema"]["types"]}

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pytest
+import sqlalchemy as sa
 from astropy.time import Time
 
 from dsa110_contimg.config import Settings, load_settings
 from dsa110_contimg.products import make_engine, make_session_factory, session_scope, upgrade
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.products.models import GroupState
+from dsa110_contimg.products.models import GroupState, Photometry
 from dsa110_contimg.simulate import preset_config, simulate
 
 
@@ -93,3 +95,14 @@ def prepare_root(
     finally:
         engine.dispose()
     return settings
+
+
+def n_transits(session, source_id: int) -> int:
+    """Epochs of a source's light curve: its sightings of one transit count once."""
+    from dsa110_contimg.variability.metrics import EPOCH_DAYS, transit_epochs
+
+    mjd = np.asarray(
+        session.scalars(sa.select(Photometry.mjd).where(Photometry.source_id == source_id)).all()
+    )
+    one = np.ones(mjd.size)
+    return transit_epochs(np.zeros(mjd.size, int), mjd, one, one, EPOCH_DAYS)[0].size

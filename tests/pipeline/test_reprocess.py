@@ -27,7 +27,7 @@ from dsa110_contimg.products.models import (
     VariabilityMetrics,
 )
 
-from .conftest import prepare_root
+from .conftest import n_transits, prepare_root
 
 QUICK = {"tier": "quicklook"}
 
@@ -67,7 +67,7 @@ def _target(factory, group_id: str):
 def _metrics_follow_light_curves(factory) -> None:
     with session_scope(factory) as s:
         for m in s.scalars(sa.select(VariabilityMetrics)):
-            n = s.scalar(sa.select(sa.func.count()).where(Photometry.source_id == m.source_id))
+            n = n_transits(s, m.source_id)
             assert m.n_epochs == n, (m.source_id, m.n_epochs, n)
         superseded = sa.select(Image.id).where(Image.status != ProductStatus.OK)
         assert not s.scalar(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsa110_contimg.variability.candidates import _epochs
+from dsa110_contimg.variability.candidates import classify_light_curve
 from dsa110_contimg.variability.metrics import (
     MetricsState,
     compute_metrics,
@@ -28,18 +28,30 @@ def _sightings(rng: np.random.Generator, n_sources: int):
     return t, flux, err
 
 
-def test_same_rule_as_the_classifier_epochs() -> None:
+def test_transit_epochs_greedy_rule() -> None:
+    """A measurement joins its epoch when within epoch_days of the epoch's *first* one."""
+    t = np.array([0.0, 0.2, 0.45, 0.55, 0.9, 2.0, 0.1])
+    src = np.array([0, 0, 0, 0, 0, 0, 1])
+    f = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    s = np.array([1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 1.0])
+    idx, te, fe, se = transit_epochs(src[::-1], t[::-1], f[::-1], s[::-1], 0.5)  # any order
+    assert idx.tolist() == [0, 0, 0, 1]
+    w = np.array([1.0, 1.0, 0.25])
+    assert fe == pytest.approx([np.sum(w * f[:3]) / w.sum(), 4.5, 6.0, 7.0], rel=1e-12)
+    assert te == pytest.approx([np.sum(w * t[:3]) / w.sum(), 0.725, 2.0, 0.1], rel=1e-12)
+    assert se == pytest.approx([1 / np.sqrt(w.sum()), 1 / np.sqrt(2), 1.0, 1.0], rel=1e-12)
+
+
+def test_the_classifier_uses_the_same_epochs() -> None:
+    """classify_light_curve counts the epochs of transit_epochs (one definition)."""
     rng = np.random.default_rng(1)
     t, flux, err = _sightings(rng, 1)
     keep = rng.random(t.size) > 0.2  # missing groups
-    idx, te, fe, se = transit_epochs(
+    _, te, _, _ = transit_epochs(
         np.zeros(keep.sum(), int), t[keep], flux[0, keep], err[0, keep], 0.5
     )
-    ref = _epochs(t[keep], flux[0, keep], err[0, keep], 0.5)
-    assert te == pytest.approx(ref[0], rel=1e-12)
-    assert fe == pytest.approx(ref[1], rel=1e-12)
-    assert se == pytest.approx(ref[2], rel=1e-12)
-    assert idx.tolist() == [0] * te.size
+    result = classify_light_curve(t[keep], flux[0, keep], err[0, keep], frac_floor=FLOOR)
+    assert result.details["epochs"] == te.size == N_TRANSITS
 
 
 def test_update_batch_counts_one_epoch_per_transit() -> None:

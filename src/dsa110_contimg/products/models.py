@@ -620,6 +620,25 @@ class VariabilityMetrics(Base):
     min_flux_err_jy: Mapped[float | None] = mapped_column(sa.Float)
     max_flux_jy: Mapped[float | None] = mapped_column(sa.Float)
     max_flux_err_jy: Mapped[float | None] = mapped_column(sa.Float)
+    # One epoch per transit (variability.metrics.TransitState): the columns above count the
+    # current transit's sightings (the open epoch) as one closed epoch; the closed epochs'
+    # sums and extremes and the open epoch's thermal sums are kept apart for the next image.
+    epoch_days: Mapped[float | None] = mapped_column(
+        sa.Float, doc="Epoch span the state was built with; NULL: before 0011, rebuild"
+    )
+    closed_sum_w: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default="0")
+    closed_sum_wf: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default="0")
+    closed_sum_wf2: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default="0")
+    closed_sum_f: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default="0")
+    closed_sum_f2: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default="0")
+    closed_min_flux_jy: Mapped[float | None] = mapped_column(sa.Float)
+    closed_min_flux_err_jy: Mapped[float | None] = mapped_column(sa.Float)
+    closed_max_flux_jy: Mapped[float | None] = mapped_column(sa.Float)
+    closed_max_flux_err_jy: Mapped[float | None] = mapped_column(sa.Float)
+    open_sightings: Mapped[int] = mapped_column(default=0, server_default="0")
+    open_start_mjd: Mapped[float | None] = mapped_column(sa.Float)
+    open_sum_w: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default="0")
+    open_sum_wf: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default="0")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     source: Mapped[Source] = relationship()

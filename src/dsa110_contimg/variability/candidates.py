@@ -115,7 +115,13 @@ from typing import Any
 
 import numpy as np
 
-from dsa110_contimg.variability.metrics import MetricsState, compute_metrics, with_floor
+from dsa110_contimg.variability.metrics import (
+    EPOCH_DAYS,
+    MetricsState,
+    compute_metrics,
+    transit_epochs,
+    with_floor,
+)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,9 @@ class Preset:
 
     ``frac_floor`` is the fractional systematic error added to every error
     in quadrature before the metrics are formed (see the module notes).
+    ``ese`` are the thresholds its candidates are classified with (None:
+    :data:`DEFAULT_ESE_OPTIONS`); the pipeline builds the whole record from
+    ``settings.variability``.
     """
 
     name: str
@@ -132,6 +141,7 @@ class Preset:
     eta: float
     min_epochs: int = 3
     frac_floor: float = 0.0
+    ese: ESEOptions | None = None
 
 
 PRESETS: dict[str, Preset] = {
@@ -237,7 +247,10 @@ class ESEOptions:
         (default 0.5).
     epoch_days : float
         Measurements within this span of an epoch's first one join it
-        (default 0.5: the sightings of one transit).
+        (default :data:`~dsa110_contimg.variability.metrics.EPOCH_DAYS`,
+        0.5: the sightings of one transit; the rule is
+        :func:`~dsa110_contimg.variability.metrics.transit_epochs`, the
+        metrics' own).
     """
 
     min_duration_days: float = 7.0
@@ -247,7 +260,7 @@ class ESEOptions:
     merge_gap_epochs: int = 1
     max_asymmetry: float = 0.25
     caustic_fraction: float = 0.5
-    epoch_days: float = 0.5
+    epoch_days: float = EPOCH_DAYS
 
 
 DEFAULT_ESE_OPTIONS = ESEOptions()
@@ -272,28 +285,6 @@ def _levels(f: np.ndarray, s: np.ndarray, k: float = 3.0) -> list[float]:
         if not any(np.array_equal(members, other) for other in sets):
             sets.append(members)
     return [float(np.sum(f[m] / s[m] ** 2) / np.sum(1.0 / s[m] ** 2)) for m in sets]
-
-
-def _epochs(
-    mjd: np.ndarray, flux_jy: np.ndarray, flux_err_jy: np.ndarray, epoch_days: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Time-ordered epochs: inverse-variance means of measurements within ``epoch_days``."""
-    order = np.argsort(mjd, kind="stable")
-    t = np.asarray(mjd, float)[order]
-    f = np.asarray(flux_jy, float)[order]
-    s = np.asarray(flux_err_jy, float)[order]
-    starts = [0]
-    for i in range(1, t.size):
-        if t[i] - t[starts[-1]] >= epoch_days:
-            starts.append(i)
-    label = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, t.size]))
-    w = 1.0 / s**2
-    sw = np.bincount(label, w)
-    return (
-        np.bincount(label, w * t) / sw,
-        np.bincount(label, w * f) / sw,
-        1.0 / np.sqrt(sw),
-    )
 
 
 def _dips(z: np.ndarray, opt: ESEOptions) -> list[tuple[int, int]]:
@@ -418,7 +409,9 @@ def classify_light_curve(
         ``details`` holds the epochs, the quiescent level, the dip (if one)
         and ``ese_reason``: why it is not an ESE (empty for an ESE).
     """
-    t, f, s = _epochs(mjd, flux_jy, flux_err_jy, options.epoch_days)
+    _, t, f, s = transit_epochs(
+        np.zeros(np.size(mjd), np.int64), mjd, flux_jy, flux_err_jy, options.epoch_days
+    )
     s = with_floor(f, s, frac_floor)
     first: tuple[str, dict[str, Any]] | None = None
     for base in _levels(f, s):
@@ -459,7 +452,7 @@ def evaluate_candidates(
     state: MetricsState,
     light_curve: Any,
     preset: str | Preset | None = None,
-    ese_options: ESEOptions = DEFAULT_ESE_OPTIONS,
+    ese_options: ESEOptions | None = None,
 ) -> list[CandidateRecord]:
     """Select candidates and classify each from its light curve.
 
@@ -473,8 +466,9 @@ def evaluate_candidates(
         for the selected sources only.
     preset : str or Preset, optional
         Default :data:`DEFAULT_PRESET`.
-    ese_options : ESEOptions
-        ESE thresholds (default :data:`DEFAULT_ESE_OPTIONS`).
+    ese_options : ESEOptions, optional
+        ESE thresholds (default the preset's, ``Preset.ese``, else
+        :data:`DEFAULT_ESE_OPTIONS`).
 
     Returns
     -------
@@ -482,6 +476,7 @@ def evaluate_candidates(
         Highest score first.
     """
     chosen = get_preset(preset)
+    ese_options = ese_options or chosen.ese or DEFAULT_ESE_OPTIONS
     metrics = compute_metrics(state)
     selected, score = select_candidates(state, chosen)
     records = []

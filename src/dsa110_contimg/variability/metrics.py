@@ -42,14 +42,28 @@ are rebuilt for another by ``variability.stage.recompute_metrics``.
 One epoch per transit: the groups of one transit see a source two or three
 times within minutes, with errors that share the transit's calibration.
 Counted as separate epochs they would divide the floor's weight between
-them and make a run of three out of one day. With ``epoch_days`` (0.5 d),
-:func:`update_batch` first combines each source's measurements that lie
-within ``epoch_days`` of their epoch's first one (:func:`transit_epochs`,
-the rule of the ESE classifier's epochs in
+them and make a run of three out of one day. With ``epoch_days``
+(:data:`EPOCH_DAYS`, 0.5 d), :func:`update_batch` first combines each
+source's measurements that lie within ``epoch_days`` of their epoch's first
+one (:func:`transit_epochs`, also the ESE classifier's epochs in
 :mod:`~dsa110_contimg.variability.candidates`): inverse-variance mean of
-the fluxes and thermal errors, then the floor. The combining sees only the
-measurements of one call: the whole history of a source (a rebuild), or
-one image (which holds one sighting of each source).
+the fluxes and thermal errors, then the floor. That combining sees only the
+measurements of one call, so it serves a rebuild from the whole history.
+
+The pipeline adds one image at a time, and an image holds one sighting of
+each source: :class:`TransitState` keeps the current transit's sightings
+apart as the *open* epoch (their count, thermal sums ``sum w``,
+``sum w f`` and first MJD) beside the closed epochs' sums and extremes. A
+sighting within ``epoch_days`` of the open epoch's first one joins it; a
+later one closes it (its combined flux and error, floored, enter the closed
+sums) and opens the next (:func:`add_sightings`). The reported state, whose
+metrics are stored, counts the open epoch as if closed
+(:meth:`TransitState.reported`), so after every image it equals
+``update_batch(..., epoch_days=...)`` over the whole history. A sighting
+earlier than a source's latest one (a back-fill, a reprocessed image) is
+not added: :func:`add_sightings` returns those sources for a rebuild
+(:meth:`TransitState.from_history`). ``first_mjd`` and ``last_mjd`` are
+those of the sightings, not of the epochs' mean times.
 
 Rounding: the sums are raw, not centred, so eta and chi2_nu lose about
 ``log10(N SNR^2 / chi2)`` digits to cancellation: ~1e-12 relative at SNR
@@ -65,6 +79,14 @@ import numpy as np
 
 SUM_FIELDS = ("sum_w", "sum_wf", "sum_wf2", "sum_f", "sum_f2")
 EXTREME_FIELDS = ("min_flux_jy", "min_flux_err_jy", "max_flux_jy", "max_flux_err_jy")
+CLOSED_FIELDS = tuple(f"closed_{name}" for name in SUM_FIELDS + EXTREME_FIELDS)
+"""``VariabilityMetrics`` columns of the closed epochs' sums and extremes."""
+OPEN_FIELDS = ("open_sightings", "open_start_mjd", "open_sum_w", "open_sum_wf")
+"""``VariabilityMetrics`` columns of the open epoch (the current transit's sightings)."""
+BOOKKEEPING_FIELDS = SUM_FIELDS + CLOSED_FIELDS + OPEN_FIELDS
+"""Running-state columns that are no part of a source's published record."""
+EPOCH_DAYS = 0.5
+"""Sightings within this many days of an epoch's first one are one epoch (one transit)."""
 METRIC_FIELDS = (
     "mean_flux_jy",
     "weighted_mean_flux_jy",
@@ -123,18 +145,23 @@ class MetricsState:
 
     def write_records(self, records: list[Any]) -> None:
         """Write the state and the metrics back onto ORM rows (same order)."""
-        metrics = compute_metrics(self)
-        for i, rec in enumerate(records):
-            for f in fields(self):
-                setattr(rec, f.name, _py(getattr(self, f.name)[i]))
-            for name in METRIC_FIELDS:
-                setattr(rec, name, _py(metrics[name][i]))
+        columns = {f.name: getattr(self, f.name) for f in fields(self)}
+        _set_columns(records, {**columns, **compute_metrics(self)})
 
 
-def _py(value: Any) -> Any:
-    """numpy scalar -> Python value, NaN -> None (SQL NULL)."""
-    value = value.item() if hasattr(value, "item") else value
-    return None if isinstance(value, float) and np.isnan(value) else value
+def _set_columns(records: list[Any], columns: dict[str, np.ndarray]) -> None:
+    """Set each record's attributes from arrays (same order) as Python values, NaN as None."""
+    for name, values in columns.items():
+        for rec, value in zip(records, _py_values(values), strict=True):
+            setattr(rec, name, value)
+
+
+def _py_values(values: np.ndarray) -> list[Any]:
+    """numpy array -> list of Python values, NaN -> None (SQL NULL)."""
+    out = values.tolist()
+    if values.dtype.kind == "f":
+        return [None if v != v else v for v in out]  # NaN is the one value unequal to itself
+    return out
 
 
 def compute_metrics(state: MetricsState) -> dict[str, np.ndarray]:
@@ -231,17 +258,8 @@ def transit_epochs(
     source_index, mjd, flux_jy, flux_err_jy : numpy.ndarray
         One entry per epoch, ordered by source then time.
     """
-    idx = np.asarray(source_index, np.int64)
-    t, f, s = (np.asarray(a, float) for a in (mjd, flux_jy, flux_err_jy))
-    order = np.lexsort((t, idx))
-    idx, t, f, s = idx[order], t[order], f[order], s[order]
-    label = np.zeros(idx.size, np.int64)
-    current, start = -1, -np.inf
-    for i in range(idx.size):  # greedy, as the classifier's epochs
-        if i == 0 or idx[i] != idx[i - 1] or t[i] - start >= epoch_days:
-            current += 1
-            start = t[i]
-        label[i] = current
+    idx, t, f, s = _time_ordered(source_index, mjd, flux_jy, flux_err_jy)
+    label = _epoch_labels(idx, t, epoch_days)
     w = 1.0 / s**2
     sw = np.bincount(label, w)
     first = np.flatnonzero(np.r_[True, label[1:] != label[:-1]])
@@ -251,6 +269,37 @@ def transit_epochs(
         np.bincount(label, w * f) / sw,
         1.0 / np.sqrt(sw),
     )
+
+
+def _time_ordered(source_index, mjd, flux_jy, flux_err_jy):
+    """The measurements as arrays ordered by source, then time."""
+    idx = np.asarray(source_index, np.int64)
+    t, f, s = (np.asarray(a, float) for a in (mjd, flux_jy, flux_err_jy))
+    order = np.lexsort((t, idx))
+    return idx[order], t[order], f[order], s[order]
+
+
+def _epoch_labels(idx: np.ndarray, t: np.ndarray, epoch_days: float) -> np.ndarray:
+    """Epoch number of each measurement (ordered by source, then time), counted from 0.
+
+    Greedy: a measurement starts a new epoch when it is another source's or
+    lies ``epoch_days`` or more after its epoch's first measurement.
+    """
+    label = np.zeros(idx.size, np.int64)
+    current, start = -1, -np.inf
+    for i in range(idx.size):  # sequential by nature; a source's history is short
+        if i == 0 or idx[i] != idx[i - 1] or t[i] - start >= epoch_days:
+            current += 1
+            start = t[i]
+        label[i] = current
+    return label
+
+
+def usable(flux_jy: np.ndarray, flux_err_jy: np.ndarray) -> np.ndarray:
+    """Measurements the metrics use: a finite flux and a finite error > 0."""
+    f = np.asarray(flux_jy, float)
+    s = np.asarray(flux_err_jy, float)
+    return np.isfinite(f) & np.isfinite(s) & (s > 0)
 
 
 def update_batch(
@@ -286,6 +335,7 @@ def update_batch(
         When > 0, each source's measurements of this call within
         ``epoch_days`` are first combined into one epoch
         (:func:`transit_epochs`; the floor is added to the combined error).
+        ``first_mjd`` and ``last_mjd`` stay those of the measurements.
 
     Returns
     -------
@@ -296,8 +346,9 @@ def update_batch(
     f = np.asarray(flux_jy, float)
     s = np.asarray(flux_err_jy, float)
     t = np.asarray(mjd, float)
-    ok = np.isfinite(f) & np.isfinite(s) & (s > 0)
+    ok = usable(f, s)
     idx, f, s, t = idx[ok], f[ok], s[ok], t[ok]
+    seen_idx, seen_t = idx, t
     if epoch_days > 0 and idx.size:
         idx, t, f, s = transit_epochs(idx, t, f, s, epoch_days)
     s = with_floor(f, s, frac_floor)
@@ -324,8 +375,8 @@ def update_batch(
     _merge_extreme(state.max_flux_jy, state.max_flux_err_jy, src, f[hi], s[hi], np.greater)
     t_first = np.full(n_src, np.inf)
     t_last = np.full(n_src, -np.inf)
-    np.minimum.at(t_first, idx, t)
-    np.maximum.at(t_last, idx, t)
+    np.minimum.at(t_first, seen_idx, seen_t)
+    np.maximum.at(t_last, seen_idx, seen_t)
     seen = np.isfinite(t_first)
     state.first_mjd[seen] = np.fmin(state.first_mjd[seen], t_first[seen])
     state.last_mjd[seen] = np.fmax(state.last_mjd[seen], t_last[seen])
@@ -339,10 +390,244 @@ def _merge_extreme(value, err, src, new_value, new_err, better) -> None:
     err[src[take]] = new_err[take]
 
 
+@dataclass
+class TransitState:
+    """Running state of many sources split at the current transit (arrays of shape (n,)).
+
+    Attributes
+    ----------
+    closed : MetricsState
+        The closed epochs: ``n_epochs`` counts them, the sums and extremes
+        are theirs (floored combined errors); ``first_mjd`` and ``last_mjd``
+        are those of every sighting, the open epoch's included.
+    open_sightings : numpy.ndarray of int
+        Sightings in the open epoch (0: none open).
+    open_start_mjd : numpy.ndarray
+        MJD of the open epoch's first sighting (NaN: none open).
+    open_sum_w, open_sum_wf : numpy.ndarray
+        ``sum w`` and ``sum w f`` over its sightings, thermal ``w = 1 / s^2``
+        (Jy^-2 and Jy^-1).
+    frac_floor : float
+        Systematic floor added to each epoch's combined error (:func:`with_floor`).
+    epoch_days : float
+        Span of an epoch from its first sighting, days (:data:`EPOCH_DAYS`).
+    """
+
+    closed: MetricsState
+    open_sightings: np.ndarray
+    open_start_mjd: np.ndarray
+    open_sum_w: np.ndarray
+    open_sum_wf: np.ndarray
+    frac_floor: float = 0.0
+    epoch_days: float = EPOCH_DAYS
+
+    @classmethod
+    def empty(
+        cls, n_sources: int, frac_floor: float = 0.0, epoch_days: float = EPOCH_DAYS
+    ) -> TransitState:
+        """State of ``n_sources`` sources never measured."""
+        return cls(
+            MetricsState.empty(n_sources),
+            np.zeros(n_sources, np.int64),
+            np.full(n_sources, np.nan),
+            np.zeros(n_sources),
+            np.zeros(n_sources),
+            frac_floor,
+            epoch_days,
+        )
+
+    def _split_columns(self) -> dict[str, np.ndarray]:
+        """The ``closed_*`` and ``open_*`` columns' arrays, by column name."""
+        columns = {name: getattr(self, name) for name in OPEN_FIELDS}
+        for column in CLOSED_FIELDS:
+            columns[column] = getattr(self.closed, column.removeprefix("closed_"))
+        return columns
+
+    @classmethod
+    def from_records(
+        cls, records: list[Any], frac_floor: float = 0.0, epoch_days: float = EPOCH_DAYS
+    ) -> TransitState:
+        """Gather the state of ``VariabilityMetrics`` rows (or objects with their columns).
+
+        ``n_epochs``, ``first_mjd`` and ``last_mjd`` are read from the
+        reported columns, the rest from the ``closed_*`` and ``open_*`` ones.
+        """
+        state = cls.empty(len(records), frac_floor, epoch_days)
+        columns = state._split_columns()
+        columns.update(first_mjd=state.closed.first_mjd, last_mjd=state.closed.last_mjd)
+        for i, rec in enumerate(records):
+            for name, column in columns.items():
+                value = getattr(rec, name, None)
+                if value is not None:
+                    column[i] = value
+        reported = np.array([getattr(rec, "n_epochs", None) or 0 for rec in records], np.int64)
+        state.closed.n_epochs[:] = reported - (state.open_sightings > 0)
+        return state
+
+    def reported(self) -> MetricsState:
+        """The state with the open epoch counted as if closed (the metrics' state)."""
+        out = MetricsState(
+            **{f.name: getattr(self.closed, f.name).copy() for f in fields(MetricsState)}
+        )
+        has = np.flatnonzero(self.open_sightings > 0)
+        w = self.open_sum_w[has]
+        update_batch(
+            out,
+            has,
+            self.open_sum_wf[has] / w,
+            1.0 / np.sqrt(w),
+            self.open_start_mjd[has],
+            self.frac_floor,
+        )
+        return out
+
+    def write_records(self, records: list[Any]) -> MetricsState:
+        """Write the state onto ``VariabilityMetrics`` rows (same order).
+
+        The rows' state and metric columns get the reported state (the open
+        epoch counted), the ``closed_*`` and ``open_*`` columns the split,
+        ``epoch_days`` the span it was built with. Returns the reported state.
+        """
+        reported = self.reported()
+        reported.write_records(records)
+        _set_columns(records, self._split_columns())
+        for rec in records:
+            rec.epoch_days = self.epoch_days
+        return reported
+
+    @classmethod
+    def from_history(
+        cls,
+        n_sources: int,
+        source_index: np.ndarray,
+        flux_jy: np.ndarray,
+        flux_err_jy: np.ndarray,
+        mjd: np.ndarray,
+        frac_floor: float = 0.0,
+        epoch_days: float = EPOCH_DAYS,
+    ) -> TransitState:
+        """The state of sources rebuilt from their whole light curves (any order).
+
+        Each source's last epoch is left open, so that the next sighting of
+        the same transit can join it; the others are closed
+        (:func:`update_batch` with ``epoch_days``).
+        """
+        state = cls.empty(n_sources, frac_floor, epoch_days)
+        ok = usable(flux_jy, flux_err_jy)
+        idx, t, f, s = _time_ordered(
+            np.asarray(source_index)[ok],
+            np.asarray(mjd, float)[ok],
+            np.asarray(flux_jy, float)[ok],
+            np.asarray(flux_err_jy, float)[ok],
+        )
+        if idx.size == 0:
+            return state
+        label = _epoch_labels(idx, t, epoch_days)
+        last_label = np.full(n_sources, -1, np.int64)
+        last_label[idx] = label  # sorted by time: each source's last epoch wins
+        is_open = label == last_label[idx]
+        update_batch(
+            state.closed,
+            idx[~is_open],
+            f[~is_open],
+            s[~is_open],
+            t[~is_open],
+            frac_floor,
+            epoch_days,
+        )
+        _open(state, idx[is_open], f[is_open], s[is_open], t[is_open])
+        return state
+
+
+def _open(
+    state: TransitState, idx: np.ndarray, f: np.ndarray, s: np.ndarray, t: np.ndarray
+) -> None:
+    """Add sightings (ordered by source, then time) to the open epochs; extend first/last MJD."""
+    n_src = state.open_sightings.size
+    w = 1.0 / (s * s)
+    state.open_sightings += np.bincount(idx, minlength=n_src)
+    state.open_sum_w += np.bincount(idx, w, minlength=n_src)
+    state.open_sum_wf += np.bincount(idx, w * f, minlength=n_src)
+    np.fmin.at(state.open_start_mjd, idx, t)  # NaN (none open) gives way
+    np.fmin.at(state.closed.first_mjd, idx, t)
+    np.fmax.at(state.closed.last_mjd, idx, t)
+
+
+def add_sightings(
+    state: TransitState,
+    source_index: np.ndarray,
+    flux_jy: np.ndarray,
+    flux_err_jy: np.ndarray,
+    mjd: np.ndarray,
+) -> tuple[int, np.ndarray]:
+    """Add one image's sightings (at most one per source) to the running state, in place.
+
+    A sighting within ``state.epoch_days`` of its source's open epoch's
+    first sighting joins that epoch; any other closes the open epoch (its
+    inverse-variance mean and combined error, floored, enter the closed
+    sums) and opens a new one. O(1) per source. Unusable measurements
+    (:func:`usable`) are skipped.
+
+    Parameters
+    ----------
+    state : TransitState
+        Updated in place.
+    source_index : array_like of int
+        Distinct rows of ``state``, shape (M,).
+    flux_jy, flux_err_jy : array_like
+        Fluxes and thermal errors, Jy, shape (M,).
+    mjd : array_like
+        Times, MJD, shape (M,).
+
+    Returns
+    -------
+    used : int
+        Sightings added.
+    late : numpy.ndarray of int
+        Rows whose sighting is earlier than their latest one (a back-fill, a
+        reprocessed image): not added; rebuild them from their whole light
+        curves (:meth:`TransitState.from_history`).
+    """
+    idx = np.asarray(source_index, np.int64)
+    if np.unique(idx).size != idx.size:
+        raise ValueError("add_sightings: at most one sighting per source")
+    f, s, t = (
+        np.broadcast_to(np.asarray(a, float), idx.shape) for a in (flux_jy, flux_err_jy, mjd)
+    )
+    ok = usable(f, s)
+    idx, f, s, t = idx[ok], f[ok], s[ok], t[ok]
+    closed = state.closed
+    is_late = t < closed.last_mjd[idx]  # NaN (never seen): False
+    late = idx[is_late]
+    idx, f, s, t = idx[~is_late], f[~is_late], s[~is_late], t[~is_late]
+    has_open = state.open_sightings[idx] > 0
+    joins = has_open & (t - state.open_start_mjd[idx] < state.epoch_days)
+    ending = idx[has_open & ~joins]
+    w = state.open_sum_w[ending]
+    update_batch(
+        closed,
+        ending,
+        state.open_sum_wf[ending] / w,
+        1.0 / np.sqrt(w),
+        state.open_start_mjd[ending],
+        state.frac_floor,
+    )
+    fresh = idx[~joins]
+    state.open_sightings[fresh] = 0
+    state.open_sum_w[fresh] = 0.0
+    state.open_sum_wf[fresh] = 0.0
+    state.open_start_mjd[fresh] = np.nan
+    _open(state, idx, f, s, t)
+    return int(idx.size), late
+
+
 def update_record(
     record: Any, flux_jy: float, flux_err_jy: float, mjd: float, frac_floor: float = 0.0
 ) -> bool:
     """Add one measurement to one source's metrics row, in place, and refresh its metrics.
+
+    Each call is one epoch (no combining of a transit's sightings: the
+    pipeline's path is :func:`add_sightings`).
 
     Parameters
     ----------

@@ -9,9 +9,16 @@ statement goes through the repositories; the arithmetic is the pure
 :mod:`~dsa110_contimg.variability.candidates`:
 
 1. the ``VariabilityMetrics`` rows of the measured sources are read (missing
-   ones created) and their running sums updated in O(1) per source
-   (:func:`~dsa110_contimg.variability.metrics.update_batch`, with the
-   preset's systematic error floor);
+   ones created) and their running sums updated in O(1) per source, one
+   epoch per transit: a sighting joins its source's open epoch (the
+   current transit) or closes it and opens the next
+   (:func:`~dsa110_contimg.variability.metrics.add_sightings`, with the
+   preset's systematic error floor and ``epoch_days``). A source whose
+   sighting is older than its latest one (a back-fill, a reprocessed
+   image), or whose row was built otherwise (before migration 0011, another
+   ``epoch_days``), is rebuilt from its stored light curve instead
+   (:func:`recompute_metrics`), so the metrics always equal a recomputation
+   from the whole light curve;
 2. only the sources whose metrics now pass the preset have their light
    curves read back from ``Photometry`` (one indexed query per candidate:
    no all-pairs table, no scan of the whole history of the field);
@@ -23,7 +30,8 @@ statement goes through the repositories; the arithmetic is the pure
 
 :func:`recompute_metrics` rebuilds some sources' metrics from their stored
 light curves (repairs; the photometry stage's renormalisation of a field's
-first epochs).
+first epochs; out-of-order sightings); :func:`rebuild_stale_metrics` every
+row built before epochs or with another ``epoch_days``.
 """
 
 from __future__ import annotations
@@ -36,8 +44,15 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.products import repositories as repo
+from dsa110_contimg.products.repositories.variability import stale_metrics_ids
 from dsa110_contimg.variability.candidates import Preset, evaluate_candidates, get_preset
-from dsa110_contimg.variability.metrics import MetricsState, update_batch
+from dsa110_contimg.variability.metrics import (
+    EPOCH_DAYS,
+    MetricsState,
+    TransitState,
+    add_sightings,
+    usable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +72,9 @@ def update_light_curves(
     mjd: float | np.ndarray,
     *,
     preset: str | Preset | None = None,
+    epoch_days: float = EPOCH_DAYS,
 ) -> dict[str, Any]:
-    """Add one epoch's normalised fluxes to the sources' metrics; flag candidates.
+    """Add one image's normalised fluxes to the sources' metrics; flag candidates.
 
     The epoch's ``Photometry`` rows must already be in the session (the
     candidates' light curves are read from them). The caller owns the
@@ -78,11 +94,15 @@ def update_light_curves(
     preset : str or Preset, optional
         Candidate preset (default ``conservative``; the runner passes
         ``settings.variability_preset``).
+    epoch_days : float
+        Sightings within this many days of an epoch's first one are one
+        epoch (default :data:`~dsa110_contimg.variability.metrics.EPOCH_DAYS`).
 
     Returns
     -------
     dict
         ``n_sources`` (rows touched), ``n_used`` (measurements added),
+        ``n_rebuilt`` (sources rebuilt from their light curves),
         ``n_candidates`` (sources passing the preset), ``new_candidates``
         and ``updated_candidates`` (candidate ids).
     """
@@ -90,28 +110,41 @@ def update_light_curves(
     if np.unique(ids).size != ids.size:
         raise ValueError("update_light_curves: source ids must be distinct within one epoch")
     chosen = get_preset(preset)
-    rows = repo.lock_metrics_rows(session, ids)
-    state = MetricsState.from_records(rows)
+    fluxes, errs = np.asarray(fluxes, float), np.asarray(errs, float)
     times = np.broadcast_to(np.asarray(mjd, float), ids.shape)
-    used = update_batch(state, np.arange(ids.size), fluxes, errs, times, chosen.frac_floor)
-    state.write_records(rows)
+    rows = repo.lock_metrics_rows(session, ids)
+    fresh = np.flatnonzero([not _built_otherwise(row, epoch_days) for row in rows])
+    fresh_rows = [rows[i] for i in fresh]
+    state = TransitState.from_records(fresh_rows, chosen.frac_floor, epoch_days)
+    n = fresh.size
+    _, late = add_sightings(state, np.arange(n), fluxes[fresh], errs[fresh], times[fresh])
+    reported = state.write_records(fresh_rows)
     session.flush()
+    # built otherwise (before 0011, another span), or a sighting older than the latest
+    rebuild = np.union1d(np.setdiff1d(ids, ids[fresh]), ids[fresh[late]])
+    if rebuild.size:  # the rows are refreshed in place (same objects)
+        recompute_metrics(session, rebuild, preset=chosen, epoch_days=epoch_days)
+        reported = MetricsState.from_records(rows)
+    used = int(np.count_nonzero(usable(fluxes, errs)))
     repo.touch(session, "variability")
     records = evaluate_candidates(
-        state, lambda i: normalised_light_curve(session, int(ids[i])), chosen
+        reported, lambda i: normalised_light_curve(session, int(ids[i])), chosen
     )
     new, updated = upsert_candidates(session, ids, records)
     log.info(
-        "light curves: %d sources, %d measurements, %d candidates (%d new) under preset %s",
+        "light curves: %d sources, %d measurements (%d sources rebuilt), "
+        "%d candidates (%d new) under preset %s",
         ids.size,
         used,
+        rebuild.size,
         len(records),
         len(new),
         chosen.name,
     )
     return {
         "n_sources": int(ids.size),
-        "n_used": int(used),
+        "n_used": used,
+        "n_rebuilt": int(rebuild.size),
         "n_candidates": len(records),
         "new_candidates": new,
         "updated_candidates": updated,
@@ -168,19 +201,28 @@ def upsert_candidates(
     return new, updated
 
 
+def _built_otherwise(row: Any, epoch_days: float) -> bool:
+    """Whether a metrics row holds epochs built another way (before 0011, another span)."""
+    return bool(row.n_epochs) and row.epoch_days != epoch_days
+
+
 def recompute_metrics(
     session: Session,
     source_ids: Sequence[int] | np.ndarray,
     *,
     preset: str | Preset | None = None,
+    epoch_days: float = EPOCH_DAYS,
 ) -> int:
     """Rebuild the metrics of some sources from their stored normalised light curves.
 
     For repairs (a changed preset error floor), the few sources whose
     earlier epochs were just renormalised (the first epochs of a field,
-    while the references' baselines settle) and back-filled sources; never
-    called on a whole history. ``preset`` gives the error floor (default
-    ``conservative``; pass ``settings.variability_preset``).
+    while the references' baselines settle), back-filled sources and
+    sightings older than a source's latest; never called on a whole
+    history. ``preset`` gives the error floor (default ``conservative``;
+    pass ``settings.variability_preset``). Each source's last epoch is
+    left open for the next sighting of its transit
+    (:meth:`~dsa110_contimg.variability.metrics.TransitState.from_history`).
 
     Returns
     -------
@@ -188,16 +230,41 @@ def recompute_metrics(
         Measurements read.
     """
     ids = np.unique(np.asarray(source_ids, np.int64))
-    if ids.size == 0:
-        return 0
     floor = get_preset(preset).frac_floor
-    rows = repo.lock_metrics_rows(session, ids)
-    state = MetricsState.empty(ids.size)
     used = 0
     for part in repo.in_chunks(ids):
-        sid, flux, err, mjd = repo.normalised_points(session, part)
-        if sid.size:
-            used += update_batch(state, np.searchsorted(ids, sid), flux, err, mjd, floor)
-    state.write_records(rows)
+        part = np.asarray(part, np.int64)
+        rows = repo.lock_metrics_rows(session, part)
+        sid, flux, err, mjd = repo.normalised_points(session, part.tolist())
+        index = np.searchsorted(part, sid)
+        state = TransitState.from_history(part.size, index, flux, err, mjd, floor, epoch_days)
+        state.write_records(rows)
+        used += int(np.count_nonzero(usable(flux, err)))
     session.flush()
     return used
+
+
+def rebuild_stale_metrics(
+    session: Session,
+    *,
+    preset: str | Preset | None = None,
+    epoch_days: float = EPOCH_DAYS,
+    batch: int = 10_000,
+) -> int:
+    """Rebuild every metrics row built before epochs (migration 0011) or with another span.
+
+    The light-curve stage rebuilds such a row when its source is next
+    measured; this does them all now, ``batch`` sources at a time, in the
+    caller's transaction (the caller commits).
+
+    Returns
+    -------
+    int
+        Sources rebuilt.
+    """
+    done = 0
+    while ids := stale_metrics_ids(session, epoch_days, limit=batch):
+        recompute_metrics(session, ids, preset=preset, epoch_days=epoch_days)
+        done += len(ids)
+        log.info("rebuilt the metrics of %d sources (one epoch per transit)", done)
+    return done

@@ -50,7 +50,7 @@ from dsa110_contimg.products.repositories.query import (
     sorted_slice,
 )
 from dsa110_contimg.sky import separation_deg as angular_separation_deg
-from dsa110_contimg.variability.metrics import METRIC_FIELDS, SUM_FIELDS
+from dsa110_contimg.variability.metrics import BOOKKEEPING_FIELDS, METRIC_FIELDS
 
 
 def register_source(
@@ -183,7 +183,7 @@ def _source_filters(
 
 
 #: Running sums behind the incremental metric updates: internal, not part of a source's record.
-VARIABILITY_BOOKKEEPING = SUM_FIELDS
+VARIABILITY_BOOKKEEPING = BOOKKEEPING_FIELDS
 
 
 #: The metrics that summarise a source's variability (exports, GraphQL): its epochs, then

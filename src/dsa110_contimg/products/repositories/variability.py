@@ -161,6 +161,26 @@ def lock_metrics_rows(session: Session, source_ids: np.ndarray) -> list[Variabil
     return rows
 
 
+def stale_metrics_ids(session: Session, epoch_days: float, limit: int = 10_000) -> list[int]:
+    """Sources whose metrics were built with another epoch span (or before epochs), in id order.
+
+    Rows with no epoch yet are not stale. At most ``limit`` ids.
+    """
+    stmt = (
+        sa.select(VariabilityMetrics.source_id)
+        .where(
+            VariabilityMetrics.n_epochs > 0,
+            sa.or_(
+                VariabilityMetrics.epoch_days.is_(None),
+                VariabilityMetrics.epoch_days != epoch_days,
+            ),
+        )
+        .order_by(VariabilityMetrics.source_id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
 def normalised_light_curve(
     session: Session, source_id: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
