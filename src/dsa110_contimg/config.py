@@ -8,6 +8,34 @@ Folders under the data root may be given relative (to the data root) or
 absolute. List-valued settings (``allowed_ips``, ``api_keys``,
 ``trusted_proxies``, ``api_cors_origins``, ``api_allowed_hosts``) accept comma-separated strings in
 the environment.
+
+The science sections (:mod:`dsa110_contimg.science_settings`) hold every
+threshold that shapes a product; the defaults are the operating pipeline's.
+Each is a TOML table or ``DSA110_<SECTION>__<NAME>`` in the environment
+(``__`` between levels):
+
+``photometry``
+    forced photometry (``upper_limit_snr``, ``cutout_beams``, blends:
+    ``blend_beams``, ``joint_beams``, ``unstable_correlation``,
+    ``noise_acf_scale``) and ``photometry.normalisation`` (references:
+    ``radius_deg``, ``min_snr``, ``max_references``, ``min_references``,
+    ``baseline_epochs``, ``clip_sigma``);
+``variability``
+    ``presets.<name>`` (``sigma``, ``chi2_nu``, ``eta``, ``min_epochs``,
+    ``frac_floor``; the one used is ``variability_preset``), ``ese`` (the
+    ESE classification) and ``new_sources`` (``limit_sigma``, ``max_listed``);
+``flagging``
+    the flagging recipe (``mad_sigma``, ``antenna_limit``, ...);
+``solve``
+    the calibration solve (SNR limits, intervals, ``uvmin_lambda``, ...),
+    the validity of new tables, and ``solve.tile_model`` (the catalog sky
+    model of gains between transits);
+``imaging``
+    ``tiers.<name>``: WSClean parameters replacing a tier's (over the file
+    named by ``DSA110_IMAGING_TIERS``).
+
+Each pipeline step's job records the sections it used and a short hash of
+them in its ``params`` (:func:`dsa110_contimg.pipeline.context.recorded_settings`).
 """
 
 from __future__ import annotations
@@ -18,7 +46,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -28,6 +56,13 @@ from pydantic_settings import (
 )
 
 from dsa110_contimg.errors import ConfigError
+from dsa110_contimg.science_settings import (
+    FlaggingSettings,
+    ImagingSettings,
+    PhotometrySettings,
+    SolveSettings,
+    VariabilitySettings,
+)
 
 #: Networks always allowed to read the API: loopback only. Private ranges are not
 #: trusted by default (behind a NAT or a container proxy every client looks private);
@@ -78,6 +113,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="DSA110_",
+        env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
     )
@@ -439,6 +475,26 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # -- science: every threshold that shapes a product (science_settings.py) --
+    photometry: PhotometrySettings = Field(
+        default_factory=PhotometrySettings,
+        description="Forced photometry, blends and the epoch normalisation.",
+    )
+    variability: VariabilitySettings = Field(
+        default_factory=VariabilitySettings,
+        description="Candidate presets' thresholds, the ESE classification, new sources.",
+    )
+    flagging: FlaggingSettings = Field(
+        default_factory=FlaggingSettings, description="The flagging recipe."
+    )
+    solve: SolveSettings = Field(
+        default_factory=SolveSettings,
+        description="The calibration solve, new tables' validity, the tile sky model.",
+    )
+    imaging: ImagingSettings = Field(
+        default_factory=ImagingSettings, description="Overrides of the imaging tiers."
+    )
+
     @field_validator(
         "allowed_ips",
         "trusted_proxies",
@@ -556,7 +612,29 @@ class Settings(BaseSettings):
                 value = str(value)
             elif isinstance(value, list):
                 value = [str(v) for v in value]
+            elif isinstance(value, BaseModel):
+                value = value.model_dump(mode="json")
             out[name] = value
+        return out
+
+    def candidate_preset(self) -> Any:
+        """The candidate preset in use: ``variability_preset`` with ``variability``'s thresholds.
+
+        A :class:`~dsa110_contimg.variability.candidates.Preset` (its ESE
+        options included).
+        """
+        return self.variability.preset(self.variability_preset)
+
+    def science(self, *names: str) -> dict[str, Any]:
+        """Settings as JSON values by name: science sections and plain settings alike.
+
+        What a job records of the settings it used
+        (:func:`dsa110_contimg.pipeline.context.recorded_settings`).
+        """
+        out: dict[str, Any] = {}
+        for name in names:
+            value = getattr(self, name)
+            out[name] = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
         return out
 
 

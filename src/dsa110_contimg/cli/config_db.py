@@ -18,14 +18,23 @@ def config() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML.")
 @click.pass_context
 def config_show(ctx: click.Context, as_json: bool) -> None:
-    """Print the resolved settings, secrets masked."""
+    """Print the resolved settings, secrets masked (science sections as tables)."""
     values = settings_of(ctx).masked()
     if as_json:
         click.echo(json.dumps(values, indent=2))
         return
     import tomli_w
 
-    click.echo(tomli_w.dumps({k: v for k, v in values.items() if v is not None}), nl=False)
+    click.echo(tomli_w.dumps(_without_none(values)), nl=False)
+
+
+def _without_none(values: dict) -> dict:
+    """TOML has no null: unset values (at any depth) are left out."""
+    return {
+        k: _without_none(v) if isinstance(v, dict) else v
+        for k, v in values.items()
+        if v is not None
+    }
 
 
 @click.group()
@@ -45,6 +54,23 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
     settings.ensure_folders()
     rev = upgrade(settings.db_url, revision)
     click.echo(f"products DB {mask_url_password(settings.db_url)} at revision {rev}")
+    if revision == "head":
+        n = _rebuild_stale_metrics(settings)
+        if n:
+            click.echo(f"rebuilt the variability metrics of {n} sources (one epoch per transit)")
+
+
+def _rebuild_stale_metrics(settings) -> int:  # type: ignore[no-untyped-def]
+    """Metrics rows made before one-epoch-per-transit (migration 0011), rebuilt now."""
+    from dsa110_contimg.products import make_engine, make_session_factory, session_scope
+    from dsa110_contimg.variability.stage import rebuild_stale_metrics
+
+    engine = make_engine(settings.db_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            return rebuild_stale_metrics(session, preset=settings.candidate_preset())
+    finally:
+        engine.dispose()
 
 
 @db.command("downgrade")

@@ -50,7 +50,10 @@ def image(
     from dsa110_contimg.imaging.tiers import load_tier_overrides
 
     settings = settings_of(ctx)
-    chosen = get_tier(tier, load_tier_overrides(tiers_file))
+    overrides = settings.imaging.overrides()  # DSA110_IMAGING_TIERS, then [imaging.tiers]
+    for name, values in (load_tier_overrides(tiers_file) if tiers_file else {}).items():
+        overrides.setdefault(name, {}).update(values)  # --tiers-file wins
+    chosen = get_tier(tier, overrides)
     result = image_ms(
         ms, out_dir or settings.images_dir, tier=chosen, data_column=data_column.upper()
     )

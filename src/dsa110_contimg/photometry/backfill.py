@@ -41,7 +41,12 @@ import numpy as np
 
 from dsa110_contimg.errors import InputDataError
 from dsa110_contimg.photometry.field import field_radius_deg
-from dsa110_contimg.photometry.forced import ForcedPhotometry, forced_photometry
+from dsa110_contimg.photometry.forced import (
+    DEFAULT_FORCED_OPTIONS,
+    ForcedOptions,
+    ForcedPhotometry,
+    forced_photometry,
+)
 from dsa110_contimg.photometry.normalise import apply_correction
 from dsa110_contimg.photometry.records import (
     BackfillRows,
@@ -85,6 +90,7 @@ def backfill_measurements(
     sources: FieldSources,
     earlier: list[EarlierImage],
     neighbours: FieldSources | None = None,
+    forced: ForcedOptions = DEFAULT_FORCED_OPTIONS,
 ) -> list[BackfillRows]:
     """Forced photometry of new sources in the earlier images that cover them.
 
@@ -99,6 +105,8 @@ def backfill_measurements(
     neighbours : FieldSources, optional
         The known sources of the field, fitted jointly with the new ones
         they lie close to (their own results are not returned).
+    forced : ForcedOptions
+        The forced photometry's thresholds (as in the image's own measurement).
 
     Returns
     -------
@@ -125,7 +133,7 @@ def backfill_measurements(
         near = close_neighbours(ra, dec, neighbours, NEIGHBOUR_BEAMS * beam.bmaj_deg)
         if near.size:
             ra, dec = np.r_[ra, neighbours.ra_deg[near]], np.r_[dec, neighbours.dec_deg[near]]
-        result = forced_photometry(data, wcs, beam, ra, dec)
+        result = forced_photometry(data, wcs, beam, ra, dec, **forced.kwargs())
         # the new sources' rows only (the neighbours were measured in their own epoch)
         result = ForcedPhotometry(
             *(getattr(result, f.name)[: covered.size] for f in fields(result))

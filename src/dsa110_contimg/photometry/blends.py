@@ -44,7 +44,8 @@ from dsa110_contimg.photometry.kernels import (
 )
 
 UNSTABLE_CORRELATION = 0.9
-"""Kernels whose normalised overlap exceeds this cannot be separated."""
+"""Kernels whose normalised overlap exceeds this cannot be separated (default of
+``settings.photometry.unstable_correlation``)."""
 
 PAINT_SIGMAS = 5.3
 """Model sources are drawn out to this many major-axis sigmas (kernel < 1e-6 of peak)."""
@@ -88,12 +89,15 @@ def joint_fit(
     half: int,
     sums: dict[str, np.ndarray],
     blend: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    unstable_correlation: float = UNSTABLE_CORRELATION,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Solve the blend groups' linear systems; return flux, variance, chi2, unstable.
 
     Overlaps in closed form (pixel sums on cutouts with missing pixels), one
     sparse solve for the fluxes, and the chi-square from one model image of
-    all members (see the module notes).
+    all members (see the module notes). Kernels whose normalised overlap
+    exceeds ``unstable_correlation`` are unstable.
     """
     members, pairs, reverse = blend
     m = members.size
@@ -126,7 +130,7 @@ def joint_fit(
     schur = a_jj - np.bincount(j, a_sym**2 / a_jj[k], minlength=m)
     unstable = schur < 0.1 * a_jj
     correlation = weighted / np.sqrt(a_jj[j] * a_jj[k])
-    unstable[j[correlation > UNSTABLE_CORRELATION]] = True
+    unstable[j[correlation > unstable_correlation]] = True
     var = 1.0 / np.maximum(schur, 0.1 * a_jj)
     chi2 = member_chi2(data, x[members], y[members], inv_cov[members], half, flux) * w
     return flux, var, chi2, unstable

@@ -46,7 +46,8 @@ The per-pixel work is in compiled loops over sources
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from astropy.wcs import WCS
@@ -61,9 +62,33 @@ from dsa110_contimg.photometry.beam import (
     pixel_covariance,
     sky_to_pixel_jacobian,
 )
-from dsa110_contimg.photometry.blends import blend_groups, joint_fit
+from dsa110_contimg.photometry.blends import UNSTABLE_CORRELATION, blend_groups, joint_fit
 from dsa110_contimg.photometry.flags import PhotFlag
 from dsa110_contimg.photometry.kernels import matched_filter_sums
+
+
+@dataclass(frozen=True)
+class ForcedOptions:
+    """The thresholds of :func:`forced_photometry` (its keyword defaults), as one record.
+
+    The pipeline builds it from ``settings.photometry``; see
+    :func:`forced_photometry` for each.
+    """
+
+    cutout_beams: float = 3.0
+    blend_beams: float = 1.5
+    joint_beams: float = 2.5
+    upper_limit_snr: float = 5.0
+    noise_acf_scale: float | None = 1.0
+    unstable_correlation: float = UNSTABLE_CORRELATION
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`forced_photometry`."""
+        return asdict(self)
+
+
+DEFAULT_FORCED_OPTIONS = ForcedOptions()
+"""The forced photometry of the operating pipeline."""
 
 
 @dataclass
@@ -142,6 +167,7 @@ def forced_photometry(
     blend_beams: float = 1.5,
     joint_beams: float = 2.5,
     upper_limit_snr: float = 5.0,
+    unstable_correlation: float = UNSTABLE_CORRELATION,
 ) -> ForcedPhotometry:
     """Measure flux densities at fixed sky positions with the beam as matched filter.
 
@@ -180,6 +206,9 @@ def forced_photometry(
     upper_limit_snr : float
         Below this SNR a measurement is flagged an upper limit (value and
         error kept).
+    unstable_correlation : float
+        Jointly fitted kernels whose normalised overlap exceeds this are
+        flagged ``UNSTABLE_BLEND`` (default 0.9).
 
     Returns
     -------
@@ -216,7 +245,9 @@ def forced_photometry(
 
     blend = blend_groups(x, y, max(joint_beams, blend_beams) * bmaj_pix, flags)
     if blend is not None:
-        fb, vb, cb, unstable = joint_fit(data, x, y, inv_cov, half, sums, blend)
+        fb, vb, cb, unstable = joint_fit(
+            data, x, y, inv_cov, half, sums, blend, unstable_correlation=unstable_correlation
+        )
         members, pairs, _ = blend
         flux[members], var[members], chi2[members] = fb, vb * factor[members], cb
         j, k = members[pairs[:, 0]], members[pairs[:, 1]]

@@ -61,6 +61,12 @@ class ReferenceRules:
     veto : int
         ``PhotFlag`` bits that disqualify a measurement as a reference or
         baseline point.
+    clip_sigma : float
+        Reference ratios further than this many MAD-based sigmas from their
+        median are left out of the epoch's factor.
+
+    The pipeline builds them from ``settings.photometry.normalisation``
+    (:meth:`dsa110_contimg.science_settings.PhotometrySettings.rules`).
     """
 
     radius_deg: float = REFERENCE_RADIUS_DEG
@@ -69,6 +75,7 @@ class ReferenceRules:
     min_references: int = MIN_REFERENCES
     baseline_epochs: int = BASELINE_EPOCHS
     veto: int = REFERENCE_VETO
+    clip_sigma: float = 3.0
 
 
 DEFAULT_RULES = ReferenceRules()

@@ -97,7 +97,12 @@ from dsa110_contimg.config import Settings
 from dsa110_contimg.errors import InputDataError
 from dsa110_contimg.photometry.beam import Beam, load_image
 from dsa110_contimg.photometry.field import check_pb_image, field_radius_deg, read_inputs
-from dsa110_contimg.photometry.forced import ForcedPhotometry, forced_photometry
+from dsa110_contimg.photometry.forced import (
+    DEFAULT_FORCED_OPTIONS,
+    ForcedOptions,
+    ForcedPhotometry,
+    forced_photometry,
+)
 from dsa110_contimg.photometry.normalise import epoch_corrections
 from dsa110_contimg.photometry.records import (
     BASELINE_EPOCHS,
@@ -150,7 +155,7 @@ def measure_image(
     catalogs: list[str] | None = None,
     radius_deg: float | None = None,
     blind: bool = False,
-    rules: ReferenceRules = DEFAULT_RULES,
+    rules: ReferenceRules | None = None,
 ) -> dict[str, Any]:
     """Forced photometry, normalisation and light curves of one image, in the DB.
 
@@ -168,7 +173,8 @@ def measure_image(
         A registered primary-beam-corrected image (``pbcor`` true or
         ``image_type`` ``"image-pb"``); ``image.path`` is its FITS file.
     settings : Settings
-        ``catalog_db`` (the catalog store) and ``variability_preset``.
+        ``catalog_db`` (the catalog store), the ``photometry`` and
+        ``variability`` sections and ``variability_preset``.
     catalogs : list of str, optional
         Catalogs of the store to measure (default all but ``VLACAL``).
     radius_deg : float, optional
@@ -177,9 +183,9 @@ def measure_image(
     blind : bool
         Also run PyBDSF and add unmatched detections as new sources (slow;
         default off).
-    rules : ReferenceRules
-        Reference selection and normalisation thresholds (default the
-        module constants).
+    rules : ReferenceRules, optional
+        Reference selection and normalisation thresholds (default
+        ``settings.photometry.normalisation``).
 
     Returns
     -------
@@ -203,12 +209,17 @@ def measure_image(
         catalogs=catalogs,
         radius_deg=radius_deg,
         blind=blind,
-        rules=rules,
+        rules=settings.photometry.rules() if rules is None else rules,
     )
     if inputs.n_measured:
         return skipped(inputs)
-    measurement = compute_measurement(inputs, blind=blind)
-    return write_measurement(session, measurement, preset=settings.variability_preset)
+    measurement = compute_measurement(inputs, blind=blind, forced=settings.photometry.forced())
+    return write_measurement(
+        session,
+        measurement,
+        preset=settings.candidate_preset(),
+        new_sources=settings.variability.new_source_options(),
+    )
 
 
 def skipped(inputs: FieldInputs) -> dict[str, Any]:
@@ -223,10 +234,14 @@ def skipped(inputs: FieldInputs) -> dict[str, Any]:
     return {"image_id": image.id, "skipped": True, "n_measured": inputs.n_measured}
 
 
-def compute_measurement(inputs: FieldInputs, *, blind: bool = False) -> Measurement:
+def compute_measurement(
+    inputs: FieldInputs, *, blind: bool = False, forced: ForcedOptions = DEFAULT_FORCED_OPTIONS
+) -> Measurement:
     """The compute phase: pixels, forced photometry, blind search, back-fill, normalisation.
 
-    No session: everything it needs is in ``inputs`` (the read phase's).
+    No session: everything it needs is in ``inputs`` (the read phase's), and
+    the forced photometry's thresholds in ``forced`` (this image's and the
+    back-fill's measurements).
 
     Raises
     ------
@@ -246,7 +261,11 @@ def compute_measurement(inputs: FieldInputs, *, blind: bool = False) -> Measurem
 
         is_new = np.arange(sources.ids.size) >= sources.ids.size - len(new_blind)
         backfill = backfill_measurements(
-            image, sources.subset(is_new), inputs.earlier, neighbours=sources.subset(~is_new)
+            image,
+            sources.subset(is_new),
+            inputs.earlier,
+            neighbours=sources.subset(~is_new),
+            forced=forced,
         )
     if sources.ids.size == 0:
         raise InputDataError(
@@ -254,7 +273,7 @@ def compute_measurement(inputs: FieldInputs, *, blind: bool = False) -> Measurem
             hint=f"import a catalog covering RA {image.ra_deg:.3f}, Dec {image.dec_deg:.3f} "
             f"into {inputs.catalog_db} (`dsa110 catalog import`)",
         )
-    result = forced_photometry(data, wcs, beam, sources.ra_deg, sources.dec_deg)
+    result = forced_photometry(data, wcs, beam, sources.ra_deg, sources.dec_deg, **forced.kwargs())
     rules = inputs.rules
     refs = choose_references(image, sources, result, beam, inputs.variable_ids, rules)
     baseline, changed = np.zeros(0), set()
@@ -272,6 +291,7 @@ def compute_measurement(inputs: FieldInputs, *, blind: bool = False) -> Measurem
             result.flux_err_jy[refs],
             baseline,
             min_references=rules.min_references,
+            clip_sigma=rules.clip_sigma,
         )
         n_used = int(corr.n_references[0])
         normalised = bool(np.isfinite(corr.factor[0]))

@@ -52,14 +52,23 @@ from dsa110_contimg.photometry.records import (
     py_value,
 )
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.variability.new_sources import register_new_source_candidates
+from dsa110_contimg.variability.candidates import Preset
+from dsa110_contimg.variability.new_sources import (
+    DEFAULT_NEW_SOURCE_OPTIONS,
+    NewSourceOptions,
+    register_new_source_candidates,
+)
 from dsa110_contimg.variability.stage import recompute_metrics, update_light_curves
 
 log = logging.getLogger(__name__)
 
 
 def write_measurement(
-    session: Session, measurement: Measurement, *, preset: str | None = None
+    session: Session,
+    measurement: Measurement,
+    *,
+    preset: str | Preset | None = None,
+    new_sources: NewSourceOptions = DEFAULT_NEW_SOURCE_OPTIONS,
 ) -> dict[str, Any]:
     """Store one image's measurement; return the stage's summary.
 
@@ -69,8 +78,11 @@ def write_measurement(
         Open session on the products DB; the caller commits.
     measurement : Measurement
         The compute phase's result (its placeholder source ids are replaced).
-    preset : str, optional
-        Variability preset (``settings.variability_preset``).
+    preset : str or Preset, optional
+        Variability preset: a name, or the record the pipeline builds from
+        ``settings.variability`` (thresholds, error floor, ESE options).
+    new_sources : NewSourceOptions
+        Thresholds of the new-source candidates.
 
     Returns
     -------
@@ -86,7 +98,7 @@ def write_measurement(
         return {"image_id": image.id, "skipped": True, "n_measured": existing}
     n_new = register_sources(session, m)
     n_backfilled = store_backfill(session, m, preset=preset)
-    new_source_candidates = register_new_source_candidates(session, m)
+    new_source_candidates = register_new_source_candidates(session, m, new_sources)
     ref_ids = m.sources.ids[m.references]
     repo.mark_references(session, ref_ids.tolist())
     if m.renormalise:
@@ -142,7 +154,7 @@ def register_sources(session: Session, m: Measurement) -> int:
     return n_new
 
 
-def store_backfill(session: Session, m: Measurement, *, preset: str | None = None) -> int:
+def store_backfill(session: Session, m: Measurement, *, preset: str | Preset | None = None) -> int:
     """Store the blind sources' back-filled measurements; rebuild their metrics."""
     if not m.n_blind:
         return 0
@@ -204,7 +216,11 @@ def renormalise_images(
         ref_k, row_k = (np.array(c) for c in zip(*use, strict=True))
         flux, err = rows["flux_jy"], rows["flux_err_jy"]
         corr = epoch_corrections(
-            flux[row_k], err[row_k], baseline[ref_k], min_references=rules.min_references
+            flux[row_k],
+            err[row_k],
+            baseline[ref_k],
+            min_references=rules.min_references,
+            clip_sigma=rules.clip_sigma,
         )
         if not np.isfinite(corr.factor[0]):
             continue
@@ -251,7 +267,7 @@ def photometry_rows(
 
 
 def store_photometry(
-    session: Session, m: Measurement, *, preset: str | None = None
+    session: Session, m: Measurement, *, preset: str | Preset | None = None
 ) -> dict[str, Any]:
     """Insert this image's photometry rows and update the light curves."""
     result, sources = m.result, m.sources

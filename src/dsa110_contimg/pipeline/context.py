@@ -23,11 +23,18 @@ options record in its first line, then reads only that record::
 
 so a step is testable with a hand-made record and what it was asked to do is
 written in one place. A new run-level choice is a new field here.
+
+What a step reads of the settings is named in :data:`STEP_SETTINGS`; the
+runner records those values, the run's options and a short hash of both in
+the step's job ``params`` (:func:`recorded_settings`), so the provenance of
+every product says which thresholds made it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +87,46 @@ class RunOptions:
         if unknown:
             raise TypeError(f"unknown run option(s): {', '.join(sorted(unknown))}")
         return cls(**dict(value or {}))
+
+
+#: The settings each step's results depend on (science sections and plain settings).
+STEP_SETTINGS: dict[str, tuple[str, ...]] = {
+    "flag": ("flagging",),
+    "calibrate": ("solve", "tile_gains"),
+    "image": ("imaging", "beam_model"),
+    "photometry": ("photometry", "variability", "variability_preset"),
+}
+
+
+def settings_hash(values: Mapping[str, Any]) -> str:
+    """A short (12 hex digits) SHA-256 of JSON values, keys sorted: equal values, equal hash."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def recorded_settings(
+    settings: Settings, step: str, options: RunOptions | None = None
+) -> dict[str, Any]:
+    """What a step's job records of what shaped its results, for its ``params``.
+
+    ``{"settings": {name: value}, "options": {...}, "settings_hash": "..."}``:
+    the settings of :data:`STEP_SETTINGS` (a step not listed records none),
+    the run's options, and a hash of both (two jobs with the same hash ran
+    with the same thresholds). For the image step ``imaging`` holds the
+    tier overrides in effect (``DSA110_IMAGING_TIERS``'s file, then
+    ``settings.imaging.tiers``) and the run's tier with them applied
+    (``tier``, before scaling to the array).
+    """
+    values = settings.science(*STEP_SETTINGS.get(step, ()))
+    run = dataclasses.asdict(options) if options is not None else {}
+    if step == "image" and options is not None:
+        from dsa110_contimg.imaging import get_tier
+
+        overrides = settings.imaging.overrides()
+        tier = get_tier(options.tier, overrides).model_dump(mode="json")
+        values["imaging"] = {"tiers": overrides, "tier": tier}
+    recorded = {"settings": values, "options": run}
+    return {**recorded, "settings_hash": settings_hash(recorded)}
 
 
 @dataclass

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from dsa110_contimg.atomic import discard, find_partials
 from dsa110_contimg.config import Settings
 from dsa110_contimg.errors import DSA110Error
-from dsa110_contimg.pipeline.context import RunOptions, StepContext
+from dsa110_contimg.pipeline.context import RunOptions, StepContext, recorded_settings
 from dsa110_contimg.pipeline.jobs import job_run
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
@@ -145,7 +145,9 @@ def run_group(
     moved the group to processing (a reprocess). ``options`` are the run's
     choices (:class:`RunOptions`, or a mapping of its field names); every step
     gets them as ``ctx.options``. The pid of each external program is recorded
-    on the step's job while it runs.
+    on the step's job while it runs. Each step's job ``params`` record the
+    settings its results depend on, the run's options and their hash
+    (:func:`~dsa110_contimg.pipeline.context.recorded_settings`).
     """
     if not claimed and not claim_group(factory, group_id):
         log.info("group %s is not runnable (taken, done or unknown): skipped", group_id)
@@ -182,6 +184,7 @@ def run_group(
                 job_type=name,
                 group_id=group_id,
                 parent_run_id=batch_run_id,
+                params=recorded_settings(settings, name, run_options),
             ) as handle:
                 cancelled.run_ids = [*base_ids, handle.run_id]
                 ctx = StepContext(settings, factory, group_id, handle, state, run_options)

@@ -151,12 +151,14 @@ def calibrate_ms(
     row = registered_ms(factory, ms)
     if row.cal_applied:
         return Calibration(row.path, skipped=True)
-    params = {"ms": row.path, "solve": solve}
+    from dsa110_contimg.pipeline.context import recorded_settings
+
+    params = {"ms": row.path, "solve": solve, **recorded_settings(settings, "calibrate")}
     with job_run(
         factory, settings.logs_dir, job_type="calibrate", group_id=row.group_id, params=params
     ) as job:
         if solve:
-            solved = solve_on_transit(factory, row, settings)
+            solved = solve_on_transit(factory, row, settings, options)
             if solved is None:
                 raise CalibrationError(
                     f"no calibrator transits {row.path} (Dec {row.pointing_dec_deg:+.2f} deg)",
@@ -165,7 +167,7 @@ def calibrate_ms(
             job.outputs["solved"] = solved
             report(f"solved on {solved['calibrator']}: {solved['tables']}")
         elif options.tile_gains:
-            tile = solve_tile_gains_on_catalog(settings, factory, row)
+            tile = solve_tile_gains_on_catalog(settings, factory, row, options)
             if tile is not None:
                 job.outputs["tile_gains"] = tile
                 report(f"tile gains: {tile.get('table') or tile.get('skipped')}")
@@ -253,7 +255,7 @@ def reprocess_group(
         sources = superseded.pop("sources")
         superseded["metrics_recomputed"] = len(sources)
         if sources:
-            recompute_metrics(session, sources, preset=settings.variability_preset)
+            recompute_metrics(session, sources, preset=settings.candidate_preset())
         repo.set_group_state(session, group_id, GroupState.PROCESSING)  # claimed; error cleared
         repo.publish_event(
             session, "group", "reprocess", {"group_id": group_id, "from_step": step, **superseded}

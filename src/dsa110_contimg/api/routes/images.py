@@ -214,7 +214,7 @@ def rate_image(session: DbSession, state: State, who: Writer, image_id: ImageId,
         body.rating,
         body.comment,
         by=who,
-        preset=state.settings.variability_preset,
+        preset=state.settings.candidate_preset(),
     )
     session.commit()
     return result

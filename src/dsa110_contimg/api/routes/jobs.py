@@ -39,7 +39,12 @@ class JobDetail(JobOut):  # type: ignore[misc,valid-type]
 
 
 class Provenance(BaseModel):
-    """What a job did and with what: parameters, inputs, outputs, software, timings."""
+    """What a job did and with what: parameters, inputs, outputs, software, timings.
+
+    ``settings`` and ``settings_hash`` repeat, from ``params``, the settings a
+    pipeline step's results depend on (thresholds of its science section) and
+    their hash: two jobs with the same hash ran with the same values.
+    """
 
     run_id: str
     job_type: str
@@ -47,6 +52,8 @@ class Provenance(BaseModel):
     parent_run_id: str | None
     group_id: str | None
     params: dict[str, Any] | None
+    settings: dict[str, Any] | None = None
+    settings_hash: str | None = None
     inputs: dict[str, Any] | None
     outputs: dict[str, Any] | None
     software_version: str | None
@@ -97,7 +104,13 @@ def get_job(request: Request, state: State, run_id: RunId):
 def get_provenance(request: Request, state: State, run_id: RunId):
     def build(session: Session) -> dict[str, Any]:
         job = repo.get_job(session, run_id)
-        return {**repo.columns_of(job), "parent_run_id": job.parent.run_id if job.parent else None}
+        params = job.params or {}
+        return {
+            **repo.columns_of(job),
+            "parent_run_id": job.parent.run_id if job.parent else None,
+            "settings": params.get("settings"),
+            "settings_hash": params.get("settings_hash"),
+        }
 
     return cached_json(request, state, Provenance, build)
 

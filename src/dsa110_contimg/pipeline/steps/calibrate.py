@@ -10,14 +10,22 @@ transits (:mod:`dsa110_contimg.pipeline.reapply`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
-from dsa110_contimg.calibration.select import other_strip_note, select_tables
+from dsa110_contimg.calibration.select import (
+    BANDPASS_VALIDITY_DAYS,
+    EXPIRY_GRACE_DAYS,
+    GAIN_VALIDITY_DAYS,
+    other_strip_note,
+    select_tables,
+)
+from dsa110_contimg.calibration.solve import SolveParams
+from dsa110_contimg.calibration.tile import TileModelParams
 from dsa110_contimg.config import Settings
 from dsa110_contimg.pipeline.context import RunOptions, StepContext
 from dsa110_contimg.pipeline.steps.common import ms_row
@@ -37,14 +45,39 @@ class CalibrateOptions:
     tile_gains : bool
         Between transits, solve the group's own gains on the catalog sky model
         (the run's choice, else ``settings.tile_gains``).
+    solve : SolveParams
+        The solver's parameters (``settings.solve``).
+    tile_model : TileModelParams
+        Which catalog sources make a tile's sky model (``settings.solve.tile_model``).
+    validity_days : dict
+        Validity of newly solved tables by type, days.
+    expiry_grace_days : float
+        How long after its validity a table stays valid, days.
+    tile_max_flag_fraction : float
+        Tile gains flagged above this fraction are not registered.
     """
 
     tile_gains: bool = True
+    solve: SolveParams = SolveParams()
+    tile_model: TileModelParams = TileModelParams()
+    validity_days: dict[str, float] = field(
+        default_factory=lambda: {"bandpass": BANDPASS_VALIDITY_DAYS, "gain": GAIN_VALIDITY_DAYS}
+    )
+    expiry_grace_days: float = EXPIRY_GRACE_DAYS
+    tile_max_flag_fraction: float = 0.5
 
     @classmethod
     def from_settings(cls, settings: Settings, run: RunOptions) -> CalibrateOptions:
-        """The run's ``tile_gains`` when it chose one, else the settings'."""
-        return cls(tile_gains=settings.tile_gains if run.tile_gains is None else run.tile_gains)
+        """``settings.solve``, and the run's ``tile_gains`` when it chose one, else the settings'."""
+        solve = settings.solve
+        return cls(
+            tile_gains=settings.tile_gains if run.tile_gains is None else run.tile_gains,
+            solve=solve.params(),
+            tile_model=solve.tile_model_params(),
+            validity_days=solve.validity_days,
+            expiry_grace_days=solve.expiry_grace_days,
+            tile_max_flag_fraction=solve.tile_max_flag_fraction,
+        )
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
@@ -59,14 +92,14 @@ def run(ctx: StepContext) -> dict[str, Any]:
         return {"ms_path": ms.path, "skipped": True}
     out: dict[str, Any] = {"ms_path": ms.path}
     with session_scope(ctx.factory) as session:
-        expired = repo.expire_cal_tables(session)
+        expired = repo.expire_cal_tables(session, grace_days=options.expiry_grace_days)
     if expired:
         out["expired_tables"] = expired
-    solved = solve_on_transit(ctx.factory, ms, ctx.settings)
+    solved = solve_on_transit(ctx.factory, ms, ctx.settings, options)
     if solved is not None:
         out["solved"] = solved
     elif options.tile_gains:
-        tile = solve_tile_gains_on_catalog(ctx.settings, ctx.factory, ms)
+        tile = solve_tile_gains_on_catalog(ctx.settings, ctx.factory, ms, options)
         if tile is not None:
             out["tile_gains"] = tile
     out.update(apply_valid_tables(ctx.factory, ms, ctx.job.run_id))
@@ -74,7 +107,10 @@ def run(ctx: StepContext) -> dict[str, Any]:
 
 
 def solve_tile_gains_on_catalog(
-    settings: Settings, factory: sa.orm.sessionmaker, ms: MeasurementSet
+    settings: Settings,
+    factory: sa.orm.sessionmaker,
+    ms: MeasurementSet,
+    options: CalibrateOptions | None = None,
 ) -> dict[str, Any] | None:
     """Between transits: gains of this group against the catalog sky model.
 
@@ -87,7 +123,8 @@ def solve_tile_gains_on_catalog(
     gains are still valid or no bandpass is; otherwise the table, or why none
     was made (no catalog store, too little model flux, a poor solution).
     The catalog with the most sources in the cone is used (one catalog, so
-    no source is modelled twice).
+    no source is modelled twice). ``options``: the solve's parameters
+    (default from ``settings``).
     """
     from dsa110_contimg.calibration import caltable_records, read_info
     from dsa110_contimg.calibration.caltable import write_caltable
@@ -102,22 +139,31 @@ def solve_tile_gains_on_catalog(
         )
     if not bandpass.ok:
         return None  # nothing to anchor the tile to: left uncalibrated by the caller
+    options = options or CalibrateOptions.from_settings(settings, RunOptions())
     info = read_info(ms.path)
     freq = float(np.median(info.freqs_hz))
-    cone = _catalog_cone(settings, ms, freq)
+    cone = _catalog_cone(settings, ms, freq, options.tile_model)
     if cone is None:
         return {"skipped": f"no catalog store at {settings.catalog_db}"}
     model = catalog_sky_model(
-        [cone], mid_mjd=ms.mjd_mid, pointing_dec_deg=ms.pointing_dec_deg, freq_hz=freq
+        [cone],
+        mid_mjd=ms.mjd_mid,
+        pointing_dec_deg=ms.pointing_dec_deg,
+        freq_hz=freq,
+        params=options.tile_model,
     )
     if not model.enough:
         reason = f"catalog model too thin ({model.apparent_flux_jy:.2f} Jy apparent)"
         log.warning("MS %s: no tile gains: %s", ms.path, reason)
         return {"skipped": reason}
     solution = solve_tile_gains(
-        ms.path, bandpass.paths[0], model, pointing_dec_deg=ms.pointing_dec_deg
+        ms.path,
+        bandpass.paths[0],
+        model,
+        pointing_dec_deg=ms.pointing_dec_deg,
+        params=options.solve,
     )
-    if solution.gain.flag_fraction > 0.5:
+    if solution.gain.flag_fraction > options.tile_max_flag_fraction:
         reason = f"tile gains {solution.gain.flag_fraction:.0%} flagged"
         log.warning("MS %s: no tile gains: %s", ms.path, reason)
         return {"skipped": reason}
@@ -142,7 +188,12 @@ def solve_tile_gains_on_catalog(
     return {"table": str(path), "bandpass": bandpass.paths[0], **solution.gain.meta["sky_model"]}
 
 
-def _catalog_cone(settings: Settings, ms: MeasurementSet, freq_hz: float) -> np.ndarray | None:
+def _catalog_cone(
+    settings: Settings,
+    ms: MeasurementSet,
+    freq_hz: float,
+    tile_model: TileModelParams | None = None,
+) -> np.ndarray | None:
     """Catalog sources that can enter the MS's sky model; None without a catalog store.
 
     The catalog with the most sources in the cone is used (one catalog, so
@@ -157,7 +208,12 @@ def _catalog_cone(settings: Settings, ms: MeasurementSet, freq_hz: float) -> np.
         return None
     with CatalogStore(store_path) as store:
         cones = [
-            store.cone(name, ms.phase_ra_deg, ms.phase_dec_deg, model_radius_deg(freq_hz))
+            store.cone(
+                name,
+                ms.phase_ra_deg,
+                ms.phase_dec_deg,
+                model_radius_deg(freq_hz, tile_model or TileModelParams()),
+            )
             for name in store.catalogs()
             if name not in SKIP_CATALOGS
         ]
@@ -165,7 +221,10 @@ def _catalog_cone(settings: Settings, ms: MeasurementSet, freq_hz: float) -> np.
 
 
 def solve_on_transit(
-    factory: sa.orm.sessionmaker, ms: MeasurementSet, settings: Settings | None = None
+    factory: sa.orm.sessionmaker,
+    ms: MeasurementSet,
+    settings: Settings | None = None,
+    options: CalibrateOptions | None = None,
 ) -> dict[str, Any] | None:
     """Solve bandpass and gains when a calibrator transits the MS; register the tables.
 
@@ -176,7 +235,8 @@ def solve_on_transit(
     gains (a 0.21 Jy source 1.08 deg south of 3C48 came out at 53% of its flux).
     Returns the calibrator's name, the table paths and the number of field
     sources modelled, or None when no calibrator transits the MS's time range
-    near its declination.
+    near its declination. ``options``: the solve's parameters and the new
+    tables' validity (default from ``settings``, else the defaults).
     """
     from dsa110_contimg.calibration import (
         PointSource,
@@ -192,12 +252,18 @@ def solve_on_transit(
     transits = find_transits(ms.mjd_start, ms.mjd_end, ms.pointing_dec_deg)
     if not transits:
         return None
+    if options is None:
+        options = (
+            CalibrateOptions()
+            if settings is None
+            else CalibrateOptions.from_settings(settings, RunOptions())
+        )
     cal = transits[0].calibrator
     info = read_info(ms.path)
     sources = [PointSource.from_calibrator(cal)]
     cone = None
     if settings is not None:
-        cone = _catalog_cone(settings, ms, float(np.median(info.freqs_hz)))
+        cone = _catalog_cone(settings, ms, float(np.median(info.freqs_hz)), options.tile_model)
     if cone is not None:
         sources = calibrator_sky_model(
             sources[0],
@@ -205,13 +271,14 @@ def solve_on_transit(
             mid_mjd=ms.mjd_mid,
             pointing_dec_deg=ms.pointing_dec_deg,
             freq_hz=float(np.median(info.freqs_hz)),
+            params=options.tile_model,
         )
     else:
         log.warning("MS %s: calibrator %s modelled alone (no catalog store)", ms.path, cal.name)
     write_model_ms(ms.path, sources, pointing_dec_deg=ms.pointing_dec_deg)
-    solution = solve_ms(ms.path, pointing_dec_deg=ms.pointing_dec_deg)
+    solution = solve_ms(ms.path, options.solve, pointing_dec_deg=ms.pointing_dec_deg)
     paths = write_solutions(solution, ms.path)
-    records = caltable_records(solution, paths, info, cal.name)
+    records = caltable_records(solution, paths, info, cal.name, validity_days=options.validity_days)
     sky = {"calibrator": cal.name, "n_field_sources": len(sources) - 1}
     with session_scope(factory) as session:
         for record in records:

@@ -30,8 +30,8 @@ class FlagOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings, run: RunOptions) -> FlagOptions:
-        """The default recipe (neither the settings nor a run change it today)."""
-        return cls()
+        """The recipe of ``settings.flagging`` (a run does not change it)."""
+        return cls(params=settings.flagging.params())
 
 
 def run(ctx: StepContext) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,10 @@ class ImageOptions:
         The MS column imaged (the calibrated data).
     beam_model : str
         ``airy`` or ``measured`` (the newest registered beam model valid then).
+    tier_overrides : dict
+        ``{tier name: {parameter: value}}`` applied to the tiers before
+        scaling: the ``DSA110_IMAGING_TIERS`` file's, ``settings.imaging.tiers``
+        on top.
     """
 
     images_dir: Path
@@ -45,15 +49,17 @@ class ImageOptions:
     max_image_size: int = 2400
     data_column: str = "CORRECTED_DATA"
     beam_model: str = "airy"
+    tier_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, run: RunOptions) -> ImageOptions:
-        """The settings' images folder with the run's tier and size limit."""
+        """The settings' images folder and tier overrides with the run's tier and size limit."""
         return cls(
             images_dir=Path(settings.images_dir),
             tier=run.tier,
             max_image_size=run.max_image_size,
             beam_model=settings.beam_model,
+            tier_overrides=settings.imaging.overrides(),
         )
 
 
@@ -96,7 +102,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         )
     summary = read_ms_summary(ms.path)
     tier = scale_tier(
-        get_tier(options.tier),
+        get_tier(options.tier, options.tier_overrides),
         max_baseline_m=summary.max_baseline_m,
         freq_min_hz=float(summary.freqs_hz.min()),
         freq_max_hz=float(summary.freqs_hz.max()),

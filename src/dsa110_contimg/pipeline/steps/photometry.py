@@ -14,6 +14,7 @@ from typing import Any
 
 from dsa110_contimg.config import Settings
 from dsa110_contimg.errors import InputDataError
+from dsa110_contimg.photometry.forced import DEFAULT_FORCED_OPTIONS, ForcedOptions
 from dsa110_contimg.photometry.records import DEFAULT_RULES, ReferenceRules
 from dsa110_contimg.pipeline.context import RunOptions, StepContext
 from dsa110_contimg.pipeline.jobs import describe_inputs
@@ -21,6 +22,8 @@ from dsa110_contimg.pipeline.steps.common import ms_row
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
 from dsa110_contimg.products.models import Image, ProductStatus
+from dsa110_contimg.variability.candidates import PRESETS, Preset
+from dsa110_contimg.variability.new_sources import DEFAULT_NEW_SOURCE_OPTIONS, NewSourceOptions
 
 log = logging.getLogger(__name__)
 
@@ -33,22 +36,33 @@ class PhotometryOptions:
     ----------
     blind : bool
         Also run PyBDSF blind finding and back-fill new sources (slow).
-    variability_preset : str
-        Candidate preset (its thresholds and error floor).
+    preset : Preset
+        Candidate preset: its thresholds, error floor and ESE options
+        (``variability_preset`` with ``settings.variability``'s values).
     references : ReferenceRules
-        How the epoch's flux references are chosen and used.
+        How the epoch's flux references are chosen and used
+        (``settings.photometry.normalisation``).
+    forced : ForcedOptions
+        The forced photometry's thresholds (``settings.photometry``).
+    new_sources : NewSourceOptions
+        Thresholds of the new-source candidates (``settings.variability.new_sources``).
     """
 
     blind: bool = False
-    variability_preset: str = "conservative"
+    preset: Preset = PRESETS["conservative"]
     references: ReferenceRules = DEFAULT_RULES
+    forced: ForcedOptions = DEFAULT_FORCED_OPTIONS
+    new_sources: NewSourceOptions = DEFAULT_NEW_SOURCE_OPTIONS
 
     @classmethod
     def from_settings(cls, settings: Settings, options: RunOptions) -> PhotometryOptions:
         """The settings' values, with a run's ``blind`` option."""
         return cls(
             blind=options.blind,
-            variability_preset=settings.variability_preset,
+            preset=settings.candidate_preset(),
+            references=settings.photometry.rules(),
+            forced=settings.photometry.forced(),
+            new_sources=settings.variability.new_source_options(),
         )
 
 
@@ -78,6 +92,10 @@ def run(ctx: StepContext) -> dict[str, Any]:
     ctx.job.record_inputs(describe_inputs([inputs.image.path]))
     if inputs.n_measured:
         return skipped(inputs)
-    measurement = compute_measurement(inputs, blind=options.blind)  # no session open
+    measurement = compute_measurement(  # no session open
+        inputs, blind=options.blind, forced=options.forced
+    )
     with session_scope(ctx.factory) as session:  # write
-        return write_measurement(session, measurement, preset=options.variability_preset)
+        return write_measurement(
+            session, measurement, preset=options.preset, new_sources=options.new_sources
+        )
