@@ -9,6 +9,8 @@ from casacore.tables import table
 from dsa110_contimg.calibration.model import (
     PointSource,
     direction_cosines,
+    drift_pointing_rows,
+    predict_binned,
     predict_visibilities,
     write_model_ms,
 )
@@ -61,6 +63,62 @@ def test_beam_and_spectral_index():
     expected = 2.0 * (freqs / 1.4e9) ** -0.7 * airy_power(np.radians(1.0), freqs)
     np.testing.assert_allclose(np.abs(vis[0]), expected, rtol=1e-6)
     assert expected[2] < expected[0] * 0.95  # the beam narrows with frequency
+
+
+def _field(n_rows=600, n_chan=96, descending=False, seed=5):
+    """Rows of a 2.6 km array at four times, two phase centres, 40 sources in the main lobe."""
+    rng = np.random.default_rng(seed)
+    uvw = rng.normal(0, 900, (n_rows, 3)) * [1, 1, 0.05]
+    freqs = 1.3115e9 + 244140.625 * np.arange(n_chan)
+    if descending:
+        freqs = freqs[::-1]
+    centres = np.radians([[200.0, 30.0], [200.3, 30.0]])[rng.integers(0, 2, n_rows)]
+    pointing = drift_pointing_rows(61000 * 86400.0 + 12.9 * rng.integers(0, 4, n_rows), 30.0)
+    sources = [
+        PointSource(
+            f"s{i}", *(np.array([200.0, 30.0]) + rng.uniform(-2.2, 2.2, 2)), rng.uniform(0.02, 2)
+        )
+        for i in range(40)
+    ]
+    sources[0] = PointSource("c", 200.0, 30.0, 3.0, -0.7)  # a source at a phase centre
+    return uvw, freqs, sources, centres, pointing
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_kernel_equals_the_numpy_reference(descending):
+    uvw, freqs, sources, centres, pointing = _field(descending=descending)
+    ref = predict_visibilities(uvw, freqs, sources, centres, pointing, method="reference")
+    new = predict_visibilities(uvw, freqs, sources, centres, pointing)
+    assert np.abs(new - ref).max() < 1e-5 * np.abs(ref).max()
+    assert np.linalg.norm(new - ref) < 1e-5 * np.linalg.norm(ref)
+    # no beam, one phase centre for all rows
+    ref = predict_visibilities(uvw, freqs, sources, centres[0], method="reference")
+    assert np.abs(predict_visibilities(uvw, freqs, sources, centres[0]) - ref).max() < 1e-5 * (
+        np.abs(ref).max()
+    )
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 8])
+def test_binned_model_is_the_channel_mean(k):
+    """The bin's model is the mean of the per-channel model over it, smearing included."""
+    uvw, freqs, sources, centres, pointing = _field()
+    ref = predict_visibilities(uvw, freqs, sources, centres, pointing, method="reference")
+    mean = ref.astype(complex).reshape(len(uvw), -1, k).mean(axis=2)
+    binned = predict_binned(uvw, freqs, sources, centres, pointing, k)
+    assert binned.shape == mean.shape
+    assert np.abs(binned - mean).max() < 1e-5 * np.abs(mean).max()
+    # the smearing is real: the bin centre's model alone is further off
+    centre = predict_visibilities(uvw, freqs.reshape(-1, k).mean(1), sources, centres, pointing)
+    assert np.abs(centre - mean).max() > 100 * np.abs(binned - mean).max()
+
+
+def test_uneven_channels_use_the_reference():
+    uvw, freqs, sources, centres, pointing = _field(n_rows=50, n_chan=8)
+    freqs = freqs * (1 + 1e-4 * np.arange(8) ** 2)
+    ref = predict_visibilities(uvw, freqs, sources, centres, pointing, method="reference")
+    np.testing.assert_array_equal(predict_visibilities(uvw, freqs, sources, centres, pointing), ref)
+    with pytest.raises(ValueError):
+        predict_binned(uvw, freqs, sources, centres, pointing, 2)
 
 
 @pytest.mark.casa

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from casacore.tables import table
 
 from dsa110_contimg.calibration.solutions import normalise_bandpass
@@ -114,6 +115,29 @@ def test_gain_only_solve_with_fixed_bandpass(cal_ms):
     ratio = tile.gain.gains[0] / sol.gain.gains[0]
     np.testing.assert_allclose(np.abs(ratio), np.sqrt(3), rtol=1e-3)
     assert np.degrees(np.abs(np.angle(ratio))).max() < 0.05
+
+
+def test_binned_gain_solve_equals_the_full_resolution_one(cal_ms):
+    """Gains against a fixed bandpass from 8-channel bins: the per-channel solution, to the noise."""
+    from dsa110_contimg.calibration.caltable import write_caltable
+    from dsa110_contimg.calibration.model import PointSource
+    from dsa110_contimg.calibration.msio import read_info
+
+    ms, _ = cal_ms
+    info = read_info(ms)
+    centre = PointSource("cal", *np.degrees(info.phase_dir_rad), 10.0)
+    bpath = write_caltable(solve_ms(ms, SMALL).bandpass, ms)
+    full = solve_ms(ms, SMALL, bandpass_table=bpath, sources=[centre], predict="reference")
+    binned = solve_ms(ms, SMALL, bandpass_table=bpath, sources=[centre], chan_bin=8)
+    assert binned.gain.meta["chan_bin"] == 8 and "chan_bin" not in full.gain.meta
+    np.testing.assert_array_equal(binned.bandpass.gains, full.bandpass.gains)
+    np.testing.assert_array_equal(binned.gain.flags, full.gain.flags)
+    ok = ~full.gain.flags
+    ratio = binned.gain.gains[ok] / full.gain.gains[ok]
+    assert np.abs(np.abs(ratio) - 1).max() < 2e-3
+    assert np.degrees(np.abs(np.angle(ratio))).max() < 0.1
+    assert binned.gain.freqs_hz[0] == pytest.approx(full.gain.freqs_hz[0])
+    assert binned.qa["gain_median_snr"] == pytest.approx(full.qa["gain_median_snr"], rel=0.2)
 
 
 def test_model_on_the_fly_equals_model_column(cal_ms):

@@ -47,7 +47,7 @@ from dsa110_contimg.calibration.accumulate import (
     time_bins,
 )
 from dsa110_contimg.calibration.errors import CalibrationError
-from dsa110_contimg.calibration.model import PointSource
+from dsa110_contimg.calibration.model import PointSource, channel_step_hz
 from dsa110_contimg.calibration.msio import (
     DEFAULT_CHUNK_ROWS,
     VisChunk,
@@ -470,9 +470,21 @@ def solve_calibrator(
     return CalibrationSolution(bandpass, gain, pre, pad, qa)
 
 
-def _with_model(ms, info, data_column, chunk_rows, sources, pointing_dec_deg):
-    """Chunks whose model is predicted from UVW instead of read from the MS."""
-    from dsa110_contimg.calibration.model import drift_pointing_rows, predict_visibilities
+def _with_model(
+    ms, info, data_column, chunk_rows, sources, pointing_dec_deg, predict="kernel", binning=None
+):
+    """Chunks whose model is predicted from UVW instead of read from the MS.
+
+    ``binning`` (``(k, bandpass, cut_freqs_hz, uvmin_lambda)``) yields the
+    chunks averaged in bins of k channels, the bandpass applied
+    (:mod:`.freqbin`).
+    """
+    from dsa110_contimg.calibration.freqbin import bin_chunk
+    from dsa110_contimg.calibration.model import (
+        drift_pointing_rows,
+        predict_binned,
+        predict_visibilities,
+    )
     from dsa110_contimg.calibration.msio import _table
 
     with _table(Path(ms) / "FIELD") as fld:
@@ -483,7 +495,13 @@ def _with_model(ms, info, data_column, chunk_rows, sources, pointing_dec_deg):
             pointing = pc
         else:
             pointing = drift_pointing_rows(ch.time_s, pointing_dec_deg)
-        vis = predict_visibilities(ch.uvw_m, info.freqs_hz, sources, pc, pointing)
+        if binning is not None:
+            k, bandpass, cut_freqs, uvmin = binning
+            vis = predict_binned(ch.uvw_m, info.freqs_hz, sources, pc, pointing, k)
+            bin_chunk(ch, vis, bandpass, k, cut_freqs, uvmin)
+            yield ch
+            continue
+        vis = predict_visibilities(ch.uvw_m, info.freqs_hz, sources, pc, pointing, method=predict)
         ch.model = np.broadcast_to(vis[:, :, None], ch.data.shape)
         yield ch
 
@@ -665,6 +683,8 @@ def solve_ms(
     bandpass_table: str | Path | None = None,
     sources: Sequence[PointSource] | None = None,
     pointing_dec_deg: float | None = None,
+    predict: str = "kernel",
+    chan_bin: int = 1,
 ) -> CalibrationSolution:
     """Solve bandpass and gains on a calibrator MS whose MODEL_DATA holds the model.
 
@@ -689,6 +709,16 @@ def solve_ms(
     pointing_dec_deg : float, optional
         With ``sources``: drift-scan declination for the primary beam
         (default: beam centred on the phase centre).
+    predict : {"kernel", "reference"}
+        With ``sources``: how the model is computed
+        (:func:`~.model.predict_visibilities`; ``"reference"`` is the numpy
+        sum, kept to compare against).
+    chan_bin : int
+        With ``sources`` and ``bandpass_table``: average the data (bandpass
+        applied) and the model in bins of this many channels (the largest
+        divisor of the channel count not above it) before the gain solve
+        (:mod:`.freqbin`); 1 solves at full resolution. Needs evenly spaced
+        channels (else full resolution).
 
     Returns
     -------
@@ -706,20 +736,41 @@ def solve_ms(
                 f"{bandpass_table} is not a bandpass for the {info.freqs_hz.size} channels of {ms}"
             )
     cols = read_columns(ms, ("ANTENNA1", "ANTENNA2", "TIME"))
+    freqs, binning = info.freqs_hz, None
+    if chan_bin > 1 and (sources is None or fixed is None):
+        raise ValueError("chan_bin needs sources and a bandpass_table (a gains-only solve)")
+    if chan_bin > 1 and channel_step_hz(freqs) is not None:
+        from dsa110_contimg.calibration.freqbin import bin_width, binned_bandpass
+
+        k = bin_width(freqs.size, chan_bin)
+        cut = (
+            freqs
+            if params.uvmin_frequency_hz is None
+            else np.full_like(freqs, params.uvmin_frequency_hz)
+        )
+        binning = (k, fixed, cut, params.uvmin_lambda)
+        freqs, fixed = freqs.reshape(-1, k).mean(axis=1), binned_bandpass(fixed, k)
     if sources is None:
         chunks = iter_chunks(ms, (data_column, model_column), chunk_rows, pols=info.solve_pols)
     else:
-        chunks = _with_model(ms, info, data_column, chunk_rows, sources, pointing_dec_deg)
+        chunks = _with_model(
+            ms, info, data_column, chunk_rows, sources, pointing_dec_deg, predict, binning
+        )
     sol = solve_calibrator(
         lambda: chunks,
         cols["ANTENNA1"],
         cols["ANTENNA2"],
         cols["TIME"],
-        info.freqs_hz,
+        freqs,
         info.antenna_names,
         params,
         fixed,
     )
+    if binning is not None:  # report the bandpass applied, not its binned stand-in
+        index = BaselineIndex.from_rows(cols["ANTENNA1"], cols["ANTENNA2"])
+        sol.bandpass = _subset_antennas(binning[1], index)
+        sol.qa = _qa(sol.bandpass, sol.gain, None, sol.refant_pad)
+        sol.gain.meta["chan_bin"] = binning[0]
     for js in (sol.bandpass, sol.gain):
         js.meta["ms"] = str(Path(ms).resolve())
     _warn_unconverged(ms, sol, params)

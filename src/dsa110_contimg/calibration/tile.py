@@ -47,6 +47,14 @@ log = logging.getLogger(__name__)
 #: Spectral index given to catalog sources (the catalogs carry 1.4 GHz fluxes only).
 DEFAULT_SPECTRAL_INDEX = -0.7
 
+#: Widest channel bin of the tile-gain solve, Hz (:mod:`.freqbin`): 4 channels of
+#: 244 kHz. Across it the fringe of a source at the beam's 10% level turns by up
+#: to 0.35 turn on the longest (2.6 km) baselines; the binned model includes that
+#: smearing exactly, but wider bins lose the information in it (on a full group,
+#: 8 channels: phases 0.07 deg further from the truth; ``benchmarks/tile_gains.py``).
+#: The test preset's 2.9 MHz channels are not binned.
+TILE_BIN_HZ = 1.0e6
+
 
 @dataclass(frozen=True)
 class TileModelParams:
@@ -165,13 +173,24 @@ def solve_tile_gains(
     *,
     pointing_dec_deg: float,
     params: SolveParams | None = None,
+    chan_bin: int | None = None,
+    predict: str = "kernel",
 ) -> CalibrationSolution:
     """Gains of a target group against its catalog sky model, the bandpass fixed.
 
     Write the result with ``write_caltable(solution.gain, ms)``; its QA
     (``solution.qa``) says how well it is determined.
+
+    The data (bandpass applied) and the model are averaged in bins of
+    ``chan_bin`` channels before the solve (:mod:`.freqbin`; 1 for none;
+    None: as many as fit in :data:`TILE_BIN_HZ`); ``predict="reference"``
+    with ``chan_bin=1`` is the numpy path, for comparisons
+    (``benchmarks/tile_gains.py``).
     """
     info = read_info(ms)
+    if chan_bin is None:
+        width = np.abs(np.diff(info.freqs_hz)).max() if info.freqs_hz.size > 1 else np.inf
+        chan_bin = max(1, int(TILE_BIN_HZ / width + 1e-9))
     log.info(
         "tile gains for %s: %d catalog sources, %.2f Jy apparent, bandpass %s",
         Path(ms).name,
@@ -185,10 +204,13 @@ def solve_tile_gains(
         bandpass_table=bandpass_table,
         sources=model.sources,
         pointing_dec_deg=pointing_dec_deg,
+        predict=predict,
+        chan_bin=chan_bin,
     )
     solution.gain.meta["sky_model"] = {
         "n_sources": len(model.sources),
         "apparent_flux_jy": model.apparent_flux_jy,
         "freq_hz": float(np.median(info.freqs_hz)),
+        "chan_bin": solution.gain.meta.get("chan_bin", 1),
     }
     return solution
