@@ -40,6 +40,13 @@ surveyed layout (longest baseline 2592 m), 59 bright sources:
   0.2476), so the excess is sky left in the residual by the averaged major
   cycles; the standard tier does not use it.
 
+Measured 2026-12-05, same MS, side by side at load 2-5 (times inflated,
+ratios comparable; imaging time includes writing the averaged copy):
+previous 290.8 s, mgain 247.5 s (1.17x), acc3 213.7 s (1.36x), avg (2
+channels) 106.9 s (2.72x), today 84.5 s (3.44x); rms 0.999-1.000x, flux ratio
++0.000/+0.001, offsets 0.50-0.51" (previous 0.55"). Not used: mgain 0.95
+(still three major cycles), ``-no-reorder`` (no gain).
+
     python benchmarks/imaging.py [--ms PATH] [--tiers quicklook,standard] [--workdir DIR]
         [--variants previous,mgain,acc3,avg,today]
 """
