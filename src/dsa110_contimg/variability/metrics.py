@@ -390,6 +390,15 @@ def _merge_extreme(value, err, src, new_value, new_err, better) -> None:
     err[src[take]] = new_err[take]
 
 
+def _close_open_epochs(state: TransitState, into: MetricsState, idx: np.ndarray) -> None:
+    """Fold the open epochs of sources ``idx`` (their combined flux and error) into ``into``."""
+    w = state.open_sum_w[idx]
+    update_batch(
+        into, idx, state.open_sum_wf[idx] / w, 1.0 / np.sqrt(w), state.open_start_mjd[idx],
+        state.frac_floor,
+    )  # fmt: skip
+
+
 @dataclass
 class TransitState:
     """Running state of many sources split at the current transit (arrays of shape (n,)).
@@ -469,16 +478,7 @@ class TransitState:
         out = MetricsState(
             **{f.name: getattr(self.closed, f.name).copy() for f in fields(MetricsState)}
         )
-        has = np.flatnonzero(self.open_sightings > 0)
-        w = self.open_sum_w[has]
-        update_batch(
-            out,
-            has,
-            self.open_sum_wf[has] / w,
-            1.0 / np.sqrt(w),
-            self.open_start_mjd[has],
-            self.frac_floor,
-        )
+        _close_open_epochs(self, out, np.flatnonzero(self.open_sightings > 0))
         return out
 
     def write_records(self, records: list[Any]) -> MetricsState:
@@ -603,15 +603,7 @@ def add_sightings(
     has_open = state.open_sightings[idx] > 0
     joins = has_open & (t - state.open_start_mjd[idx] < state.epoch_days)
     ending = idx[has_open & ~joins]
-    w = state.open_sum_w[ending]
-    update_batch(
-        closed,
-        ending,
-        state.open_sum_wf[ending] / w,
-        1.0 / np.sqrt(w),
-        state.open_start_mjd[ending],
-        state.frac_floor,
-    )
+    _close_open_epochs(state, closed, ending)
     fresh = idx[~joins]
     state.open_sightings[fresh] = 0
     state.open_sum_w[fresh] = 0.0
