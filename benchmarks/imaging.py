@@ -40,7 +40,10 @@ surveyed layout (longest baseline 2592 m), 59 bright sources:
   0.2476), so the excess is sky left in the residual by the averaged major
   cycles; the standard tier does not use it.
 
-Measured 2026-12-05, same MS, side by side at load 2-5 (times inflated,
+Measured 2026-12-05, quiet (load 0.9), side by side: today 54.1 s (averaged
+copy included; 18% of a group) vs previous 158.5 s: 2.93x, rms 0.999x, flux
+ratio +0.000, offsets 0.51" vs 0.55".
+Each option, same MS, side by side at load 2-5 (times inflated,
 ratios comparable; imaging time includes writing the averaged copy):
 previous 290.8 s, mgain 247.5 s (1.17x), acc3 213.7 s (1.36x), avg (2
 channels) 106.9 s (2.72x), today 84.5 s (3.44x); rms 0.999-1.000x, flux ratio
