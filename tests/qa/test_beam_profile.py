@@ -340,7 +340,8 @@ def test_the_image_step_chooses_the_model_by_setting(tmp_path: Path) -> None:
 
     from dsa110_contimg.config import Settings
     from dsa110_contimg.pipeline.context import RunOptions
-    from dsa110_contimg.pipeline.steps.image import ImageOptions, beam_model_for
+    from dsa110_contimg.pipeline.steps.common import beam_model_for
+    from dsa110_contimg.pipeline.steps.image import ImageOptions
     from dsa110_contimg.products import make_engine, make_session_factory, session_scope, upgrade
     from dsa110_contimg.products import repositories as repo
 
@@ -387,3 +388,13 @@ def test_measurements_and_models_on_postgresql(postgres_url: str) -> None:
         )  # fmt: skip
         assert repo.current_beam_model(session).id == row.id
     engine.dispose()
+
+
+def test_fit_is_not_pulled_by_a_flux_scale_offset(wide: BeamSamples) -> None:
+    """A catalog 3% too bright changes the fitted flux scale, not the beam's width."""
+    from dataclasses import replace
+
+    low = replace(wide, ratio=wide.ratio * 0.97, ratio_err=wide.ratio_err * 0.97)
+    fit, shifted = fit_fwhm_scale(wide), fit_fwhm_scale(low)
+    assert shifted.fwhm_scale == pytest.approx(fit.fwhm_scale, rel=2e-3)
+    assert shifted.flux_scale == pytest.approx(0.97 * fit.flux_scale, rel=2e-3)

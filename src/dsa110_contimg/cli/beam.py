@@ -134,7 +134,8 @@ def fit(
         raise InputDataError(str(exc), hint="more images, or a lower --min-snr") from exc
     click.echo(
         f"fitted FWHM scale {result.fwhm_scale:.4f} +- {result.fwhm_scale_err:.4f} "
-        f"({result.n_used} measurements where the beam >= 0.2); forced/catalog where the "
+        f"({result.n_used} measurements where the beam >= 0.2; forced/catalog at the "
+        f"centre {result.flux_scale:.4f}, the flux scale, not the beam's); forced/catalog where the "
         f"applied beam is 0.2-0.4: {result.median_before:.4f} before, "
         f"{result.median_after:.4f} after; scatter {result.rms_before:.4f} -> "
         f"{result.rms_after:.4f}"

@@ -51,7 +51,7 @@ from dsa110_contimg.telescope import (
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-    from dsa110_contimg.qa.beam_profile import PrimaryBeamModel
+    from dsa110_contimg.telescope.beam import PrimaryBeamModel
 
 AIRY_PBMODEL = "Airy D=4.65m, time+band average"
 """``PBMODEL`` header of images corrected with the built-in Airy."""

@@ -38,8 +38,8 @@ from dsa110_contimg.imaging.tiers import ImagingTier, get_tier
 from dsa110_contimg.imaging.wsclean import run_wsclean
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import Image
-from dsa110_contimg.qa.beam_profile import PrimaryBeamModel
 from dsa110_contimg.qa.image_qa import QAThresholds, image_qa
+from dsa110_contimg.telescope.beam import PrimaryBeamModel
 
 log = logging.getLogger(__name__)
 

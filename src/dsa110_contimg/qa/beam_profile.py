@@ -38,11 +38,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import least_squares
 
-from dsa110_contimg.telescope import airy_power
+# the models live with the instrument (calibration predicts with them too); named here for QA
+from dsa110_contimg.telescope.beam import AIRY as AIRY
+from dsa110_contimg.telescope.beam import REFERENCE_FREQ_HZ as REFERENCE_FREQ_HZ
+from dsa110_contimg.telescope.beam import PrimaryBeamModel as PrimaryBeamModel
 from dsa110_contimg.telescope.beam import beam_fwhm_deg
-
-REFERENCE_FREQ_HZ = 1.405e9
-"""Frequency at which a measured profile's radii are given (band centre), Hz."""
 
 SIDEREAL_RATE_DEG_S = 360.0 / 86164.0905
 """Rate at which a drift scan's pointing moves in RA, deg/s."""
@@ -55,85 +55,6 @@ MAD_TO_SIGMA = 1.4826
 PROFILE_AXES = ("radial", "ew", "ns")
 
 _DRIFT_STEPS = 13  # samples of the pointing track per image (pbcor uses every integration)
-
-
-# --------------------------------------------------------------------------
-# Models
-# --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class PrimaryBeamModel:
-    """A primary-beam model: the power at an offset from the pointing.
-
-    Attributes
-    ----------
-    kind : str
-        ``airy`` (the Airy power, width times ``fwhm_scale``) or ``measured``
-        (``gains`` at ``radii_deg``, linear interpolation; radii scale as
-        ``ref_freq_hz / freq``; the scaled Airy beyond the last radius).
-    fwhm_scale : float
-        FWHM relative to the pipeline's Airy (4.65 m uniformly lit dish).
-    radii_deg, gains : tuple of float
-        A measured radial profile at ``ref_freq_hz`` (empty for ``airy``).
-    ref_freq_hz : float
-        Frequency of ``radii_deg``, Hz.
-    model_id, version : int or None
-        The registered row (``beam_models``), None for the built-in Airy.
-    """
-
-    kind: str = "airy"
-    fwhm_scale: float = 1.0
-    radii_deg: tuple[float, ...] = ()
-    gains: tuple[float, ...] = ()
-    ref_freq_hz: float = REFERENCE_FREQ_HZ
-    model_id: int | None = None
-    version: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("airy", "measured"):
-            raise ValueError(f"beam model kind must be 'airy' or 'measured', got {self.kind!r}")
-        if not self.fwhm_scale > 0:
-            raise ValueError(f"fwhm_scale must be positive, got {self.fwhm_scale}")
-        if self.kind == "measured" and (
-            len(self.radii_deg) < 2 or len(self.radii_deg) != len(self.gains)
-        ):
-            raise ValueError("a measured beam model needs as many gains as radii (at least 2)")
-
-    def gain(self, offset_rad: ArrayLike, freq_hz: ArrayLike) -> np.ndarray:
-        """Power relative to the beam centre at angular offsets (radians), broadcast with freq."""
-        offset = np.asarray(offset_rad, float)
-        airy = airy_power(offset / self.fwhm_scale, freq_hz)
-        if self.kind == "airy":
-            return airy
-        radius = np.degrees(offset) * np.asarray(freq_hz, float) / self.ref_freq_hz
-        table = np.interp(radius, self.radii_deg, self.gains)
-        return np.where(radius <= self.radii_deg[-1], table, airy)
-
-    def describe(self) -> str:
-        """A one-line name for headers and logs."""
-        if self.model_id is not None:
-            which = f"v{self.version} (id {self.model_id})"
-        else:
-            which = "built-in" if self == AIRY else "not registered"
-        return f"{self.kind} x{self.fwhm_scale:.4f} {which}"
-
-    @classmethod
-    def from_record(cls, row: Any) -> PrimaryBeamModel:
-        """The model of a ``beam_models`` row (an ORM object or a mapping)."""
-        get = row.get if isinstance(row, Mapping) else lambda k: getattr(row, k)
-        profile = get("profile") or {}
-        return cls(
-            kind=str(get("kind")),
-            fwhm_scale=float(get("fwhm_scale")),
-            radii_deg=tuple(profile.get("radii_deg", ())) if get("kind") == "measured" else (),
-            gains=tuple(profile.get("gains", ())) if get("kind") == "measured" else (),
-            ref_freq_hz=float(profile.get("ref_freq_hz", REFERENCE_FREQ_HZ)),
-            model_id=get("id"),
-            version=get("version"),
-        )
-
-
-AIRY = PrimaryBeamModel()
-"""The pipeline's default beam: the Airy pattern of the 4.65 m dish."""
 
 
 # --------------------------------------------------------------------------
@@ -452,6 +373,9 @@ class BeamFit:
         The fitted model (not yet registered: no id).
     fwhm_scale, fwhm_scale_err : float
         The fitted width relative to the Airy, and its 1-sigma error.
+    flux_scale : float
+        The fitted overall ratio at the beam centre (the catalog's and the
+        calibration's flux scale, not the beam's: the beam is 1 there).
     n_used : int
         Measurements used (those where the applied beam was above ``min_gain``).
     rms_before, rms_after : float
@@ -463,6 +387,7 @@ class BeamFit:
     model: PrimaryBeamModel
     fwhm_scale: float
     fwhm_scale_err: float
+    flux_scale: float
     n_used: int
     rms_before: float
     rms_after: float
@@ -481,6 +406,7 @@ class BeamFit:
             "ref_freq_hz": self.model.ref_freq_hz,
             "fit": {
                 "fwhm_scale_err": finite(self.fwhm_scale_err),
+                "flux_scale": finite(self.flux_scale),
                 "n_used": self.n_used,
                 "rms_before": finite(self.rms_before),
                 "rms_after": finite(self.rms_after),
@@ -511,12 +437,15 @@ def fit_fwhm_scale(
     min_gain: float = 0.2,
     bounds: tuple[float, float] = (0.6, 1.6),
 ) -> BeamFit:
-    """Fit the Airy's width to the ratios: ``ratio ~ B_airy(theta / s) / B_applied``.
+    """Fit the Airy's width to the ratios: ``ratio ~ a B_airy(theta / s) / B_applied``.
 
-    A robust (soft-L1) least-squares fit of one parameter ``s``, each ratio
-    weighted by its error, over the measurements where the applied beam is at
-    least ``min_gain`` (below it the images are blanked). The error of ``s``
-    is the fit's, scaled by the reduced chi-square.
+    A robust (soft-L1) least-squares fit of the width ``s`` and an overall
+    flux scale ``a``, each ratio weighted by its error, over the measurements
+    where the applied beam is at least ``min_gain`` (below it the images are
+    blanked). ``a`` takes up what is not the beam's (a catalog's flux scale, a
+    calibration's): the beam is 1 at its centre by definition, and without
+    ``a`` a 2% flux-scale offset pulls ``s`` by about as much. The error of
+    ``s`` is the fit's, scaled by the reduced chi-square.
 
     Raises
     ------
@@ -532,21 +461,31 @@ def fit_fwhm_scale(
 
     def residual(p: np.ndarray) -> np.ndarray:
         model = PrimaryBeamModel("airy", float(p[0]))
-        return (target - use.gain_of(model)) / sigma / use.applied_gain
+        return (target - p[1] * use.gain_of(model)) / sigma / use.applied_gain
 
     f_scale = 3.0  # soft-L1 turns linear beyond 3 sigma
-    sol = least_squares(residual, x0=[1.0], bounds=bounds, loss="soft_l1", f_scale=f_scale)
-    scale = float(sol.x[0])
-    dof = max(use.size - 1, 1)
+    sol = least_squares(
+        residual,
+        x0=[1.0, 1.0],
+        bounds=([bounds[0], 0.5], [bounds[1], 2.0]),
+        loss="soft_l1",
+        f_scale=f_scale,
+    )
+    scale, amplitude = float(sol.x[0]), float(sol.x[1])
+    dof = max(use.size - 2, 1)
     chi2_nu = float(np.sum(sol.fun**2)) / dof
-    jtj = float(sol.jac[:, 0] @ sol.jac[:, 0])
-    scale_err = float(np.sqrt(max(chi2_nu, 1e-12) / jtj)) if jtj > 0 else float("nan")
+    try:
+        cov = np.linalg.inv(sol.jac.T @ sol.jac) * max(chi2_nu, 1e-12)
+        scale_err = float(np.sqrt(cov[0, 0]))
+    except np.linalg.LinAlgError:
+        scale_err = float("nan")
     model = PrimaryBeamModel("airy", scale)
     after = corrected_ratio(use, model)
     return BeamFit(
         model=model,
         fwhm_scale=scale,
         fwhm_scale_err=scale_err,
+        flux_scale=amplitude,
         n_used=use.size,
         rms_before=_robust_rms(use.ratio),
         rms_after=_robust_rms(after),

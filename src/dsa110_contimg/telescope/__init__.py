@@ -7,8 +7,10 @@ use these for simulation, defaults and checks.
 """
 
 from .beam import (
+    AIRY,
     AIRY_FIRST_NULL_X,
     SPEED_OF_LIGHT_M_S,
+    PrimaryBeamModel,
     airy_power,
     angular_separation,
     beam_fwhm_deg,
@@ -65,6 +67,7 @@ from .layout import (
 from .pointing import drift_pointing_icrs
 
 __all__ = [
+    "AIRY",
     "AIRY_FIRST_NULL_X",
     "BANDWIDTH_HZ",
     "BAND_HIGH_HZ",
@@ -94,6 +97,7 @@ __all__ = [
     "SITE_LATITUDE_RAD",
     "SITE_LONGITUDE_RAD",
     "SPEED_OF_LIGHT_M_S",
+    "PrimaryBeamModel",
     "SUBBAND_FILE_SIZE_BYTES",
     "SUBBAND_WIDTH_HZ",
     "TELESCOPE_NAME",

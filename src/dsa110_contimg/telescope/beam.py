@@ -6,9 +6,19 @@ Power response ``A(theta) = (2 J1(x) / x)**2`` with
 
 The dishes never track (meridian drift scan), so the pointing centre is the
 meridian at the strip's declination at each instant; callers supply it.
+
+:class:`PrimaryBeamModel` is the beam the pipeline uses: the Airy
+(:data:`AIRY`, the default), a wider or narrower Airy, or a profile measured
+on the sky (:mod:`dsa110_contimg.qa.beam_profile`) and registered in the
+products DB. Calibration predicts its sky model with it and imaging corrects
+with it, so both see the same beam.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -23,6 +33,9 @@ SPEED_OF_LIGHT_M_S = 299_792_458.0
 
 AIRY_FIRST_NULL_X = float(jn_zeros(1, 1)[0])
 """First zero of J1 (3.8317...): the Airy pattern's first null in ``x``."""
+
+REFERENCE_FREQ_HZ = 1.405e9
+"""Frequency at which a measured beam profile's radii are given (band centre), Hz."""
 
 _BISECTION_STEPS = 60  # halves [0, first null] to ~3e-18 in x
 
@@ -162,3 +175,79 @@ def primary_beam(
     """
     offset_rad = angular_separation(pointing_ra_rad, pointing_dec_rad, ra_rad, dec_rad)
     return airy_power(offset_rad, freq_hz, diameter_m)
+
+
+@dataclass(frozen=True)
+class PrimaryBeamModel:
+    """A primary-beam model: the power at an offset from the pointing.
+
+    Attributes
+    ----------
+    kind : str
+        ``airy`` (the Airy power, width times ``fwhm_scale``) or ``measured``
+        (``gains`` at ``radii_deg``, linear interpolation; radii scale as
+        ``ref_freq_hz / freq``; the scaled Airy beyond the last radius).
+    fwhm_scale : float
+        FWHM relative to the pipeline's Airy (4.65 m uniformly lit dish).
+    radii_deg, gains : tuple of float
+        A measured radial profile at ``ref_freq_hz`` (empty for ``airy``).
+    ref_freq_hz : float
+        Frequency of ``radii_deg``, Hz.
+    model_id, version : int or None
+        The registered row (``beam_models``), None for the built-in Airy.
+    """
+
+    kind: str = "airy"
+    fwhm_scale: float = 1.0
+    radii_deg: tuple[float, ...] = ()
+    gains: tuple[float, ...] = ()
+    ref_freq_hz: float = REFERENCE_FREQ_HZ
+    model_id: int | None = None
+    version: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("airy", "measured"):
+            raise ValueError(f"beam model kind must be 'airy' or 'measured', got {self.kind!r}")
+        if not self.fwhm_scale > 0:
+            raise ValueError(f"fwhm_scale must be positive, got {self.fwhm_scale}")
+        if self.kind == "measured" and (
+            len(self.radii_deg) < 2 or len(self.radii_deg) != len(self.gains)
+        ):
+            raise ValueError("a measured beam model needs as many gains as radii (at least 2)")
+
+    def gain(self, offset_rad: ArrayLike, freq_hz: ArrayLike) -> np.ndarray:
+        """Power relative to the beam centre at angular offsets (radians), broadcast with freq."""
+        offset = np.asarray(offset_rad, float)
+        airy = airy_power(offset / self.fwhm_scale, freq_hz)
+        if self.kind == "airy":
+            return airy
+        radius = np.degrees(offset) * np.asarray(freq_hz, float) / self.ref_freq_hz
+        table = np.interp(radius, self.radii_deg, self.gains)
+        return np.where(radius <= self.radii_deg[-1], table, airy)
+
+    def describe(self) -> str:
+        """A one-line name for headers and logs."""
+        if self.model_id is not None:
+            which = f"v{self.version} (id {self.model_id})"
+        else:
+            which = "built-in" if self == AIRY else "not registered"
+        return f"{self.kind} x{self.fwhm_scale:.4f} {which}"
+
+    @classmethod
+    def from_record(cls, row: Any) -> PrimaryBeamModel:
+        """The model of a ``beam_models`` row (an ORM object or a mapping)."""
+        get = row.get if isinstance(row, Mapping) else lambda k: getattr(row, k)
+        profile = get("profile") or {}
+        return cls(
+            kind=str(get("kind")),
+            fwhm_scale=float(get("fwhm_scale")),
+            radii_deg=tuple(profile.get("radii_deg", ())) if get("kind") == "measured" else (),
+            gains=tuple(profile.get("gains", ())) if get("kind") == "measured" else (),
+            ref_freq_hz=float(profile.get("ref_freq_hz", REFERENCE_FREQ_HZ)),
+            model_id=get("id"),
+            version=get("version"),
+        )
+
+
+AIRY = PrimaryBeamModel()
+"""The pipeline's default beam: the Airy pattern of the 4.65 m dish."""
