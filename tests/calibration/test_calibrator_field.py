@@ -37,24 +37,24 @@ from dsa110_contimg.conversion.convert import convert_group
 from dsa110_contimg.simulate import preset_config, simulate
 from dsa110_contimg.simulate import run as sim_run
 from dsa110_contimg.simulate.sky import SkyModel
+from dsa110_contimg.telescope import AIRY, PrimaryBeamModel
 
 FIELD_FLUX_JY = 0.21
 FIELD_OFFSET_DEG = 1.08  # due south of the calibrator
 FIELD_ALPHA = -0.7
 
 
-@pytest.fixture(scope="module")
-def field_ms(tmp_path_factory):
-    """The calibrator group as an MS, its true gains (MS convention) and the two sources."""
-    out = tmp_path_factory.mktemp("calfield")
+def _simulate_field(out: Path, with_field: bool, **overrides):
+    """Noiseless calibrator group (3C48, and the field source if asked): the MS and the truth."""
     name, ra, dec, flux, alpha = sim_run.calibrator_source("3C48")
+    n = 2 if with_field else 1
     sky = SkyModel(
-        names=np.array([name, "FIELD"]),
-        ra_deg=np.array([ra, ra]),
-        dec_deg=np.array([dec, dec - FIELD_OFFSET_DEG]),
-        flux_jy=np.array([flux, FIELD_FLUX_JY]),
-        spectral_index=np.array([alpha, FIELD_ALPHA]),
-        kind=np.array(["calibrator", "steady"], dtype=object),
+        names=np.array([name, "FIELD"][:n]),
+        ra_deg=np.array([ra, ra][:n]),
+        dec_deg=np.array([dec, dec - FIELD_OFFSET_DEG][:n]),
+        flux_jy=np.array([flux, FIELD_FLUX_JY][:n]),
+        spectral_index=np.array([alpha, FIELD_ALPHA][:n]),
+        kind=np.array(["calibrator", "steady"][:n], dtype=object),
     )
     cfg = preset_config(
         "test",
@@ -65,12 +65,13 @@ def field_ms(tmp_path_factory):
         rfi=False,
         gain_drift_amplitude=0.0,
         gain_drift_phase_deg=0.0,
+        **overrides,
     )
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(sim_run, "build_sky", lambda *args, **kwargs: sky)
         truth = simulate(cfg, out, groups=[0])
     group = truth["groups"][0]
-    assert truth["sources"]["name"] == [name, "FIELD"]
+    assert truth["sources"]["name"] == [name, "FIELD"][:n]
     ms = out / "cal.ms"
     conv = convert_group([out / "incoming" / f for f in group["files"]], ms)
     saved = np.load(out / "truth" / f"{group['group_id']}.npz")
@@ -80,6 +81,23 @@ def field_ms(tmp_path_factory):
     cal = PointSource(name, ra, dec, flux, alpha)
     field = PointSource("FIELD", ra, dec - FIELD_OFFSET_DEG, FIELD_FLUX_JY, FIELD_ALPHA)
     return ms, conv.pointing_dec_deg, true, cal, field
+
+
+@pytest.fixture(scope="module")
+def field_ms(tmp_path_factory):
+    """The calibrator group as an MS, its true gains (MS convention) and the two sources."""
+    return _simulate_field(tmp_path_factory.mktemp("calfield"), with_field=True)
+
+
+@pytest.fixture(scope="module")
+def wide_beam_ms(tmp_path_factory):
+    """3C48 alone, a whole group, through dishes whose beam is 25% wider than the Airy."""
+    return _simulate_field(
+        tmp_path_factory.mktemp("calwide"),
+        with_field=False,
+        n_integrations=24,
+        beam={"fwhm_scale": 1.25},
+    )
 
 
 def _catalog_cone(cal: PointSource, field: PointSource) -> np.ndarray:
@@ -92,14 +110,14 @@ def _catalog_cone(cal: PointSource, field: PointSource) -> np.ndarray:
     return cone
 
 
-def _solve_and_measure(ms: Path, pointing_dec: float, true, sources, field: PointSource):
-    """Solve on ``sources``, apply; gain errors and the field source's flux in CORRECTED_DATA.
+def _gain_errors(ms: Path, pointing_dec: float, true, sources, beam=AIRY):
+    """Solve on ``sources`` (predicted with ``beam``): the solution and its worst errors.
 
-    The flux is the least-squares amplitude of the field source's
-    beam-attenuated model in CORRECTED_DATA minus the calibrator's model: the
-    peak an image would show at its position after subtracting the calibrator.
+    Returns the solution, the median and worst amplitude ratio error and the worst
+    phase error (deg) of bandpass x gain against the truth, phases referred to
+    the reference antenna.
     """
-    write_model_ms(ms, sources, pointing_dec_deg=pointing_dec)
+    write_model_ms(ms, sources, pointing_dec_deg=pointing_dec, beam=beam)
     sol = solve_ms(ms)
     total = sol.bandpass.gains[0] * sol.gain.gains[0]  # (Na, Nchan, Npol)
     flags = sol.bandpass.flags[0] | sol.gain.flags[0]
@@ -108,9 +126,23 @@ def _solve_and_measure(ms: Path, pointing_dec: float, true, sources, field: Poin
     ref = ants.index(sol.bandpass.refant)
     truth = truth * np.conj(truth[ref]) / np.abs(truth[ref])
     ratio = (total / truth)[~flags]
-    amp_err = float(np.abs(np.abs(ratio) - 1).max())
-    phase_err = float(np.degrees(np.abs(np.angle(ratio))).max())
+    amp = np.abs(ratio)
+    return (
+        sol,
+        float(np.median(amp) - 1),
+        float(np.abs(amp - 1).max()),
+        float(np.degrees(np.abs(np.angle(ratio))).max()),
+    )
 
+
+def _solve_and_measure(ms: Path, pointing_dec: float, true, sources, field: PointSource):
+    """Solve on ``sources``, apply; gain errors and the field source's flux in CORRECTED_DATA.
+
+    The flux is the least-squares amplitude of the field source's
+    beam-attenuated model in CORRECTED_DATA minus the calibrator's model: the
+    peak an image would show at its position after subtracting the calibrator.
+    """
+    sol, _, amp_err, phase_err = _gain_errors(ms, pointing_dec, true, sources)
     paths = write_solutions(sol, ms)
     apply_ms(ms, list(paths.values()))
     for path in paths.values():
@@ -153,3 +185,22 @@ def test_calibrator_with_sky_in_beam_keeps_gains_and_field_source(field_ms):
     assert amp_err < 0.01, amp_err
     assert phase_err < 1.0, phase_err
     assert abs(ratio - 1) < 0.03, ratio
+
+
+def test_the_calibrator_model_takes_the_beam_the_images_use(wide_beam_ms):
+    """A beam wider than the Airy biases the flux scale unless the model is predicted with it.
+
+    The calibrator drifts through the beam during the group; with the Airy the
+    model is too faint away from the centre and the gains come out too high.
+    Predicted with the true width (the fitted model the images use, ``beam_model
+    = "measured"``), the gains are right.
+    """
+    ms, pointing_dec, true, cal, _ = wide_beam_ms
+    _, bias_airy, worst_airy, _ = _gain_errors(ms, pointing_dec, true, [cal])
+    _, bias, worst, _ = _gain_errors(
+        ms, pointing_dec, true, [cal], beam=PrimaryBeamModel("airy", 1.25)
+    )
+    print(f"\ngain amplitude bias: Airy {bias_airy:+.4f} (worst {worst_airy:.4f}), "
+          f"matched {bias:+.4f} (worst {worst:.4f})")  # fmt: skip
+    assert abs(bias) < 0.002 and worst < 0.005
+    assert bias_airy > 0.005 and bias_airy > 5 * abs(bias)

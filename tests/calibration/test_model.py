@@ -14,7 +14,12 @@ from dsa110_contimg.calibration.model import (
     predict_visibilities,
     write_model_ms,
 )
-from dsa110_contimg.telescope import SPEED_OF_LIGHT_M_S, airy_power, drift_pointing_icrs
+from dsa110_contimg.telescope import (
+    SPEED_OF_LIGHT_M_S,
+    PrimaryBeamModel,
+    airy_power,
+    drift_pointing_icrs,
+)
 from dsa110_contimg.tools.casa import run_casa_result as run_casa
 
 from .conftest import requires_casa
@@ -63,6 +68,32 @@ def test_beam_and_spectral_index():
     expected = 2.0 * (freqs / 1.4e9) ** -0.7 * airy_power(np.radians(1.0), freqs)
     np.testing.assert_allclose(np.abs(vis[0]), expected, rtol=1e-6)
     assert expected[2] < expected[0] * 0.95  # the beam narrows with frequency
+
+
+def test_the_model_predicts_with_the_beam_it_is_given():
+    """A wider or measured beam model reaches the prediction, on both paths."""
+    uvw = np.zeros((1, 3))
+    freqs = np.array([1.3e9, 1.4e9, 1.5e9])
+    src = PointSource("s", 10.0, 31.1, 2.0, spectral_index=0.0)
+    centre = np.radians([10.0, 30.0])
+    wide = PrimaryBeamModel("airy", 1.1)
+    for method in ("kernel", "reference"):
+        vis = predict_visibilities(uvw, freqs, [src], centre, centre, method=method, beam=wide)
+        np.testing.assert_allclose(
+            np.abs(vis[0]), 2.0 * airy_power(np.radians(1.1) / 1.1, freqs), rtol=1e-6
+        )
+    assert np.all(
+        np.abs(vis[0]) > 1.05 * np.abs(predict_visibilities(uvw, freqs, [src], centre, centre)[0])
+    )
+    uvw, freqs, sources, centres, _ = _field()
+    pointing = centres  # the sources in the main lobe
+    measured = PrimaryBeamModel("measured", 1.1, radii_deg=(0.0, 1.0, 2.0), gains=(1.0, 0.7, 0.3))
+    ref = predict_visibilities(
+        uvw, freqs, sources, centres, pointing, method="reference", beam=measured
+    )
+    new = predict_binned(uvw, freqs, sources, centres, pointing, 1, beam=measured)
+    assert np.abs(new - ref).max() < 1e-5 * np.abs(ref).max()
+    assert np.abs(ref - predict_visibilities(uvw, freqs, sources, centres, pointing)).max() > 0.01
 
 
 def _field(n_rows=600, n_chan=96, descending=False, seed=5):

@@ -126,3 +126,32 @@ def test_calibrate_command_solves_tile_gains(tmp_path, transit_and_late_target, 
         assert ms.cal_applied
         by_type = {t.table_type.value: t for t in applied}
         assert set(by_type) == {"bandpass", "gain"} and by_type["gain"].calibrator is None
+
+
+def test_calibration_and_images_use_the_registered_beam(tmp_path, transit_and_late_target):
+    """``beam_model = "measured"``: the transit's and the tile's sky models and the pb
+    correction all take the registered model, and each product records which."""
+    from dsa110_contimg.products import repositories as repo
+
+    sim_dir, truth = transit_and_late_target
+    settings = prepare_root(tmp_path / "root", sim_dir)
+    settings = settings.model_copy(update={"beam_model": "measured"})
+    factory = make_session_factory(make_engine(settings.db_url))
+    with session_scope(factory) as s:
+        model_id = repo.register_beam_model(
+            s, kind="airy", fwhm_scale=1.1, profile={}, valid_from_mjd=0.0
+        ).id
+    options = {"tier": "quicklook"}
+    for k in (0, TARGET):
+        assert process_group(settings, factory, truth["groups"][k]["group_id"], options=options)
+    with session_scope(factory) as s:
+        tables = s.scalars(sa.select(CalTable)).all()
+        images = s.scalars(sa.select(Image).where(Image.pbcor)).all()
+        by_type = {}
+        for t in tables:
+            by_type.setdefault(t.table_type.value, []).append(t.qa_metrics["sky_model"])
+        assert len(images) == 2 and {i.beam_model_id for i in images} == {model_id}
+    (transit_bp,) = by_type["bandpass"]
+    assert transit_bp["beam_model_id"] == model_id and "x1.1000" in transit_bp["beam_model"]
+    assert len(by_type["gain"]) == 2  # the transit's and the tile's
+    assert all("airy x1.1000 v1" in sky["beam_model"] for sky in by_type["gain"])

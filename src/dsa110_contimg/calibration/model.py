@@ -8,8 +8,9 @@ unpolarised source in the MS convention is::
 
 for both XX and YY (XY and YX, if present, are 0: the sources are
 unpolarised), with ``S(f) = S_ref (f / f_ref)**alpha`` and ``A`` the
-Airy power beam (:mod:`dsa110_contimg.telescope.beam`) at the source's
-offset ``theta`` from the pointing, and ``(u, v, w)`` the MS UVW column.
+power beam (a :class:`~dsa110_contimg.telescope.beam.PrimaryBeamModel`: the
+Airy unless the images are corrected with a measured model, so calibration
+and correction see one beam) at the source's offset ``theta`` from the pointing, and ``(u, v, w)`` the MS UVW column.
 
 The sign is measured, not assumed: CASA's ``ft`` of an off-centre point
 source writes exactly this (a ``casa`` test compares the two on the same
@@ -49,8 +50,9 @@ from dsa110_contimg.calibration.msio import (
     read_info,
 )
 from dsa110_contimg.telescope import (
+    AIRY,
     SPEED_OF_LIGHT_M_S,
-    airy_power,
+    PrimaryBeamModel,
     angular_separation,
     drift_pointing_icrs,
 )
@@ -120,6 +122,7 @@ def predict_visibilities(
     pointing_rad: np.ndarray | None = None,
     *,
     method: str = "kernel",
+    beam: PrimaryBeamModel = AIRY,
 ) -> np.ndarray:
     """Model visibilities (Stokes I, same for XX and YY) of point sources.
 
@@ -141,9 +144,11 @@ def predict_visibilities(
     pointing_rad : numpy.ndarray, optional
         Shape (2,) or (rows, 2): primary-beam centre, radians; None for no
         beam attenuation.
-
     method : {"kernel", "reference"}
         The compiled geometric-progression kernel or the numpy reference.
+    beam : PrimaryBeamModel
+        The primary beam (default the Airy; a measured or fitted model when
+        the images are corrected with one).
 
     Returns
     -------
@@ -153,11 +158,13 @@ def predict_visibilities(
     if method not in ("kernel", "reference"):
         raise ValueError(f"unknown prediction method {method!r}")
     if method == "kernel" and channel_step_hz(freqs_hz) is not None:
-        return predict_binned(uvw_m, freqs_hz, sources, phase_centre_rad, pointing_rad, 1)
-    return _predict_reference(uvw_m, freqs_hz, sources, phase_centre_rad, pointing_rad)
+        return predict_binned(
+            uvw_m, freqs_hz, sources, phase_centre_rad, pointing_rad, 1, beam=beam
+        )
+    return _predict_reference(uvw_m, freqs_hz, sources, phase_centre_rad, pointing_rad, beam)
 
 
-def _predict_reference(uvw_m, freqs_hz, sources, phase_centre_rad, pointing_rad):
+def _predict_reference(uvw_m, freqs_hz, sources, phase_centre_rad, pointing_rad, beam=AIRY):
     """:func:`predict_visibilities` in numpy, one exponential per row, source and channel."""
     pc = np.broadcast_to(np.asarray(phase_centre_rad, float), (uvw_m.shape[0], 2))
     out = np.zeros((uvw_m.shape[0], freqs_hz.size), np.complex64)
@@ -172,7 +179,7 @@ def _predict_reference(uvw_m, freqs_hz, sources, phase_centre_rad, pointing_rad)
             theta = angular_separation(pt[:, 0], pt[:, 1], ra, dec)
             # the beam depends on the row only through the pointing (i.e. time)
             unique, inverse = np.unique(theta, return_inverse=True)
-            amp = amp * airy_power(unique[:, None], freqs_hz[None, :])[inverse]
+            amp = amp * beam.gain(unique[:, None], freqs_hz[None, :])[inverse]
         if np.any(delay_m):
             out += (amp * np.exp(delay_m[:, None] * scale[None, :])).astype(np.complex64)
         else:  # at the phase centre: no fringe
@@ -210,6 +217,8 @@ def predict_binned(
     pointing_rad: np.ndarray | None = None,
     chan_bin: int = 1,
     workers: int | None = None,
+    *,
+    beam: PrimaryBeamModel = AIRY,
 ) -> np.ndarray:
     """Model visibilities averaged over bins of ``chan_bin`` adjacent channels.
 
@@ -271,7 +280,7 @@ def predict_binned(
         pt = np.broadcast_to(np.asarray(pointing_rad, float), (nrow, 2))
         pt_unique, pt_index = np.unique(pt, axis=0, return_inverse=True)
         theta = angular_separation(pt_unique[:, :1], pt_unique[:, 1:], ra[None], dec[None])
-        amp = amp * airy_power(theta[..., None], f[None, None, :])  # (Npt, Ns, Nchan)
+        amp = amp * beam.gain(theta[..., None], f[None, None, :])  # (Npt, Ns, Nchan)
     amp = amp.reshape(amp.shape[0], ns, nbin, k)
     x = np.arange(k) - (k - 1) / 2
     p2 = x**2 - np.mean(x**2)
@@ -387,6 +396,7 @@ def write_model_ms(
     pointing_dec_deg: float | None = None,
     pointing_radec_deg: tuple[float, float] | None = None,
     apply_beam: bool = True,
+    beam: PrimaryBeamModel = AIRY,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> dict:
     """Fill MODEL_DATA of an MS with the sky model.
@@ -405,6 +415,8 @@ def write_model_ms(
     apply_beam : bool
         Attenuate by the primary beam. Without either pointing given, the
         beam centre is the field's phase centre.
+    beam : PrimaryBeamModel
+        The primary beam (default the Airy).
     chunk_rows : int
         Rows per chunk.
 
@@ -431,7 +443,7 @@ def write_model_ms(
                 else:
                     pointing = pc
             vis = predict_visibilities(
-                tb.getcol("UVW", start, n), info.freqs_hz, sources, pc, pointing
+                tb.getcol("UVW", start, n), info.freqs_hz, sources, pc, pointing, beam=beam
             )
             tb.putcol("MODEL_DATA", vis[:, :, None] * parallel, start, n)
     return {"sources": len(sources), "rows": info.n_rows}

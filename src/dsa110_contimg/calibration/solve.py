@@ -63,7 +63,7 @@ from dsa110_contimg.calibration.solutions import (
     reference_phases,
 )
 from dsa110_contimg.calibration.stefcal import stefcal, usable_antennas
-from dsa110_contimg.telescope import OUTRIGGER_PADS
+from dsa110_contimg.telescope import AIRY, OUTRIGGER_PADS, PrimaryBeamModel
 
 log = logging.getLogger(__name__)
 
@@ -471,7 +471,15 @@ def solve_calibrator(
 
 
 def _with_model(
-    ms, info, data_column, chunk_rows, sources, pointing_dec_deg, predict="kernel", binning=None
+    ms,
+    info,
+    data_column,
+    chunk_rows,
+    sources,
+    pointing_dec_deg,
+    predict="kernel",
+    binning=None,
+    beam=AIRY,
 ):
     """Chunks whose model is predicted from UVW instead of read from the MS.
 
@@ -497,11 +505,13 @@ def _with_model(
             pointing = drift_pointing_rows(ch.time_s, pointing_dec_deg)
         if binning is not None:
             k, bandpass, cut_freqs, uvmin = binning
-            vis = predict_binned(ch.uvw_m, info.freqs_hz, sources, pc, pointing, k)
+            vis = predict_binned(ch.uvw_m, info.freqs_hz, sources, pc, pointing, k, beam=beam)
             bin_chunk(ch, vis, bandpass, k, cut_freqs, uvmin)
             yield ch
             continue
-        vis = predict_visibilities(ch.uvw_m, info.freqs_hz, sources, pc, pointing, method=predict)
+        vis = predict_visibilities(
+            ch.uvw_m, info.freqs_hz, sources, pc, pointing, method=predict, beam=beam
+        )
         ch.model = np.broadcast_to(vis[:, :, None], ch.data.shape)
         yield ch
 
@@ -685,6 +695,7 @@ def solve_ms(
     pointing_dec_deg: float | None = None,
     predict: str = "kernel",
     chan_bin: int = 1,
+    beam: PrimaryBeamModel = AIRY,
 ) -> CalibrationSolution:
     """Solve bandpass and gains on a calibrator MS whose MODEL_DATA holds the model.
 
@@ -719,6 +730,8 @@ def solve_ms(
         divisor of the channel count not above it) before the gain solve
         (:mod:`.freqbin`); 1 solves at full resolution. Needs evenly spaced
         channels (else full resolution).
+    beam : PrimaryBeamModel
+        With ``sources``: the primary beam of the model (default the Airy).
 
     Returns
     -------
@@ -754,7 +767,7 @@ def solve_ms(
         chunks = iter_chunks(ms, (data_column, model_column), chunk_rows, pols=info.solve_pols)
     else:
         chunks = _with_model(
-            ms, info, data_column, chunk_rows, sources, pointing_dec_deg, predict, binning
+            ms, info, data_column, chunk_rows, sources, pointing_dec_deg, predict, binning, beam
         )
     sol = solve_calibrator(
         lambda: chunks,

@@ -36,10 +36,11 @@ from dsa110_contimg.calibration.model import PointSource
 from dsa110_contimg.calibration.msio import read_info
 from dsa110_contimg.calibration.solve import CalibrationSolution, SolveParams, solve_ms
 from dsa110_contimg.telescope import (
+    AIRY,
+    PrimaryBeamModel,
     angular_separation,
     beam_offset_for_level,
     drift_pointing_icrs,
-    primary_beam,
 )
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ def catalog_sky_model(
     pointing_dec_deg: float,
     freq_hz: float,
     params: TileModelParams = TileModelParams(),
+    beam: PrimaryBeamModel = AIRY,
 ) -> TileModel:
     """The sky model of a tile from catalog rows around it.
 
@@ -95,6 +97,8 @@ def catalog_sky_model(
         The group's mid time and drift-scan declination of date.
     freq_hz
         Band centre, for the beam and the flux.
+    beam
+        The primary beam that makes the apparent fluxes (default the Airy).
     """
     rows = [c for c in cones if len(c)]
     if not rows:
@@ -102,7 +106,7 @@ def catalog_sky_model(
     cat = np.concatenate(rows)
     ra_p, dec_p = drift_pointing_icrs(np.array([mid_mjd]), pointing_dec_deg)
     ra, dec = np.radians(cat["ra_deg"]), np.radians(cat["dec_deg"])
-    power = primary_beam(ra, dec, ra_p[0], dec_p[0], freq_hz)
+    power = beam.gain(angular_separation(ra_p[0], dec_p[0], ra, dec), freq_hz)
     flux_jy = cat["flux_mjy"] / 1e3 * (freq_hz / 1.4e9) ** DEFAULT_SPECTRAL_INDEX
     apparent = flux_jy * power
     # Airy sidelobes stay under 2% of the peak: a power cut above that is the main lobe
@@ -135,6 +139,7 @@ def calibrator_sky_model(
     freq_hz: float,
     params: TileModelParams = TileModelParams(),
     match_arcsec: float = CALIBRATOR_MATCH_ARCSEC,
+    beam: PrimaryBeamModel = AIRY,
 ) -> list[PointSource]:
     """A calibrator's sky model: the calibrator, then the catalog sources in its beam.
 
@@ -150,6 +155,7 @@ def calibrator_sky_model(
         pointing_dec_deg=pointing_dec_deg,
         freq_hz=freq_hz,
         params=params,
+        beam=beam,
     )
     sep = angular_separation(
         np.radians([s.ra_deg for s in field.sources]),
@@ -161,9 +167,12 @@ def calibrator_sky_model(
     return [calibrator, *(s for s, k in zip(field.sources, keep, strict=True) if k)]
 
 
-def model_radius_deg(freq_hz: float, params: TileModelParams = TileModelParams()) -> float:
-    """Cone radius that holds every source the model can use."""
-    return float(np.degrees(beam_offset_for_level(params.min_beam_power, freq_hz))) + 0.5
+def model_radius_deg(
+    freq_hz: float, params: TileModelParams = TileModelParams(), beam: PrimaryBeamModel = AIRY
+) -> float:
+    """Cone radius that holds every source the model can use (the beam's width scales it)."""
+    level = np.degrees(beam_offset_for_level(params.min_beam_power, freq_hz))
+    return float(level * beam.fwhm_scale) + 0.5
 
 
 def solve_tile_gains(
@@ -175,6 +184,7 @@ def solve_tile_gains(
     params: SolveParams | None = None,
     chan_bin: int | None = None,
     predict: str = "kernel",
+    beam: PrimaryBeamModel = AIRY,
 ) -> CalibrationSolution:
     """Gains of a target group against its catalog sky model, the bandpass fixed.
 
@@ -185,7 +195,8 @@ def solve_tile_gains(
     ``chan_bin`` channels before the solve (:mod:`.freqbin`; 1 for none;
     None: as many as fit in :data:`TILE_BIN_HZ`); ``predict="reference"``
     with ``chan_bin=1`` is the numpy path, for comparisons
-    (``benchmarks/tile_gains.py``).
+    (``benchmarks/tile_gains.py``). ``beam`` is the primary beam of the model
+    (the one ``model`` was chosen with).
     """
     info = read_info(ms)
     if chan_bin is None:
@@ -206,8 +217,10 @@ def solve_tile_gains(
         pointing_dec_deg=pointing_dec_deg,
         predict=predict,
         chan_bin=chan_bin,
+        beam=beam,
     )
     solution.gain.meta["sky_model"] = {
+        "beam_model": beam.describe(),
         "n_sources": len(model.sources),
         "apparent_flux_jy": model.apparent_flux_jy,
         "freq_hz": float(np.median(info.freqs_hz)),

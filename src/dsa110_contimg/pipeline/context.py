@@ -92,7 +92,7 @@ class RunOptions:
 #: The settings each step's results depend on (science sections and plain settings).
 STEP_SETTINGS: dict[str, tuple[str, ...]] = {
     "flag": ("flagging",),
-    "calibrate": ("solve", "tile_gains"),
+    "calibrate": ("solve", "tile_gains", "beam_model"),
     "image": ("imaging", "beam_model"),
     "photometry": ("photometry", "variability", "variability_preset"),
 }

@@ -28,10 +28,11 @@ from dsa110_contimg.calibration.solve import SolveParams
 from dsa110_contimg.calibration.tile import TileModelParams
 from dsa110_contimg.config import Settings
 from dsa110_contimg.pipeline.context import RunOptions, StepContext
-from dsa110_contimg.pipeline.steps.common import ms_row
+from dsa110_contimg.pipeline.steps.common import beam_model_for, ms_row
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
 from dsa110_contimg.products.models import MeasurementSet
+from dsa110_contimg.telescope.beam import AIRY, PrimaryBeamModel
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ class CalibrateOptions:
         How long after its validity a table stays valid, days.
     tile_max_flag_fraction : float
         Tile gains flagged above this fraction are not registered.
+    beam_model : str
+        The primary beam of the sky models (``settings.beam_model``: ``airy``, or
+        ``measured`` for the registered model the images are corrected with).
     """
 
     tile_gains: bool = True
@@ -65,6 +69,7 @@ class CalibrateOptions:
     )
     expiry_grace_days: float = EXPIRY_GRACE_DAYS
     tile_max_flag_fraction: float = 0.5
+    beam_model: str = "airy"
 
     @classmethod
     def from_settings(cls, settings: Settings, run: RunOptions) -> CalibrateOptions:
@@ -77,6 +82,7 @@ class CalibrateOptions:
             validity_days=solve.validity_days,
             expiry_grace_days=solve.expiry_grace_days,
             tile_max_flag_fraction=solve.tile_max_flag_fraction,
+            beam_model=settings.beam_model,
         )
 
 
@@ -137,12 +143,13 @@ def solve_tile_gains_on_catalog(
         bandpass = select_tables(
             candidates, ms.mjd_mid, ms.pointing_dec_deg, required=("bandpass",)
         )
-    if not bandpass.ok:
-        return None  # nothing to anchor the tile to: left uncalibrated by the caller
-    options = options or CalibrateOptions.from_settings(settings, RunOptions())
+        if not bandpass.ok:
+            return None  # nothing to anchor the tile to: left uncalibrated by the caller
+        options = options or CalibrateOptions.from_settings(settings, RunOptions())
+        beam = beam_model_for(session, options.beam_model, ms.mjd_mid) or AIRY
     info = read_info(ms.path)
     freq = float(np.median(info.freqs_hz))
-    cone = _catalog_cone(settings, ms, freq, options.tile_model)
+    cone = _catalog_cone(settings, ms, freq, options.tile_model, beam)
     if cone is None:
         return {"skipped": f"no catalog store at {settings.catalog_db}"}
     model = catalog_sky_model(
@@ -151,6 +158,7 @@ def solve_tile_gains_on_catalog(
         pointing_dec_deg=ms.pointing_dec_deg,
         freq_hz=freq,
         params=options.tile_model,
+        beam=beam,
     )
     if not model.enough:
         reason = f"catalog model too thin ({model.apparent_flux_jy:.2f} Jy apparent)"
@@ -162,6 +170,7 @@ def solve_tile_gains_on_catalog(
         model,
         pointing_dec_deg=ms.pointing_dec_deg,
         params=options.solve,
+        beam=beam,
     )
     if solution.gain.flag_fraction > options.tile_max_flag_fraction:
         reason = f"tile gains {solution.gain.flag_fraction:.0%} flagged"
@@ -193,6 +202,7 @@ def _catalog_cone(
     ms: MeasurementSet,
     freq_hz: float,
     tile_model: TileModelParams | None = None,
+    beam: PrimaryBeamModel = AIRY,
 ) -> np.ndarray | None:
     """Catalog sources that can enter the MS's sky model; None without a catalog store.
 
@@ -212,7 +222,7 @@ def _catalog_cone(
                 name,
                 ms.phase_ra_deg,
                 ms.phase_dec_deg,
-                model_radius_deg(freq_hz, tile_model or TileModelParams()),
+                model_radius_deg(freq_hz, tile_model or TileModelParams(), beam),
             )
             for name in store.catalogs()
             if name not in SKIP_CATALOGS
@@ -259,11 +269,14 @@ def solve_on_transit(
             else CalibrateOptions.from_settings(settings, RunOptions())
         )
     cal = transits[0].calibrator
+    with session_scope(factory) as session:
+        beam = beam_model_for(session, options.beam_model, ms.mjd_mid) or AIRY
     info = read_info(ms.path)
     sources = [PointSource.from_calibrator(cal)]
     cone = None
     if settings is not None:
-        cone = _catalog_cone(settings, ms, float(np.median(info.freqs_hz)), options.tile_model)
+        freq = float(np.median(info.freqs_hz))
+        cone = _catalog_cone(settings, ms, freq, options.tile_model, beam)
     if cone is not None:
         sources = calibrator_sky_model(
             sources[0],
@@ -272,14 +285,20 @@ def solve_on_transit(
             pointing_dec_deg=ms.pointing_dec_deg,
             freq_hz=float(np.median(info.freqs_hz)),
             params=options.tile_model,
+            beam=beam,
         )
     else:
         log.warning("MS %s: calibrator %s modelled alone (no catalog store)", ms.path, cal.name)
-    write_model_ms(ms.path, sources, pointing_dec_deg=ms.pointing_dec_deg)
+    write_model_ms(ms.path, sources, pointing_dec_deg=ms.pointing_dec_deg, beam=beam)
     solution = solve_ms(ms.path, options.solve, pointing_dec_deg=ms.pointing_dec_deg)
     paths = write_solutions(solution, ms.path)
     records = caltable_records(solution, paths, info, cal.name, validity_days=options.validity_days)
-    sky = {"calibrator": cal.name, "n_field_sources": len(sources) - 1}
+    sky = {
+        "calibrator": cal.name,
+        "n_field_sources": len(sources) - 1,
+        "beam_model": beam.describe(),
+        "beam_model_id": beam.model_id,
+    }
     with session_scope(factory) as session:
         for record in records:
             record["qa_metrics"]["sky_model"] = sky

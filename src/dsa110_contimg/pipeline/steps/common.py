@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -12,6 +13,9 @@ from dsa110_contimg.pipeline.context import StepContext
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
 from dsa110_contimg.products.models import MeasurementSet
+
+if TYPE_CHECKING:
+    from dsa110_contimg.telescope.beam import PrimaryBeamModel
 
 log = logging.getLogger(__name__)
 
@@ -44,3 +48,22 @@ def ms_row(ctx: StepContext) -> MeasurementSet:
             )
         session.expunge(ms)
         return ms
+
+
+def beam_model_for(session: Session, setting: str, mjd: float) -> PrimaryBeamModel | None:
+    """The primary-beam model of a step: None (the Airy) unless ``setting`` is ``measured``.
+
+    ``measured``: the newest current registered model valid at ``mjd``; the
+    Airy (with a warning) when none is. Calibration's sky model and the
+    images' pb correction both take it, so they see one beam.
+    """
+    from dsa110_contimg.telescope.beam import PrimaryBeamModel
+
+    if setting != "measured":
+        return None
+    row = repo.current_beam_model(session, at_mjd=mjd)
+    if row is None:
+        log.warning("beam_model is 'measured' but no beam model is valid at MJD %.5f: "
+                    "using the Airy", mjd)  # fmt: skip
+        return None
+    return PrimaryBeamModel.from_record(row)

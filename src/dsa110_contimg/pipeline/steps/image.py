@@ -5,19 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dsa110_contimg.config import Settings
 from dsa110_contimg.errors import InputDataError
 from dsa110_contimg.pipeline.context import RunOptions, StepContext
-from dsa110_contimg.pipeline.steps.common import ms_row
+from dsa110_contimg.pipeline.steps.common import beam_model_for, ms_row
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.db import session_scope
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from dsa110_contimg.qa.beam_profile import PrimaryBeamModel
 
 log = logging.getLogger(__name__)
 
@@ -61,24 +56,6 @@ class ImageOptions:
             beam_model=settings.beam_model,
             tier_overrides=settings.imaging.overrides(),
         )
-
-
-def beam_model_for(session: Session, setting: str, mjd: float) -> PrimaryBeamModel | None:
-    """The beam model of the pb correction: None (the Airy) unless ``setting`` is ``measured``.
-
-    ``measured``: the newest current registered model valid at ``mjd``; the
-    Airy (with a warning) when none is.
-    """
-    from dsa110_contimg.qa.beam_profile import PrimaryBeamModel
-
-    if setting != "measured":
-        return None
-    row = repo.current_beam_model(session, at_mjd=mjd)
-    if row is None:
-        log.warning("beam_model is 'measured' but no beam model is valid at MJD %.5f: "
-                    "using the Airy", mjd)  # fmt: skip
-        return None
-    return PrimaryBeamModel.from_record(row)
 
 
 def run(ctx: StepContext) -> dict[str, Any]:
