@@ -58,6 +58,44 @@ def test_channel_factor_grows_with_the_budget_and_divides_the_channels() -> None
     assert channel_factor(*args[:3], 9, args[4], budget=0.5)[0] in (1, 3, 9)
 
 
+def test_no_baselines_means_no_averaging() -> None:
+    assert channel_factor(np.zeros((0, 2)), 1.311e9, 244140.625, 768, 0.037, budget=0.01) == (
+        1,
+        0.0,
+    )
+
+
+def test_a_flagged_first_integration_does_not_hide_the_baselines(
+    field: dict, tmp_path: Path
+) -> None:
+    """A broadband RFI burst flags a whole integration; the uv coverage comes from another.
+
+    Taken from the flagged first integration the coverage was empty, and a
+    group was averaged 16-fold (a third of the flux lost at 2 deg).
+    """
+    import shutil
+
+    from dsa110_contimg.imaging.average import imaged_uv_lambda
+    from dsa110_contimg.imaging.msinfo import read_ms_summary
+    from dsa110_contimg.imaging.stage import channel_factor_for
+
+    ms = tmp_path / "burst.ms"
+    shutil.copytree(field["ms"], ms)
+    summary = read_ms_summary(ms)
+    tier = scaled_tier(ms).model_copy(update={"average_channels": "auto"})
+    f0 = float(summary.freqs_hz.min())
+    before = imaged_uv_lambda(ms, f0)
+    factor_before = channel_factor_for(tier, summary)
+    with tables.table(str(ms), readonly=False, ack=False) as tb:
+        time = tb.getcol("TIME")
+        flag = tb.getcol("FLAG")
+        flag[time == time.min()] = True
+        tb.putcol("FLAG", flag)
+    after = imaged_uv_lambda(ms, f0)
+    assert len(after) == len(before) > 0
+    assert channel_factor_for(tier, summary) == factor_before
+
+
 def test_bins_average_unflagged_channels_only() -> None:
     data = np.arange(1, 9, dtype=np.complex64).reshape(1, 8, 1) * (1 + 1j)
     flag = np.zeros_like(data, dtype=bool)

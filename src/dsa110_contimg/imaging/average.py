@@ -162,8 +162,11 @@ def channel_factor(
     Returns
     -------
     (int, float)
-        The factor (1: no averaging) and its extra loss at the edge.
+        The factor (1: no averaging, and always with no baselines) and its
+        extra loss at the edge.
     """
+    if len(uv_lambda) == 0:  # nothing to judge the smearing by: do not average
+        return 1, 0.0
     ratio = channel_width_hz / freq_min_hz
     # uniform weights in the image's own uv cell (1 / field): the worst case of robust
     weights = uniform_weights(uv_lambda, 1.0 / (2 * radius_rad), band_ratio)
@@ -182,18 +185,29 @@ def channel_factor(
 def imaged_uv_lambda(ms: str | Path, freq_hz: float, min_uv_lambda: float = 0.0) -> np.ndarray:
     """(u, v) in wavelengths at ``freq_hz`` of one integration's cross-correlations above the cut.
 
-    The first integration stands for the group (a 5-minute drift barely moves
-    the uv tracks); its baselines with any unflagged sample count.
+    One integration stands for the group (a 5-minute drift barely moves the
+    uv tracks): the one nearest the middle that has unflagged
+    cross-correlations, its baselines with any unflagged sample. An
+    integration flagged whole (a broadband RFI burst) is passed over: it has
+    no baselines, and an empty uv coverage has no smearing, which let a group
+    whose first integration was flagged be averaged 16-fold (a third of the
+    flux lost at 2 deg). Empty only when the whole MS is flagged.
     """
     from casacore import tables
 
     with tables.table(str(ms), ack=False) as tb:
-        t0 = tb.getcell("TIME", 0)
-        sel = tb.query(f"TIME == {t0!r} && ANTENNA1 != ANTENNA2 && !ALL(FLAG)", columns="UVW")
-        try:
-            uvw = sel.getcol("UVW") if sel.nrows() else np.zeros((0, 3))
-        finally:
-            sel.close()
+        times = np.unique(tb.getcol("TIME"))
+        uvw = np.zeros((0, 3))
+        for t in times[np.argsort(np.abs(times - times[len(times) // 2]), kind="stable")]:
+            sel = tb.query(
+                f"TIME == {float(t)!r} && ANTENNA1 != ANTENNA2 && !ALL(FLAG)", columns="UVW"
+            )
+            try:
+                if sel.nrows():
+                    uvw = sel.getcol("UVW")
+                    break
+            finally:
+                sel.close()
     uv = uvw[:, :2] * freq_hz / SPEED_OF_LIGHT_M_S
     return uv[np.hypot(uv[:, 0], uv[:, 1]) >= min_uv_lambda]
 
