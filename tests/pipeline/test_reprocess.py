@@ -16,6 +16,8 @@ from dsa110_contimg.products import make_engine, make_session_factory, session_s
 from dsa110_contimg.products import repositories as repo
 from dsa110_contimg.products.models import (
     CalApplication,
+    CalTable,
+    CalTableStatus,
     GroupState,
     Image,
     Job,
@@ -132,6 +134,40 @@ def test_reprocess_redoes_from_a_step_as_new_versions(processed) -> None:
         ).all()
         assert not old_ok
     _metrics_follow_light_curves(factory)
+
+
+def test_a_calibrator_group_solves_again_into_new_tables(processed) -> None:
+    """From calibrate on a transit group: new tables beside the old, the old superseded, intact."""
+    settings, factory, groups = processed
+    group = groups[0]
+    with session_scope(factory) as s:
+        ms_id = repo.usable_ms_of_group(s, group).id
+        old = {
+            t.id: (t.path, Path(t.path, "table.dat").stat().st_mtime_ns)
+            for t in s.scalars(sa.select(CalTable).where(CalTable.source_ms_id == ms_id))
+        }
+    assert len(old) == 2
+    result = CliRunner().invoke(
+        main, ["reprocess", group, "--from", "calibrate", "--tier", "quicklook"]
+    )
+    assert result.exit_code == 0, result.output
+    with session_scope(factory) as s:
+        tables = s.scalars(
+            sa.select(CalTable).where(CalTable.source_ms_id == ms_id).order_by(CalTable.id)
+        ).all()
+        assert len(tables) == 4
+        new = [t for t in tables if t.id not in old]
+        assert all(t.status is CalTableStatus.VALID and ".v2." in t.path for t in new)
+        for t in tables:
+            if t.id in old:
+                assert t.status is CalTableStatus.SUPERSEDED
+                assert t.superseded_by_id in {n.id for n in new}
+                path, mtime = old[t.id]
+                assert Path(path, "table.dat").stat().st_mtime_ns == mtime, "old table rewritten"
+        applied = s.scalars(
+            sa.select(CalApplication.cal_table_id).where(CalApplication.ms_id == ms_id)
+        ).all()
+        assert {n.id for n in new} <= set(applied)
 
 
 def test_photometry_only(processed) -> None:

@@ -238,15 +238,27 @@ def read_caltable(path: str | Path) -> JonesSolutions:
     )
 
 
-def write_solutions(solution, ms: str | Path, *, overwrite: bool = True) -> dict[str, Path]:
+def write_solutions(
+    solution,
+    ms: str | Path,
+    *,
+    overwrite: bool = True,
+    paths: dict[str, str | Path] | None = None,
+) -> dict[str, Path]:
     """Write the bandpass and gain tables of a :class:`~.solve.CalibrationSolution`.
+
+    ``paths`` (``{"bandpass": ..., "gain": ...}``) names the tables; default
+    ``<ms>.b`` and ``<ms>.g``.
 
     Returns
     -------
     dict
-        ``{"bandpass": <ms>.b, "gain": <ms>.g}``.
+        ``{"bandpass": path, "gain": path}``.
     """
+    paths = paths or {}
     return {
-        "bandpass": write_caltable(solution.bandpass, ms, overwrite=overwrite),
-        "gain": write_caltable(solution.gain, ms, overwrite=overwrite),
+        "bandpass": write_caltable(
+            solution.bandpass, ms, paths.get("bandpass"), overwrite=overwrite
+        ),
+        "gain": write_caltable(solution.gain, ms, paths.get("gain"), overwrite=overwrite),
     }

@@ -133,7 +133,7 @@ def solve_tile_gains_on_catalog(
     (default from ``settings``).
     """
     from dsa110_contimg.calibration import caltable_records, read_info
-    from dsa110_contimg.calibration.caltable import write_caltable
+    from dsa110_contimg.calibration.caltable import table_path_for, write_caltable
     from dsa110_contimg.calibration.tile import catalog_sky_model, solve_tile_gains
 
     with session_scope(factory) as session:
@@ -176,7 +176,9 @@ def solve_tile_gains_on_catalog(
         reason = f"tile gains {solution.gain.flag_fraction:.0%} flagged"
         log.warning("MS %s: no tile gains: %s", ms.path, reason)
         return {"skipped": reason}
-    path = write_caltable(solution.gain, ms.path)
+    with session_scope(factory) as session:
+        path = repo.next_cal_table_path(session, table_path_for(ms.path, "G"))
+    path = write_caltable(solution.gain, ms.path, path)
     (record,) = caltable_records(
         solution,
         {"gain": path},
@@ -256,6 +258,7 @@ def solve_on_transit(
         write_model_ms,
         write_solutions,
     )
+    from dsa110_contimg.calibration.caltable import table_path_for
     from dsa110_contimg.calibration.tile import calibrator_sky_model
     from dsa110_contimg.pipeline.calibrators import find_transits
 
@@ -291,7 +294,12 @@ def solve_on_transit(
         log.warning("MS %s: calibrator %s modelled alone (no catalog store)", ms.path, cal.name)
     write_model_ms(ms.path, sources, pointing_dec_deg=ms.pointing_dec_deg, beam=beam)
     solution = solve_ms(ms.path, options.solve, pointing_dec_deg=ms.pointing_dec_deg)
-    paths = write_solutions(solution, ms.path)
+    with session_scope(factory) as session:  # a re-solve writes new files, never over a table
+        names = {
+            kind: repo.next_cal_table_path(session, table_path_for(ms.path, code))
+            for kind, code in (("bandpass", "B"), ("gain", "G"))
+        }
+    paths = write_solutions(solution, ms.path, paths=names)
     records = caltable_records(solution, paths, info, cal.name, validity_days=options.validity_days)
     sky = {
         "calibrator": cal.name,

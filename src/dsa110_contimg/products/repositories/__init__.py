@@ -74,12 +74,14 @@ from dsa110_contimg.products.repositories.caltables import (
     list_cal_tables,
     mark_waiting_for_calibration,
     nearest_other_strip_table,
+    next_cal_table_path,
     record_cal_application,
     record_calibration,
     record_calibrator,
     register_cal_table,
     supersede_covered,
     waiting_for_calibration,
+    withdraw_tables_of_ms,
 )
 from dsa110_contimg.products.repositories.events import (
     GENERATION_WINDOW,
@@ -462,6 +464,7 @@ __all__ = [
     "ms_or_none",
     "nearest_group",
     "nearest_other_strip_table",
+    "next_cal_table_path",
     "new_run_id",
     "normalise_tag",
     "normalised_light_curve",
@@ -537,6 +540,7 @@ __all__ = [
     "variability_or_none",
     "vetting_of",
     "waiting_for_calibration",
+    "withdraw_tables_of_ms",
     "withdraw_unvetted_candidates",
     # batch execution and reprocessing (pipeline.operations)
     "EXECUTED_OPERATIONS",

@@ -12,6 +12,7 @@ Marked tables are kept and listed, never deleted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -81,7 +82,53 @@ def register_cal_table(
     session.flush()
     publish_event(session, "cal", "new", {"id": table.id, "path": path, "type": table_type})
     supersede_covered(session, table)
+    if table.source_ms_id is not None:  # a re-solve: the versions reprocessing withdrew point here
+        for old in session.scalars(
+            sa.select(CalTable).where(
+                CalTable.id != table.id,
+                CalTable.source_ms_id == table.source_ms_id,
+                CalTable.table_type == table.table_type,
+                CalTable.status == CalTableStatus.SUPERSEDED,
+                CalTable.superseded_by_id.is_(None),
+            )
+        ):
+            old.superseded_by_id = table.id
     return table
+
+
+def next_cal_table_path(session: Session, path: str | Path) -> str:
+    """``path``, or ``<stem>.v<n><suffix>`` beside it when ``path`` is registered.
+
+    A re-solve (``dsa110 reprocess --from calibrate`` of a calibrator group)
+    writes new files: a registered table's file is never overwritten, so each
+    row keeps describing the solutions it was registered with.
+    """
+    path = Path(path)
+    taken = set(
+        session.scalars(
+            sa.select(CalTable.path).where(CalTable.path.like(f"{path.with_suffix('')}%"))
+        )
+    )
+    if str(path) not in taken:
+        return str(path)
+    n = 2
+    while (candidate := f"{path.with_suffix('')}.v{n}{path.suffix}") in taken:
+        n += 1
+    return candidate
+
+
+def withdraw_tables_of_ms(session: Session, ms_id: int) -> list[int]:
+    """Mark ``superseded`` the valid tables solved on an MS (its calibration is redone); ids."""
+    tables = session.scalars(
+        sa.select(CalTable).where(
+            CalTable.source_ms_id == ms_id, CalTable.status == CalTableStatus.VALID
+        )
+    ).all()
+    for table in tables:
+        table.status = CalTableStatus.SUPERSEDED
+    if tables:
+        publish_event(session, "cal", "superseded", {"by": None, "ids": [t.id for t in tables]})
+    return [t.id for t in tables]
 
 
 def supersede_covered(session: Session, table: CalTable) -> list[CalTable]:

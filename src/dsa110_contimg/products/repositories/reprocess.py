@@ -40,6 +40,7 @@ from dsa110_contimg.products.models import (
     Photometry,
     ProductStatus,
 )
+from dsa110_contimg.products.repositories.caltables import withdraw_tables_of_ms
 from dsa110_contimg.products.repositories.events import publish_event
 from dsa110_contimg.products.repositories.query import InvalidQueryError
 
@@ -87,8 +88,13 @@ def supersede_from_step(
 ) -> dict[str, object]:
     """Make the group's products of ``step`` and later unusable; what changed.
 
-    Returns ``{"ms_id", "images_superseded", "photometry_withdrawn", "sources"}``:
-    ``sources`` are the source ids whose metrics must be recomputed.
+    Returns ``{"ms_id", "images_superseded", "photometry_withdrawn",
+    "cal_tables_withdrawn", "sources"}``: ``sources`` are the source ids whose
+    metrics must be recomputed. From ``calibrate`` (or earlier) the tables
+    solved on the group's MS are superseded too, so that the group solves again
+    (a tile's own gains would otherwise still be valid for it) into new files
+    (:func:`~.caltables.next_cal_table_path`); groups that applied them keep
+    their record of it.
     """
     check_from_step(step)
     ms = session.scalars(
@@ -101,6 +107,7 @@ def supersede_from_step(
         "ms_id": None,
         "images_superseded": [],
         "photometry_withdrawn": 0,
+        "cal_tables_withdrawn": [],
         "sources": [],
     }
     if ms is None:
@@ -121,12 +128,14 @@ def supersede_from_step(
     if step == "convert":
         ms.status = ProductStatus.SUPERSEDED
         ms.note = f"superseded: {reason}"
+        out["cal_tables_withdrawn"] = withdraw_tables_of_ms(session, ms.id)
     elif step in ("flag", "calibrate", "image"):
         if step == "flag":
             ms.flag_fraction = None
             ms.stage = MSStage.CONVERTED
         if step in ("flag", "calibrate"):
             ms.cal_applied = False
+            out["cal_tables_withdrawn"] = withdraw_tables_of_ms(session, ms.id)
             if step == "calibrate":
                 ms.stage = MSStage.FLAGGED
     session.flush()
