@@ -133,7 +133,7 @@ def solve_tile_gains_on_catalog(
     (default from ``settings``).
     """
     from dsa110_contimg.calibration import caltable_records, read_info
-    from dsa110_contimg.calibration.caltable import table_path_for, write_caltable
+    from dsa110_contimg.calibration.caltable import write_caltable
     from dsa110_contimg.calibration.tile import catalog_sky_model, solve_tile_gains
 
     with session_scope(factory) as session:
@@ -176,9 +176,7 @@ def solve_tile_gains_on_catalog(
         reason = f"tile gains {solution.gain.flag_fraction:.0%} flagged"
         log.warning("MS %s: no tile gains: %s", ms.path, reason)
         return {"skipped": reason}
-    with session_scope(factory) as session:
-        path = repo.next_cal_table_path(session, table_path_for(ms.path, "G"))
-    path = write_caltable(solution.gain, ms.path, path)
+    path = write_caltable(solution.gain, ms.path, _new_table_paths(factory, ms.path)["gain"])
     (record,) = caltable_records(
         solution,
         {"gain": path},
@@ -197,6 +195,17 @@ def solve_tile_gains_on_catalog(
         model.apparent_flux_jy,
     )
     return {"table": str(path), "bandpass": bandpass.paths[0], **solution.gain.meta["sky_model"]}
+
+
+def _new_table_paths(factory: sa.orm.sessionmaker, ms_path: str) -> dict[str, str]:
+    """Unregistered paths for a solve's tables: a re-solve never writes over a registered table."""
+    from dsa110_contimg.calibration.caltable import table_path_for
+
+    with session_scope(factory) as session:
+        return {
+            kind: repo.next_cal_table_path(session, table_path_for(ms_path, code))
+            for kind, code in (("bandpass", "B"), ("gain", "G"))
+        }
 
 
 def _catalog_cone(
@@ -258,7 +267,6 @@ def solve_on_transit(
         write_model_ms,
         write_solutions,
     )
-    from dsa110_contimg.calibration.caltable import table_path_for
     from dsa110_contimg.calibration.tile import calibrator_sky_model
     from dsa110_contimg.pipeline.calibrators import find_transits
 
@@ -275,10 +283,10 @@ def solve_on_transit(
     with session_scope(factory) as session:
         beam = beam_model_for(session, options.beam_model, ms.mjd_mid) or AIRY
     info = read_info(ms.path)
+    freq = float(np.median(info.freqs_hz))
     sources = [PointSource.from_calibrator(cal)]
     cone = None
     if settings is not None:
-        freq = float(np.median(info.freqs_hz))
         cone = _catalog_cone(settings, ms, freq, options.tile_model, beam)
     if cone is not None:
         sources = calibrator_sky_model(
@@ -286,7 +294,7 @@ def solve_on_transit(
             [cone],
             mid_mjd=ms.mjd_mid,
             pointing_dec_deg=ms.pointing_dec_deg,
-            freq_hz=float(np.median(info.freqs_hz)),
+            freq_hz=freq,
             params=options.tile_model,
             beam=beam,
         )
@@ -294,12 +302,7 @@ def solve_on_transit(
         log.warning("MS %s: calibrator %s modelled alone (no catalog store)", ms.path, cal.name)
     write_model_ms(ms.path, sources, pointing_dec_deg=ms.pointing_dec_deg, beam=beam)
     solution = solve_ms(ms.path, options.solve, pointing_dec_deg=ms.pointing_dec_deg)
-    with session_scope(factory) as session:  # a re-solve writes new files, never over a table
-        names = {
-            kind: repo.next_cal_table_path(session, table_path_for(ms.path, code))
-            for kind, code in (("bandpass", "B"), ("gain", "G"))
-        }
-    paths = write_solutions(solution, ms.path, paths=names)
+    paths = write_solutions(solution, ms.path, paths=_new_table_paths(factory, ms.path))
     records = caltable_records(solution, paths, info, cal.name, validity_days=options.validity_days)
     sky = {
         "calibrator": cal.name,
