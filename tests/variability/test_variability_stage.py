@@ -37,13 +37,18 @@ def _light_curves(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return truth[:, None] * shape + rng.normal(size=err.shape) * err, err
 
 
+def _group_id(e: int) -> str:
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + dt.timedelta(days=4 * e)
+    return start.strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def _epoch(session, e: int):
     """An image row to hang one epoch's photometry on (group and MS through the repositories).
 
     Epochs are 4 days apart: an ESE lasts more than a week.
     """
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + dt.timedelta(days=4 * e)
-    gid, mjd = start.strftime("%Y-%m-%dT%H:%M:%S"), 61100.0 + 4 * e
+    gid, mjd = _group_id(e), 61100.0 + 4 * e
     repo.register_group(session, group_id=gid, start_time=start, start_mjd=mjd)
     ms = repo.register_ms(
         session, path=f"/x/{gid}.ms", mjd_start=mjd, mjd_mid=mjd, mjd_end=mjd, group_id=gid
@@ -63,23 +68,27 @@ def _epoch(session, e: int):
     )
 
 
+def _rows(image, ids, flux, err) -> list[dict]:
+    """One image's photometry rows (raw and normalised fluxes equal)."""
+    return [
+        {
+            "source_id": int(s),
+            "mjd": image.mjd_obs,
+            "flux_jy": float(f),
+            "flux_err_jy": float(e),
+            "norm_flux_jy": float(f),
+            "norm_flux_err_jy": float(e),
+        }
+        for s, f, e in zip(ids, flux, err, strict=True)
+    ]
+
+
 def _run_epochs(factory, flux, err, epochs, ids, calls):
     summaries = []
     for e in epochs:
         with session_scope(factory) as session:
             image = _epoch(session, e)
-            rows = [
-                {
-                    "source_id": int(s),
-                    "mjd": image.mjd_obs,
-                    "flux_jy": float(flux[k, e]),
-                    "flux_err_jy": float(err[k, e]),
-                    "norm_flux_jy": float(flux[k, e]),
-                    "norm_flux_err_jy": float(err[k, e]),
-                }
-                for k, s in enumerate(ids)
-            ]
-            repo.add_photometry(session, image.id, rows)
+            repo.add_photometry(session, image.id, _rows(image, ids, flux[:, e], err[:, e]))
             calls.clear()
             summary = stage.update_light_curves(
                 session, ids, flux[:, e], err[:, e], image.mjd_obs, preset="conservative"
@@ -155,3 +164,71 @@ def test_recompute_metrics_matches_incremental(factory) -> None:
 def test_duplicate_ids_are_refused(factory) -> None:
     with session_scope(factory) as session, pytest.raises(ValueError, match="distinct"):
         stage.update_light_curves(session, [1, 1], [1.0, 1.0], [0.1, 0.1], 60000.0)
+
+
+def _measure(factory, image_of, flux, err, epochs, ids) -> list[dict]:
+    """Photometry of some epochs (images already registered) through the light-curve stage."""
+    summaries = []
+    for e in epochs:
+        with session_scope(factory) as session:
+            image = repo.get_image(session, image_of[e])
+            repo.add_photometry(session, image.id, _rows(image, ids, flux[:, e], err[:, e]))
+            summaries.append(
+                stage.update_light_curves(session, ids, flux[:, e], err[:, e], image.mjd_obs)
+            )
+    return summaries
+
+
+def test_a_reprocess_takes_back_the_candidates_its_error_raised(factory) -> None:
+    """A bad epoch (a wrong beam) raises candidates; redone right, they are withdrawn.
+
+    The path of ``dsa110 reprocess``: the group's photometry is withdrawn and
+    the metrics recomputed (``services.reprocess_group``), then the redone
+    image's photometry arrives older than the sources' latest sightings. A
+    candidate a person has commented on stays; a real flare elsewhere in the
+    same light curves stays a candidate under many later steady epochs.
+    """
+    from dsa110_contimg.config import Settings
+    from dsa110_contimg.pipeline.services import reprocess_group
+
+    rng = np.random.default_rng(11)
+    n_src, n_ep, bad = 8, 14, 4
+    truth = rng.uniform(0.2, 1.0, n_src)
+    err = truth[:, None] / 80.0 * np.ones(n_ep)
+    right = truth[:, None] + rng.normal(size=err.shape) * err
+    right[-1, 2] *= 1.8  # a real flare of the last source, early in its light curve
+    wrong = right.copy()
+    wrong[:5, bad] *= 0.8  # the bad epoch: five sources 20% low
+    with session_scope(factory) as session:
+        ids = np.array(
+            [
+                repo.register_source(session, name=f"B{k}", ra_deg=30.0, dec_deg=k * 1e-2).id
+                for k in range(n_src)
+            ]
+        )
+        image_of, groups = {}, {}
+        for e in range(n_ep):
+            image = _epoch(session, e)
+            image_of[e], groups[e] = image.id, _group_id(e)
+            repo.set_group_state(session, groups[e], "done")
+    _measure(factory, image_of, wrong, err, range(n_ep), ids)
+    with session_scope(factory) as session:
+        raised = {int(c.source_id): c.id for c in session.scalars(sa.select(Candidate))}
+        assert set(raised) == {int(s) for s in ids[:5]} | {int(ids[-1])}
+        repo.add_comment(session, "candidate", raised[int(ids[0])], "watching", by="astro")
+
+    settings = Settings()
+    done = reprocess_group(settings, factory, groups[bad], from_step="photometry", reason="beam")
+    assert sorted(done.superseded["candidates_withdrawn"]) == sorted(
+        raised[int(s)] for s in ids[1:5]
+    )
+    summary = _measure(factory, image_of, right, err, [bad], ids)[0]  # measured right
+    assert summary["n_rebuilt"] == n_src  # older than every source's latest sighting
+
+    with session_scope(factory) as session:
+        left = {int(c.source_id) for c in session.scalars(sa.select(Candidate))}
+        withdrawn = session.scalars(
+            sa.select(Event).where(Event.topic == "candidate", Event.kind == "withdrawn")
+        ).all()
+    assert left == {int(ids[0]), int(ids[-1])}  # the commented one and the real flare
+    assert len(withdrawn) == 4

@@ -243,7 +243,7 @@ def reprocess_group(
     InvalidQueryError
         If ``from_step`` names no step.
     """
-    from dsa110_contimg.variability.stage import recompute_metrics
+    from dsa110_contimg.variability.stage import recompute_metrics, refresh_candidates
 
     step = repo.check_from_step(from_step or default_from_step(factory, group_id))
     with session_scope(factory) as session:
@@ -254,8 +254,11 @@ def reprocess_group(
         superseded = repo.supersede_from_step(session, group_id, step, reason=reason)
         sources = superseded.pop("sources")
         superseded["metrics_recomputed"] = len(sources)
-        if sources:
-            recompute_metrics(session, sources, preset=settings.candidate_preset())
+        if sources:  # their light curves lost this group's sightings until it is redone
+            preset = settings.candidate_preset()
+            recompute_metrics(session, sources, preset=preset)
+            found = refresh_candidates(session, sorted(set(sources)), preset=preset)
+            superseded["candidates_withdrawn"] = found.withdrawn
         repo.set_group_state(session, group_id, GroupState.PROCESSING)  # claimed; error cleared
         repo.publish_event(
             session, "group", "reprocess", {"group_id": group_id, "from_step": step, **superseded}

@@ -16,9 +16,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from dsa110_contimg.products import repositories as repo
-from dsa110_contimg.variability.candidates import Preset, evaluate_candidates, get_preset
-from dsa110_contimg.variability.metrics import MetricsState
-from dsa110_contimg.variability.stage import recompute_metrics, upsert_candidates
+from dsa110_contimg.variability.candidates import Preset, get_preset
+from dsa110_contimg.variability.stage import recompute_metrics, refresh_candidates
 
 
 def apply_image_rating(
@@ -55,14 +54,8 @@ def apply_image_rating(
     chosen = get_preset(preset)
     ids = np.asarray(source_ids, np.int64)
     recompute_metrics(session, ids, preset=chosen)
-    state = MetricsState.from_records(repo.lock_metrics_rows(session, ids))
-    records = evaluate_candidates(
-        state, lambda i: repo.normalised_light_curve(session, int(ids[i])), chosen
-    )
-    new, updated = upsert_candidates(session, ids, records)
-    result["new_candidates"], result["updated_candidates"] = new, updated
-    result["withdrawn_candidates"] = repo.withdraw_unvetted_candidates(
-        session, source_ids, keep=new + updated
-    )
+    found = refresh_candidates(session, ids, preset=chosen)
+    result["new_candidates"], result["updated_candidates"] = found.new, found.updated
+    result["withdrawn_candidates"] = found.withdrawn
     repo.touch(session, "variability")
     return result

@@ -26,7 +26,10 @@ statement goes through the repositories; the arithmetic is the pure
    ``Candidate`` row: a new row starts ``new``; an existing row keeps the
    status a human gave it, its score and details are refreshed (an
    unreviewed row changes kind when the classification does, see
-   :func:`upsert_candidates`).
+   :func:`upsert_candidates`); an unreviewed candidate of a measured source
+   that no longer passes is withdrawn (:func:`refresh_candidates`), so a
+   remeasurement (a reprocess, a new beam model) takes back what an error
+   raised.
 
 :func:`recompute_metrics` rebuilds some sources' metrics from their stored
 light curves (repairs; the photometry stage's renormalisation of a field's
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -127,29 +131,84 @@ def update_light_curves(
         reported = MetricsState.from_records(rows)
     used = int(np.count_nonzero(usable(fluxes, errs)))
     repo.touch(session, "variability")
-    records = evaluate_candidates(
-        reported, lambda i: normalised_light_curve(session, int(ids[i])), chosen
-    )
-    new, updated = upsert_candidates(session, ids, records)
+    # a passing score only fades with new sightings (a flare stays found); a
+    # candidate goes only where the history itself was rewritten
+    found = refresh_candidates(session, ids, reported, chosen, rewritten=rebuild)
     log.info(
         "light curves: %d sources, %d measurements (%d sources rebuilt), "
-        "%d candidates (%d new) under preset %s",
+        "%d candidates (%d new, %d withdrawn) under preset %s",
         ids.size,
         used,
         rebuild.size,
-        len(records),
-        len(new),
+        found.n_passing,
+        len(found.new),
+        len(found.withdrawn),
         chosen.name,
     )
     return {
         "n_sources": int(ids.size),
         "n_used": used,
         "n_rebuilt": int(rebuild.size),
-        "n_candidates": len(records),
-        "new_candidates": new,
-        "updated_candidates": updated,
+        "n_candidates": found.n_passing,
+        "new_candidates": found.new,
+        "updated_candidates": found.updated,
+        "withdrawn_candidates": found.withdrawn,
         "preset": chosen.name,
     }
+
+
+@dataclass(frozen=True)
+class CandidateChanges:
+    """What one re-evaluation did to the candidates of some sources (ids)."""
+
+    n_passing: int
+    new: list[int]
+    updated: list[int]
+    withdrawn: list[int]
+
+
+def refresh_candidates(
+    session: Session,
+    source_ids: Sequence[int] | np.ndarray,
+    state: MetricsState | None = None,
+    preset: str | Preset | None = None,
+    *,
+    rewritten: Sequence[int] | np.ndarray | None = None,
+) -> CandidateChanges:
+    """Re-evaluate the candidates of these sources from their current metrics.
+
+    Sources that pass the preset get their candidate created or refreshed
+    (:func:`upsert_candidates`). An unreviewed light-curve candidate of a
+    ``rewritten`` source that no longer passes (its photometry was
+    withdrawn or remeasured: a reprocess, a better beam, a rating) is
+    withdrawn unless a person has looked at it
+    (``repositories.withdraw_unvetted_candidates``); one whose score merely
+    faded under later sightings stays.
+
+    Parameters
+    ----------
+    source_ids : array_like of int
+        Distinct ``Source.id`` values, shape (N,), in the order of ``state``.
+    state : MetricsState, optional
+        Their metrics (default: read from their ``VariabilityMetrics`` rows).
+    preset : str or Preset, optional
+        Default ``conservative``.
+    rewritten : array_like of int, optional
+        The sources whose light curves were rebuilt (default all).
+    """
+    ids = np.asarray(source_ids, np.int64)
+    chosen = get_preset(preset)
+    if state is None:
+        state = MetricsState.from_records(repo.lock_metrics_rows(session, ids))
+    records = evaluate_candidates(
+        state, lambda i: normalised_light_curve(session, int(ids[i])), chosen
+    )
+    new, updated = upsert_candidates(session, ids, records)
+    redone = ids if rewritten is None else np.asarray(rewritten, np.int64)
+    withdrawn = repo.withdraw_unvetted_candidates(session, redone.tolist(), keep=new + updated)
+    for cid in withdrawn:
+        log.info("candidate %d withdrawn: its source no longer passes %s", cid, chosen.name)
+    return CandidateChanges(len(records), new, updated, withdrawn)
 
 
 def upsert_candidates(

@@ -38,6 +38,7 @@ from dsa110_contimg.products.repositories.query import (
     InvalidQueryError,
     NotFoundError,
     columns_of,
+    in_chunks,
 )
 
 #: Longest tag, and the characters a tag may hold besides letters and digits.
@@ -467,21 +468,22 @@ def withdraw_unvetted_candidates(
 ) -> list[int]:
     """Delete the light-curve candidates of these sources that nobody has looked at, but ``keep``.
 
-    After a rating changed their light curves, a candidate that no longer
-    passes goes, unless a person gave it a verdict, a tag or a comment.
+    After their light curves changed (new sightings, a rating, a reprocess),
+    a candidate that no longer passes goes, unless a person gave it a
+    verdict, a tag or a comment.
     Returns the ids deleted (one ``candidate``/``withdrawn`` event each).
     """
-    if not source_ids:
-        return []
-    stmt = sa.select(Candidate.id).where(
-        Candidate.source_id.in_(source_ids),
-        Candidate.kind.in_([CandidateKind.VARIABLE, CandidateKind.ESE]),
-        Candidate.status == CandidateStatus.NEW,
-        Candidate.reviewed_at.is_(None),
-        Candidate.id.not_in(keep or [0]),
-        ~_any_annotation(AnnotationTarget.CANDIDATE, Candidate.id),
-    )
-    ids = [int(i) for i in session.scalars(stmt)]
+    ids: list[int] = []
+    kept = set(keep)
+    for part in in_chunks(source_ids):
+        stmt = sa.select(Candidate.id).where(
+            Candidate.source_id.in_(part),
+            Candidate.kind.in_([CandidateKind.VARIABLE, CandidateKind.ESE]),
+            Candidate.status == CandidateStatus.NEW,
+            Candidate.reviewed_at.is_(None),
+            ~_any_annotation(AnnotationTarget.CANDIDATE, Candidate.id),
+        )
+        ids += [int(i) for i in session.scalars(stmt) if int(i) not in kept]
     if ids:
         session.execute(sa.delete(Candidate).where(Candidate.id.in_(ids)))
         for cid in ids:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,6 +77,16 @@ class Page:
     total: int
     limit: int
     offset: int
+
+
+IN_CHUNK = 900
+"""Most ids bound in one ``IN (...)`` clause (SQLite allows 999 in old builds)."""
+
+
+def in_chunks(ids: Iterable[int], size: int = IN_CHUNK) -> list[list[int]]:
+    """Split ids into lists short enough for one ``IN`` clause."""
+    ids = [int(i) for i in ids]
+    return [ids[k : k + size] for k in range(0, len(ids), size)]
 
 
 def columns_of(obj: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from dsa110_contimg.products.repositories.annotations import (
 from dsa110_contimg.products.repositories.events import publish_event, touch
 from dsa110_contimg.products.repositories.query import (
     DEFAULT_SORT,
+    IN_CHUNK,
     MAX_CONE_MATCHES,
     SORTABLE,
     Filter,
@@ -44,6 +45,7 @@ from dsa110_contimg.products.repositories.query import (
     _where,
     check_page,
     count_rows,
+    in_chunks,
     mjd_range,
     record_columns,
     shared,
@@ -427,16 +429,6 @@ def light_curve(
 # ---------------------------------------------------------------------------
 # the photometry stage's reads and writes (its read and write phases)
 # ---------------------------------------------------------------------------
-IN_CHUNK = 900
-"""Most ids bound in one ``IN (...)`` clause (SQLite allows 999 in old builds)."""
-
-
-def in_chunks(ids: Iterable[int], size: int = IN_CHUNK) -> list[list[int]]:
-    """Split ids into lists short enough for one ``IN`` clause."""
-    ids = [int(i) for i in ids]
-    return [ids[k : k + size] for k in range(0, len(ids), size)]
-
-
 def count_image_photometry(session: Session, image_id: int) -> int:
     """Measurements already stored for one image (0: not measured yet)."""
     stmt = sa.select(sa.func.count()).select_from(Photometry).where(Photometry.image_id == image_id)
