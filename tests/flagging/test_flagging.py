@@ -73,6 +73,11 @@ def test_qa_fractions(rfi_case):
     assert fr.per_channel[40] == 1.0 and fr.per_channel[100] < 0.2
     qa = result.qa()
     assert 0 < qa["total"] < 0.2 and "aoflagger" in qa["steps"]
+    line = result.summary()  # the flag step's job log line
+    assert line.startswith(f"{100 * qa['total']:.2f}% flagged")
+    assert "aoflagger +" in line and "none dropped" in line
+    whole = int((fr.per_channel >= 1.0).sum())
+    assert whole >= 1 and f"{whole}/384 channels flagged whole" in line
 
 
 def test_mad_clip_alone_finds_lines_and_bursts():

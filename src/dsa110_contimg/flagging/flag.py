@@ -91,6 +91,28 @@ class FlagResult:
     step_fractions: dict[str, float] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
 
+    def summary(self) -> str:
+        """One line for a job log: what each step added, what was dropped, the worst parts."""
+        steps, before = [], 0.0
+        for name, frac in self.step_fractions.items():
+            steps.append(f"{name} +{100 * (frac - before):.2f}%")
+            before = frac
+        f = self.fractions
+        worst_ant = max(f.per_antenna.items(), key=lambda kv: kv[1], default=None)
+        parts = [
+            f"{100 * f.total:.2f}% flagged",
+            ", ".join(steps) or "no steps",
+            f"dropped antennas {self.dropped_antennas}"
+            if self.dropped_antennas
+            else "none dropped",
+        ]
+        if worst_ant is not None:
+            parts.append(f"worst antenna {worst_ant[0]} at {100 * worst_ant[1]:.1f}%")
+        if f.per_channel.size:
+            whole = int(np.count_nonzero(f.per_channel >= 1.0))
+            parts.append(f"{whole}/{f.per_channel.size} channels flagged whole")
+        return "; ".join(parts)
+
     def qa(self) -> dict:
         """JSON-able QA record."""
         return {

@@ -43,6 +43,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
     if ms.flag_fraction is not None:
         return {"ms_path": ms.path, "skipped": True, "flag_fraction": ms.flag_fraction}
     result = flag_ms(ms.path, options.params)
+    log.info("flagged MS %d (%s): %s", ms.id, ms.path, result.summary())
     qa = result.qa()
     fraction = float(qa["total"])
     with session_scope(ctx.factory) as session:
