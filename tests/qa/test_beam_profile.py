@@ -398,3 +398,15 @@ def test_fit_is_not_pulled_by_a_flux_scale_offset(wide: BeamSamples) -> None:
     fit, shifted = fit_fwhm_scale(wide), fit_fwhm_scale(low)
     assert shifted.fwhm_scale == pytest.approx(fit.fwhm_scale, rel=2e-3)
     assert shifted.flux_scale == pytest.approx(0.97 * fit.flux_scale, rel=2e-3)
+
+
+def test_a_fit_knows_the_width_the_images_applied_and_whether_it_settled(wide) -> None:
+    """The Airy images give 1.1 against an applied 1.0 (not settled); images made with it settle."""
+    first = fit_fwhm_scale(wide)
+    assert first.applied_fwhm_scale == pytest.approx(1.0, abs=1e-3)
+    assert not first.settled()
+    redone = fit_fwhm_scale(samples_of(make_sky(truth_scale=1.1, applied_scale=1.1)))
+    assert redone.applied_fwhm_scale == pytest.approx(1.1, abs=1e-3)
+    assert redone.fwhm_scale == pytest.approx(1.1, abs=0.01)
+    assert redone.settled()
+    assert redone.profile_record()["fit"]["applied_fwhm_scale"] == pytest.approx(1.1, abs=1e-3)

@@ -140,6 +140,17 @@ def fit(
         f"{result.median_after:.4f} after; scatter {result.rms_before:.4f} -> "
         f"{result.rms_after:.4f}"
     )
+    if result.settled():
+        click.echo(
+            f"settled: the images were corrected with a width of x{result.applied_fwhm_scale:.4f}"
+        )
+    else:
+        click.echo(
+            f"not settled: the images were corrected with a width of "
+            f"x{result.applied_fwhm_scale:.4f}; their calibration predicted the field with that "
+            "beam, which pulls this fit toward it. Reprocess the groups from calibrate with this "
+            "model and fit again until the width settles (usually one more round)."
+        )
     if out_png:
         from dsa110_contimg.qa.beam_figure import write_beam_figure
 
