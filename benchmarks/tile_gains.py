@@ -17,7 +17,7 @@ with each model path in turn:
   row and source, the channels as a geometric progression);
 * ``binned k``: the data (bandpass applied) and the model averaged in bins
   of k channels before the solve, the model of a bin being its exact channel
-  mean (the default, k = 4: ``TILE_BIN_HZ``, 1 MHz).
+  mean (the default, k = 4: ``[solve.tile_model] bin_hz``, 1 MHz).
 
 Each is scored against the simulator's true gains as
 ``tests/calibration/test_tile.py`` scores them (bandpass x tile gain against

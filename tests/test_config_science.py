@@ -169,3 +169,15 @@ def test_image_step_records_the_effective_tier() -> None:
     assert imaging["tiers"] == {"quicklook": {"niter": 77}}
     assert imaging["tier"]["name"] == "quicklook" and imaging["tier"]["niter"] == 77
     assert record["settings"]["beam_model"] == "airy"
+
+
+def test_the_tile_solves_channel_bin_is_a_setting() -> None:
+    """``[solve.tile_model] bin_hz`` reaches the calibrate step's options (was a module constant)."""
+    from dsa110_contimg.calibration.tile import TILE_BIN_HZ
+    from dsa110_contimg.pipeline.steps.calibrate import CalibrateOptions
+
+    assert Settings().solve.tile_model_params().bin_hz == TILE_BIN_HZ
+    s = Settings(solve={"tile_model": {"bin_hz": 2.0e6}})
+    assert CalibrateOptions.from_settings(s, RunOptions()).tile_model.bin_hz == 2.0e6
+    with pytest.raises(ValueError, match="bin_hz"):
+        Settings(solve={"tile_model": {"bin_hz": 0}})

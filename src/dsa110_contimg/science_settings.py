@@ -263,6 +263,10 @@ class TileModelSettings(Section):
         default=0.5, ge=0, description="A tile is re-solved only when the model carries this "
         "much apparent flux (Jy)."
     )  # fmt: skip
+    bin_hz: float = Field(
+        default=1.0e6, gt=0, le=50e6, description="Widest channel bin of the tile-gain solve, Hz "
+        "(data and model averaged; wider bins lose the smearing information)."
+    )  # fmt: skip
 
 
 class SolveSettings(Section):

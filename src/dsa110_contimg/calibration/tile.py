@@ -53,7 +53,8 @@ DEFAULT_SPECTRAL_INDEX = -0.7
 #: to 0.35 turn on the longest (2.6 km) baselines; the binned model includes that
 #: smearing exactly, but wider bins lose the information in it (on a full group,
 #: 8 channels: phases 0.07 deg further from the truth; ``benchmarks/tile_gains.py``).
-#: The test preset's 2.9 MHz channels are not binned.
+#: The test preset's 2.9 MHz channels are not binned. The default of
+#: ``TileModelParams.bin_hz`` (``settings.solve.tile_model.bin_hz``).
 TILE_BIN_HZ = 1.0e6
 
 
@@ -65,6 +66,7 @@ class TileModelParams:
     min_beam_power: float = 0.1
     max_sources: int = 300
     min_model_flux_jy: float = 0.5
+    bin_hz: float = TILE_BIN_HZ
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ def solve_tile_gains(
     pointing_dec_deg: float,
     params: SolveParams | None = None,
     chan_bin: int | None = None,
+    bin_hz: float = TILE_BIN_HZ,
     predict: str = "kernel",
     beam: PrimaryBeamModel = AIRY,
 ) -> CalibrationSolution:
@@ -193,7 +196,7 @@ def solve_tile_gains(
 
     The data (bandpass applied) and the model are averaged in bins of
     ``chan_bin`` channels before the solve (:mod:`.freqbin`; 1 for none;
-    None: as many as fit in :data:`TILE_BIN_HZ`); ``predict="reference"``
+    None: as many as fit in ``bin_hz``); ``predict="reference"``
     with ``chan_bin=1`` is the numpy path, for comparisons
     (``benchmarks/tile_gains.py``). ``beam`` is the primary beam of the model
     (the one ``model`` was chosen with).
@@ -201,7 +204,7 @@ def solve_tile_gains(
     info = read_info(ms)
     if chan_bin is None:
         width = np.abs(np.diff(info.freqs_hz)).max() if info.freqs_hz.size > 1 else np.inf
-        chan_bin = max(1, int(TILE_BIN_HZ / width + 1e-9))
+        chan_bin = max(1, int(bin_hz / width + 1e-9))
     log.info(
         "tile gains for %s: %d catalog sources, %.2f Jy apparent, bandpass %s",
         Path(ms).name,

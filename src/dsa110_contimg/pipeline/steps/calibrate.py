@@ -170,6 +170,7 @@ def solve_tile_gains_on_catalog(
         model,
         pointing_dec_deg=ms.pointing_dec_deg,
         params=options.solve,
+        bin_hz=options.tile_model.bin_hz,
         beam=beam,
     )
     if solution.gain.flag_fraction > options.tile_max_flag_fraction:
