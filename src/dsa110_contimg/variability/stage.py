@@ -26,10 +26,11 @@ statement goes through the repositories; the arithmetic is the pure
    ``Candidate`` row: a new row starts ``new``; an existing row keeps the
    status a human gave it, its score and details are refreshed (an
    unreviewed row changes kind when the classification does, see
-   :func:`upsert_candidates`); an unreviewed candidate of a measured source
-   that no longer passes is withdrawn (:func:`refresh_candidates`), so a
-   remeasurement (a reprocess, a new beam model) takes back what an error
-   raised.
+   :func:`upsert_candidates`); an unreviewed candidate whose source's light
+   curve was rewritten (a reprocess, a late or back-filled sighting) and no
+   longer passes is withdrawn (:func:`refresh_candidates`), so a
+   remeasurement (a new beam model, new tables) takes back what an error
+   raised; one whose score merely fades under new sightings stays.
 
 :func:`recompute_metrics` rebuilds some sources' metrics from their stored
 light curves (repairs; the photometry stage's renormalisation of a field's
