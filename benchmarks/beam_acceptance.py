@@ -24,8 +24,10 @@ beam is above 0.2. Goal: after the fit every bin's median within 2% of 1,
 and no candidate among the sources (all are steady).
 
 Run: ``.venv/bin/python benchmarks/beam_acceptance.py --root /tmp/beam-acc``
-(about 20 minutes on 2 cores at the defaults: 8 days of a calibrator and 4
-target groups, 48 antennas; ``--reuse`` picks up a root already processed).
+(about 45 minutes on 2 cores at the defaults: 8 days of a calibrator and 4
+target groups, 48 antennas, processed once and reprocessed twice; 30 GB of
+disk; ``--reuse`` picks up a root already processed and only fits again if
+the width has not settled).
 """
 
 from __future__ import annotations
