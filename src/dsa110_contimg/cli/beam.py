@@ -140,7 +140,9 @@ def fit(
         f"{result.median_after:.4f} after; scatter {result.rms_before:.4f} -> "
         f"{result.rms_after:.4f}"
     )
-    if result.settled():
+    if result.applied_fwhm_scale != result.applied_fwhm_scale:  # NaN: nothing was divided
+        click.echo("the measured images carry no primary-beam correction to compare with")
+    elif result.settled():
         click.echo(
             f"settled: the images were corrected with a width of x{result.applied_fwhm_scale:.4f}"
         )
