@@ -34,7 +34,7 @@ sky the correlator sees is aberrated (v/c ~ 1e-4), which scales offsets
 from the phase centre by up to about 1e-4. Measured against the simulator
 (astropy ICRS -> AltAz per integration) on a noiseless 3C48 group: a pure
 E-W gain-phase ramp of 0.6 deg/km at 1.4 GHz for the calibrator 0.22 deg
-from the phase centre (a 0.073 arcsec offset, 9.2e-5 of it); on a 2.6 km
+from the phase centre (a 0.073 arcsec offset, 9.2e-5 of it); scaled to a 2.6 km
 baseline with the calibrator 0.6 deg off, about 4 deg. The ramp moves the
 calibrated targets by the same fraction of an arcsecond, far below the
 beam, so it is left; computing offsets between apparent positions would remove it.
