@@ -43,11 +43,11 @@ from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
-from sim_truth import SimTruth, median_se, radius_deg
+from sim_truth import SimTruth, radius_deg
 
 from dsa110_contimg.products import make_engine
 from dsa110_contimg.products import models as m
-from dsa110_contimg.qa.beam_profile import PrimaryBeamModel, drift_gain
+from dsa110_contimg.qa.beam_profile import PrimaryBeamModel, drift_gain, median_and_error
 
 PB_LIMIT = 0.2
 TOLERANCE = 0.02
@@ -171,7 +171,7 @@ def profile_rows(j: Judged) -> list[dict]:
         sel = (j.radius_deg >= lo) & (j.radius_deg < hi) & (j.true_gain > PB_LIMIT)
         if sel.sum() < 5:
             continue
-        med, se = median_se(j.ratio[sel])
+        med, se = median_and_error(j.ratio[sel])
         expect = float(np.median(j.true_gain[sel] / j.applied_gain[sel]))
         rows.append(
             dict(lo=lo, hi=hi, n=int(sel.sum()), median=med, se=se, expected=expect,

@@ -88,10 +88,3 @@ def radius_deg(ra, dec, centre_ra, centre_dec) -> np.ndarray:
     a = SkyCoord(np.asarray(ra) * u.deg, np.asarray(dec) * u.deg)
     b = SkyCoord(np.asarray(centre_ra) * u.deg, np.asarray(centre_dec) * u.deg)
     return a.separation(b).deg
-
-
-def median_se(x: np.ndarray) -> tuple[float, float]:
-    """Median and its standard error (from the MAD)."""
-    med = float(np.median(x))
-    mad = float(np.median(np.abs(x - med))) * 1.4826
-    return med, 1.2533 * mad / np.sqrt(max(x.size, 1))

@@ -33,14 +33,14 @@ from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
-from sim_truth import SimTruth, median_se
+from sim_truth import SimTruth
 
 from dsa110_contimg.photometry.beam import load_image
 from dsa110_contimg.photometry.forced import forced_photometry
 from dsa110_contimg.photometry.unclean import corrected_pb_image
 from dsa110_contimg.products import make_engine
 from dsa110_contimg.products import models as m
-from dsa110_contimg.qa.beam_profile import PrimaryBeamModel, drift_gain
+from dsa110_contimg.qa.beam_profile import PrimaryBeamModel, drift_gain, median_and_error
 
 SNR_EDGES = (5.0, 10.0, 20.0, 50.0, 100.0, 300.0, np.inf)
 PB_LIMIT = 0.2
@@ -121,16 +121,16 @@ def main() -> None:
         sel = (cat["snr"] >= lo) & (cat["snr"] < hi)
         if sel.sum() < 5:
             continue
-        raw, raw_se = median_se(cat["raw"][sel])
-        fix, fix_se = median_se(cat["corrected"][sel])
+        raw, raw_se = median_and_error(cat["raw"][sel])
+        fix, fix_se = median_and_error(cat["corrected"][sel])
         if lo >= 10:
             medians.append((fix, fix_se))
         print(
             f"{lo:5.0f}-{hi:<6.0f} {sel.sum():6d} {raw:8.4f} {raw_se:6.4f} {fix:9.4f} {fix_se:6.4f}"
         )
     above = cat["snr"] >= 10
-    raw_all = median_se(cat["raw"][above])
-    fix_all = median_se(cat["corrected"][above])
+    raw_all = median_and_error(cat["raw"][above])
+    fix_all = median_and_error(cat["corrected"][above])
     spread = max(v for v, _ in medians) - min(v for v, _ in medians)
     print(
         f"above 10 sigma ({above.sum()}): raw {raw_all[0]:.4f} +- {raw_all[1]:.4f}, corrected "

@@ -54,7 +54,6 @@ from dsa110_contimg.calibration.msio import (
     read_info,
 )
 from dsa110_contimg.calibration.params import (
-    DEFAULT_REFANT_PADS,
     SOLVER_NAME,
     SOLVER_VERSION,
     CalibrationSolution,
@@ -80,7 +79,6 @@ from dsa110_contimg.telescope import AIRY, PrimaryBeamModel
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_REFANT_PADS",
     "SOLVER_NAME",
     "SOLVER_VERSION",
     "CalibrationSolution",

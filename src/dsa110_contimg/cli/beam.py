@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import click
@@ -140,7 +141,7 @@ def fit(
         f"{result.median_after:.4f} after; scatter {result.rms_before:.4f} -> "
         f"{result.rms_after:.4f}"
     )
-    if result.applied_fwhm_scale != result.applied_fwhm_scale:  # NaN: nothing was divided
+    if math.isnan(result.applied_fwhm_scale):  # no image was divided by a beam
         click.echo("the measured images carry no primary-beam correction to compare with")
     elif result.settled():
         click.echo(

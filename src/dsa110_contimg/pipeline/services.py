@@ -257,7 +257,7 @@ def reprocess_group(
         if sources:  # their light curves lost this group's sightings until it is redone
             preset = settings.candidate_preset()
             recompute_metrics(session, sources, preset=preset)
-            found = refresh_candidates(session, sorted(set(sources)), preset=preset)
+            found = refresh_candidates(session, sources, preset=preset)
             superseded["candidates_withdrawn"] = found.withdrawn
         repo.set_group_state(session, group_id, GroupState.PROCESSING)  # claimed; error cleared
         repo.publish_event(
