@@ -27,6 +27,14 @@ def test_standard_tier_is_the_operating_pipelines_but_for_speed() -> None:
         assert part in line, part
     assert cmd[-1] == "x.ms"
     assert TIERS["standard"].average_channels == "auto"  # the stage averages, not WSClean
+    # with catalog positions: the same but cleaned to the thresholds inside their circles
+    masked = " ".join(
+        wsclean_command(TIERS["standard"], "x.ms", "p", data_column="DATA", mask_path="m.fits")
+    )
+    assert (
+        "-fits-mask m.fits" in masked and "-niter 20000" in masked and "-niter 1000 " not in masked
+    )
+    assert "-auto-mask 5.0" in masked and "-threshold 0.005" in masked
     assert TIERS["standard"].max_smearing_loss == 0.01
     fast = get_tier("standard", {"standard": {"baseline_averaging_lambda": 10}})
     assert "-baseline-averaging 10.0" in " ".join(

@@ -31,6 +31,7 @@ from dsa110_contimg.atomic import publish, scratch_folder
 from dsa110_contimg.errors import InputDataError, ProductExistsError, StageError
 from dsa110_contimg.imaging.average import average_ms, channel_factor, imaged_uv_lambda
 from dsa110_contimg.imaging.headers import complete_header, product_keywords, read_beam
+from dsa110_contimg.imaging.mask import CleanMask
 from dsa110_contimg.imaging.msinfo import MSSummary, read_ms_summary
 from dsa110_contimg.imaging.pbcor import write_pb_products
 from dsa110_contimg.imaging.preview import write_previews
@@ -89,6 +90,10 @@ class ImagingResult:
         Wall time of choosing the factor and writing the averaged copy, seconds.
     beam_model_id : int or None
         The registered beam model of the pb correction (None: the Airy).
+    clean_mask : dict or None
+        The catalog clean mask (:mod:`.mask`): ``sources`` on the image,
+        ``fraction`` of pixels, ``rescued`` peaks added after a first run;
+        None when WSClean's auto-mask alone was used.
     """
 
     ms_path: str
@@ -115,6 +120,7 @@ class ImagingResult:
     beam_model_id: int | None = None
     channel_factor: int = 1
     average_seconds: float = 0.0
+    clean_mask: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The record as plain values."""
@@ -156,6 +162,7 @@ def image_ms(
     version: int | None = None,
     qa_thresholds: QAThresholds | None = None,
     beam_model: PrimaryBeamModel | None = None,
+    mask_sources: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ImagingResult:
     """Image one MS with WSClean and make the pb-corrected products, QA and previews.
 
@@ -180,6 +187,11 @@ def image_ms(
     beam_model
         Primary-beam model of the pb correction (None: the Airy; see
         :func:`~.pbcor.beam_gain`).
+    mask_sources
+        RA and Dec (deg) of the catalog's sources, for a tier with
+        ``catalog_mask_arcsec``: WSClean cleans to the noise inside circles
+        round them (:mod:`.mask`). None, or none on the image: the
+        tier's auto-mask alone.
 
     Raises
     ------
@@ -210,7 +222,14 @@ def image_ms(
     final = version_prefix(out_dir, stem, version)
     with scratch_folder(final) as work:
         result = _make_products(
-            summary, tier, data_column, work / final.name, catalog, qa_thresholds, beam_model
+            summary,
+            tier,
+            data_column,
+            work / final.name,
+            catalog,
+            qa_thresholds,
+            beam_model,
+            mask_sources,
         )
         moved = {k: str(out_dir / Path(p).name) for k, p in result["files"].items()}
         published: list[str] = []
@@ -250,6 +269,7 @@ def image_ms(
         beam_model_id=beam_model.model_id if beam_model is not None else None,
         channel_factor=result["channel_factor"],
         average_seconds=result["average_seconds"],
+        clean_mask=result["clean_mask"],
     )
 
 
@@ -261,6 +281,7 @@ def _make_products(
     catalog: dict[str, np.ndarray] | None,
     qa_thresholds: QAThresholds | None,
     beam_model: PrimaryBeamModel | None = None,
+    mask_sources: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Run WSClean and make everything in the work folder; return paths and numbers."""
     from astropy.io import fits
@@ -269,13 +290,19 @@ def _make_products(
     factor = channel_factor_for(tier, summary)
     if factor > 1:
         # the averaged copy lives in the scratch folder: it never outlives the run
-        averaged = average_ms(summary.path, f"{prefix}.avg.ms", factor, data_column)
-        average_seconds = time.perf_counter() - t0
-        run = run_wsclean(tier, averaged, prefix, data_column="DATA")
-        shutil.rmtree(averaged)
+        imaged = average_ms(summary.path, f"{prefix}.avg.ms", factor, data_column)
+        column = "DATA"
     else:
-        average_seconds = time.perf_counter() - t0
-        run = run_wsclean(tier, summary.path, prefix, data_column=data_column)
+        imaged, column = summary.path, data_column
+    average_seconds = time.perf_counter() - t0
+    mask = _catalog_mask(tier, summary, prefix, mask_sources)
+    run = run_wsclean(tier, imaged, prefix, data_column=column, mask_path=mask and mask.path)
+    if mask is not None and mask.rescue(f"{prefix}-residual.fits"):
+        first = run.seconds
+        run = run_wsclean(tier, imaged, prefix, data_column=column, mask_path=mask.path)
+        run = dataclasses.replace(run, seconds=run.seconds + first)
+    if factor > 1:
+        shutil.rmtree(imaged)
     files = {"log": run.log_path}
     for kind in WSCLEAN_PRODUCTS:
         # with -channels-out the band image is "-MFS-"; the sub-band images stay behind
@@ -325,7 +352,25 @@ def _make_products(
         "wsclean_seconds": run.seconds,
         "channel_factor": factor,
         "average_seconds": average_seconds,
+        "clean_mask": mask.summary() if mask is not None else None,
     }
+
+
+def _catalog_mask(
+    tier: ImagingTier,
+    summary: MSSummary,
+    prefix: Path,
+    sources: tuple[np.ndarray, np.ndarray] | None,
+) -> CleanMask | None:
+    """The tier's catalog clean mask, written beside the products; None when it has none."""
+    if tier.catalog_mask_arcsec is None or sources is None:
+        return None
+    mask = CleanMask.from_catalog(
+        tier, summary.phase_ra_deg, summary.phase_dec_deg, *sources, path=f"{prefix}.mask.fits"
+    )
+    if mask is None:
+        log.info("%s: no catalog source on the image: auto-mask alone", summary.path)
+    return mask
 
 
 def channel_factor_for(tier: ImagingTier, summary: MSSummary) -> int:

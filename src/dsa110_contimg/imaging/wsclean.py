@@ -67,6 +67,7 @@ def wsclean_command(
     data_column: str,
     exe: str = "wsclean",
     temp_dir: str | Path | None = None,
+    mask_path: str | Path | None = None,
 ) -> list[str]:
     """WSClean's command line for one tier.
 
@@ -84,12 +85,18 @@ def wsclean_command(
         The executable.
     temp_dir
         Folder for WSClean's temporary files.
+    mask_path
+        A ``-fits-mask`` (:mod:`.mask`): clean only inside it, up to
+        ``tier.catalog_mask_niter`` iterations instead of ``tier.niter``.
     """
     t = tier
     cmd = [exe, "-name", str(prefix), "-size", str(t.size), str(t.size)]
     cmd += ["-scale", f"{t.cell_arcsec}asec", "-pol", t.pol, "-data-column", data_column]
     cmd += ["-weight", t.weight] + ([str(t.robust)] if t.weight == "briggs" else [])
-    cmd += ["-niter", str(t.niter), "-mgain", str(t.mgain)]
+    niter = t.niter if mask_path is None else t.catalog_mask_niter
+    cmd += ["-niter", str(niter), "-mgain", str(t.mgain)]
+    if mask_path is not None:
+        cmd += ["-fits-mask", str(mask_path)]
     if t.threshold_jy > 0:
         cmd += ["-threshold", str(t.threshold_jy)]
     if t.min_uv_lambda > 0:
@@ -131,8 +138,11 @@ def run_wsclean(
     *,
     data_column: str,
     log_path: str | Path | None = None,
+    mask_path: str | Path | None = None,
 ) -> WSCleanRun:
     """Image an MS with WSClean; return the command, log path and wall time.
+
+    ``mask_path``: a clean mask, as for :func:`wsclean_command`.
 
     Raises
     ------
@@ -146,7 +156,13 @@ def run_wsclean(
     prefix = Path(prefix)
     log_path = Path(log_path) if log_path else prefix.with_name(prefix.name + ".wsclean.log")
     cmd = wsclean_command(
-        tier, ms_path, prefix, data_column=data_column, exe=exe, temp_dir=prefix.parent
+        tier,
+        ms_path,
+        prefix,
+        data_column=data_column,
+        exe=exe,
+        temp_dir=prefix.parent,
+        mask_path=mask_path,
     )
     log.info("wsclean (%s tier) on %s, log %s", tier.name, ms_path, log_path)
     t0 = time.perf_counter()

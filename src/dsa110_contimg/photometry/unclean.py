@@ -25,6 +25,10 @@ linear. The noise (which lives in the residual) grows by ``1 / r`` with the
 flux, so the SNR of an uncleaned source is unchanged; the rms map of the
 corrected image carries it.
 
+Given a catalog, the standard tier cleans to its thresholds inside circles
+round the catalog's sources (:mod:`dsa110_contimg.imaging.mask`), so much
+less is left uncleaned; the correction still applies to what is.
+
 On the pb-corrected image the residual is divided by the same primary beam
 (``<prefix>-beam.fits``); :func:`corrected_pb_image` finds the WSClean
 siblings of an ``<prefix>-image-pb.fits`` by name and leaves the image as it
