@@ -15,7 +15,10 @@ in variants side by side (``--variants``), each compared with ``previous``:
 * ``avg``: mgain with channels averaged before gridding within the 1%
   smearing budget (``average_channels="auto"``: 2 on the full band);
 * ``today``: today's standard tier (all three);
-* ``fast``: today's with ``-baseline-averaging 10``.
+* ``fast``: today's with ``-baseline-averaging 10``;
+* ``masked``: today's given the catalog (the simulated sky's positions):
+  cleaned to the thresholds inside 60" circles round the sources
+  (``imaging/mask.py``), as the pipeline images when it has a catalog.
 
 Reported per run: the channels averaged, the imaging time (WSClean plus
 writing the averaged copy it reads), the whole stage's, imaging's
@@ -76,6 +79,9 @@ VARIANTS = {
     "avg": {"wgridder_accuracy": 1e-4},
     "today": {},
     "fast": {"baseline_averaging_lambda": 10.0},
+    # today's tier given the catalog (here the simulated sky): cleaned to the
+    # thresholds inside 60" circles round its sources (imaging/mask.py)
+    "masked": {},
 }
 BASELINE_S = {"standard": (364.0, 405.0), "standard+fast": (164.0, 164.0)}
 #: The variant the others are compared with, side by side (the tier before mgain 0.9).
@@ -150,8 +156,14 @@ def main() -> None:
                 freq_max_hz=float(summary.freqs_hz.max()),
                 max_size=2400,
             )
+            masked = variant == "masked" and catalog is not None
             result = image_ms(
-                ms, workdir / "images", tier=tier, data_column="DATA", catalog=catalog
+                ms,
+                workdir / "images",
+                tier=tier,
+                data_column="DATA",
+                catalog=catalog,
+                mask_sources=(catalog["ra_deg"], catalog["dec_deg"]) if masked else None,
             )
             key = name if variant == "plain" else f"{name}+{variant}"
             row = {
