@@ -75,7 +75,9 @@ def test_masked_clean_on_our_grid_with_a_rescue(field: dict, imaged, tmp_path: P
         data_column="DATA",
         mask_sources=(catalog["ra_deg"][keep], catalog["dec_deg"][keep]),
     )
-    command = Path(result.log_path).read_text().splitlines()[0]
+    log_text = Path(result.log_path).read_text()
+    command = log_text.splitlines()[0]
+    assert log_text.count("-fits-mask") == 2 and "imaged again" in log_text  # both runs kept
     assert "-fits-mask" in command and f"-niter {tier.catalog_mask_niter}" in command
     mask = result.clean_mask
     assert mask is not None and mask["sources"] == int((on_image & keep).sum())

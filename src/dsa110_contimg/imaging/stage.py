@@ -298,9 +298,14 @@ def _make_products(
     mask = _catalog_mask(tier, summary, prefix, mask_sources)
     run = run_wsclean(tier, imaged, prefix, data_column=column, mask_path=mask and mask.path)
     if mask is not None and mask.rescue(f"{prefix}-residual.fits"):
-        first = run.seconds
+        first, first_log = run.seconds, Path(run.log_path).read_text(errors="replace")
         run = run_wsclean(tier, imaged, prefix, data_column=column, mask_path=mask.path)
         run = dataclasses.replace(run, seconds=run.seconds + first)
+        second_log = Path(run.log_path).read_text(errors="replace")
+        Path(run.log_path).write_text(  # both runs kept, the rescue's last
+            f"{first_log}\n--- {mask.rescued} sources the catalog lacks added to the mask: "
+            f"imaged again ---\n\n{second_log}"
+        )
     if factor > 1:
         shutil.rmtree(imaged)
     files = {"log": run.log_path}
