@@ -36,12 +36,12 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from dsa110_contimg.qa.image_qa import robust_rms
+
 if TYPE_CHECKING:
     from dsa110_contimg.imaging.tiers import ImagingTier
 
 log = logging.getLogger(__name__)
-
-MAD_TO_SIGMA = 1.482602218505602
 
 
 def tile_wcs(size: int, cell_arcsec: float, ra_deg: float, dec_deg: float) -> WCS:
@@ -122,8 +122,9 @@ def peaks_outside(
     residual as the PSF scaled to it (``psf``: WSClean's ``-psf.fits``,
     peak 1, same grid), so the sidelobes of one uncatalogued source are not
     taken for more of them, and the pixels round it are passed over. The
-    rms is the median absolute deviation of the usable pixels (``usable``:
-    the field; default every finite pixel), which the sources barely move.
+    rms is QA's clipped MAD rms (:func:`~dsa110_contimg.qa.image_qa.robust_rms`)
+    of the usable pixels (``usable``: the field; default every finite
+    pixel), which the sources barely move.
     ``floor`` (Jy/beam): no peak below it is taken, whatever its SNR.
 
     Returns
@@ -138,7 +139,7 @@ def peaks_outside(
     values = residual[good]
     if values.size == 0:
         return np.empty(0), np.empty(0), float("nan")
-    rms = float(MAD_TO_SIGMA * np.median(np.abs(values - np.median(values))))
+    rms = robust_rms(values)
     if not rms > 0:
         return np.empty(0), np.empty(0), rms
     work = np.where(good, residual, 0.0)
