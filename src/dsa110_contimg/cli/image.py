@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import click
 
@@ -55,24 +54,12 @@ def image(
     for name, values in (load_tier_overrides(tiers_file) if tiers_file else {}).items():
         overrides.setdefault(name, {}).update(values)  # --tiers-file wins
     chosen = get_tier(tier, overrides)
-    mask_sources = None
-    if chosen.catalog_mask_arcsec is not None:  # clean to the noise round the catalog's sources
-        from dsa110_contimg.imaging.mask import catalog_positions
-        from dsa110_contimg.imaging.msinfo import read_ms_summary
-
-        summary = read_ms_summary(ms)
-        mask_sources = catalog_positions(
-            settings.catalog_db,
-            summary.phase_ra_deg,
-            summary.phase_dec_deg,
-            chosen.fov_deg / math.sqrt(2),
-        )
     result = image_ms(
         ms,
         out_dir or settings.images_dir,
         tier=chosen,
         data_column=data_column.upper(),
-        mask_sources=mask_sources,
+        catalog_db=settings.catalog_db,  # the catalog clean mask
     )
     if register:
         from dsa110_contimg.pipeline.services import registered_ms

@@ -36,7 +36,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from dsa110_contimg.qa.image_qa import robust_rms
+from dsa110_contimg.qa.image_qa import read_plane, robust_rms
 
 if TYPE_CHECKING:
     from dsa110_contimg.imaging.tiers import ImagingTier
@@ -222,8 +222,11 @@ class CleanMask:
         )  # fmt: skip
         return cls(tier=tier, wcs=wcs, mask=mask, path=Path(path), n_sources=int(on.sum()))
 
-    def rescue(self, residual_path: str | Path) -> bool:
+    def rescue(self, prefix: str | Path) -> bool:
         """Add residual peaks outside the mask (sources the catalog lacks); True if any (once).
+
+        ``prefix``: the WSClean run's, whose ``-residual``, ``-image`` and
+        ``-psf`` FITS are read.
 
         Looks where the image is usable: within ``size / 2`` pixels of the
         centre (the tier's field is the circle where the primary beam is
@@ -237,17 +240,17 @@ class CleanMask:
         snr = self.tier.catalog_mask_rescue_snr
         if snr is None or self.rescued:
             return False
-        residual = _plane(Path(residual_path))
-        image_path = Path(str(residual_path).replace("-residual.fits", "-image.fits"))
-        image = _plane(image_path) if image_path.is_file() else None
+        residual_path = Path(f"{prefix}-residual.fits")
+        residual = read_plane(residual_path)[0]
+        image_path, psf_path = Path(f"{prefix}-image.fits"), Path(f"{prefix}-psf.fits")
+        image = read_plane(image_path)[0] if image_path.is_file() else None
         if residual.shape != self.mask.shape:
             log.warning("%s is not on the mask's grid: no rescue", residual_path)
             return False
         n = self.mask.shape[0]
         yy, xx = np.ogrid[:n, :n]
         usable = (xx - n / 2) ** 2 + (yy - n / 2) ** 2 <= (n / 2) ** 2
-        psf_path = Path(str(residual_path).replace("-residual.fits", "-psf.fits"))
-        psf = _plane(psf_path) if psf_path.is_file() else None
+        psf = read_plane(psf_path)[0] if psf_path.is_file() else None
         if psf is not None and psf.shape != residual.shape:
             psf = None
         floor = 0.0
@@ -275,14 +278,6 @@ class CleanMask:
             "fraction": round(float(self.mask.mean()), 5),
             "rescued": self.rescued,
         }
-
-
-def _plane(path: Path) -> np.ndarray:
-    with fits.open(path) as hdul:
-        data = np.asarray(hdul[0].data, float)
-    while data.ndim > 2:
-        data = data[0]
-    return data
 
 
 def catalog_positions(

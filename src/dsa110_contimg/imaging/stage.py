@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from dsa110_contimg.atomic import publish, scratch_folder
 from dsa110_contimg.errors import InputDataError, ProductExistsError, StageError
 from dsa110_contimg.imaging.average import average_ms, channel_factor, imaged_uv_lambda
 from dsa110_contimg.imaging.headers import complete_header, product_keywords, read_beam
-from dsa110_contimg.imaging.mask import CleanMask
+from dsa110_contimg.imaging.mask import CleanMask, catalog_positions
 from dsa110_contimg.imaging.msinfo import MSSummary, read_ms_summary
 from dsa110_contimg.imaging.pbcor import write_pb_products
 from dsa110_contimg.imaging.preview import write_previews
@@ -163,6 +164,7 @@ def image_ms(
     qa_thresholds: QAThresholds | None = None,
     beam_model: PrimaryBeamModel | None = None,
     mask_sources: tuple[np.ndarray, np.ndarray] | None = None,
+    catalog_db: str | Path | None = None,
 ) -> ImagingResult:
     """Image one MS with WSClean and make the pb-corrected products, QA and previews.
 
@@ -192,6 +194,9 @@ def image_ms(
         ``catalog_mask_arcsec``: WSClean cleans to the noise inside circles
         round them (:mod:`.mask`). None, or none on the image: the
         tier's auto-mask alone.
+    catalog_db
+        Catalog store whose sources (every catalog) make ``mask_sources``
+        when those are not given (:func:`.mask.catalog_positions`).
 
     Raises
     ------
@@ -230,6 +235,7 @@ def image_ms(
             qa_thresholds,
             beam_model,
             mask_sources,
+            catalog_db,
         )
         moved = {k: str(out_dir / Path(p).name) for k, p in result["files"].items()}
         published: list[str] = []
@@ -282,6 +288,7 @@ def _make_products(
     qa_thresholds: QAThresholds | None,
     beam_model: PrimaryBeamModel | None = None,
     mask_sources: tuple[np.ndarray, np.ndarray] | None = None,
+    catalog_db: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run WSClean and make everything in the work folder; return paths and numbers."""
     from astropy.io import fits
@@ -295,9 +302,9 @@ def _make_products(
     else:
         imaged, column = summary.path, data_column
     average_seconds = time.perf_counter() - t0
-    mask = _catalog_mask(tier, summary, prefix, mask_sources)
+    mask = _catalog_mask(tier, summary, prefix, mask_sources, catalog_db)
     run = run_wsclean(tier, imaged, prefix, data_column=column, mask_path=mask and mask.path)
-    if mask is not None and mask.rescue(f"{prefix}-residual.fits"):
+    if mask is not None and mask.rescue(prefix):
         first, first_log = run.seconds, Path(run.log_path).read_text(errors="replace")
         run = run_wsclean(tier, imaged, prefix, data_column=column, mask_path=mask.path)
         run = dataclasses.replace(run, seconds=run.seconds + first)
@@ -366,9 +373,16 @@ def _catalog_mask(
     summary: MSSummary,
     prefix: Path,
     sources: tuple[np.ndarray, np.ndarray] | None,
+    catalog_db: str | Path | None,
 ) -> CleanMask | None:
     """The tier's catalog clean mask, written beside the products; None when it has none."""
-    if tier.catalog_mask_arcsec is None or sources is None:
+    if tier.catalog_mask_arcsec is None:
+        return None
+    if sources is None and catalog_db is not None:  # every source on the image, corners too
+        sources = catalog_positions(
+            catalog_db, summary.phase_ra_deg, summary.phase_dec_deg, tier.fov_deg / math.sqrt(2)
+        )
+    if sources is None:
         return None
     mask = CleanMask.from_catalog(
         tier, summary.phase_ra_deg, summary.phase_dec_deg, *sources, path=f"{prefix}.mask.fits"

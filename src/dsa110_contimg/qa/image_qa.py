@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,7 +136,8 @@ def robust_rms(values: np.ndarray, clip: float = 3.0, iterations: int = 5) -> fl
     return float(sigma)
 
 
-def _plane(path: str) -> tuple[np.ndarray, fits.Header]:
+def read_plane(path: str | os.PathLike[str]) -> tuple[np.ndarray, fits.Header]:
+    """The first image plane of a FITS file (float, shape (ny, nx)) and its header."""
     with fits.open(path) as hdul:
         header = hdul[0].header
         data = np.asarray(hdul[0].data, float)
@@ -223,8 +225,8 @@ def image_qa(
         Grade limits.
     """
     th = thresholds or QAThresholds()
-    flat, header = _plane(image_path)
-    pb, _ = _plane(pb_path)
+    flat, header = read_plane(image_path)
+    pb, _ = read_plane(pb_path)
     wcs = WCS(header).celestial
     usable = np.isfinite(pb)
     beam = Beam.from_header(header)
@@ -271,7 +273,7 @@ def _catalog_checks(qa, pb, wcs, beam, rms, rms_map, background, beam_path, ra, 
     if not on.any():
         return
     if beam_path is not None:
-        pbeam, _ = _plane(beam_path)
+        pbeam, _ = read_plane(beam_path)
         attenuation = np.zeros(ra.size)
         attenuation[on] = pbeam[yi[on], xi[on]]
     else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +61,6 @@ class ImageOptions:
 def run(ctx: StepContext) -> dict[str, Any]:
     """WSClean on CORRECTED_DATA (tier scaled to the array), pb correction, QA, previews."""
     from dsa110_contimg.imaging import get_tier, image_ms, register_imaging
-    from dsa110_contimg.imaging.mask import catalog_positions
     from dsa110_contimg.imaging.msinfo import read_ms_summary
     from dsa110_contimg.imaging.stage import next_image_version
     from dsa110_contimg.imaging.tiers import scale_tier
@@ -89,14 +87,6 @@ def run(ctx: StepContext) -> dict[str, Any]:
     )
     if ctx.options.imaging:  # a re-image with chosen parameters
         tier = type(tier).model_validate({**tier.model_dump(), **ctx.options.imaging})
-    mask_sources = None
-    if tier.catalog_mask_arcsec is not None:
-        mask_sources = catalog_positions(
-            ctx.settings.catalog_db,
-            summary.phase_ra_deg,
-            summary.phase_dec_deg,
-            tier.fov_deg / math.sqrt(2),
-        )
     result = image_ms(
         ms.path,
         options.images_dir / ctx.group_id,
@@ -104,7 +94,7 @@ def run(ctx: StepContext) -> dict[str, Any]:
         data_column=options.data_column,
         version=version,
         beam_model=beam_model,
-        mask_sources=mask_sources,
+        catalog_db=ctx.settings.catalog_db,
     )
     with session_scope(ctx.factory) as session:
         rows = register_imaging(session, result, ms.id)
