@@ -40,7 +40,12 @@ from dsa110_contimg.photometry.forced import forced_photometry
 from dsa110_contimg.photometry.unclean import corrected_pb_image
 from dsa110_contimg.products import make_engine
 from dsa110_contimg.products import models as m
-from dsa110_contimg.qa.beam_profile import PrimaryBeamModel, drift_gain, median_and_error
+from dsa110_contimg.qa.beam_profile import (
+    MAD_TO_SIGMA,
+    PrimaryBeamModel,
+    drift_gain,
+    median_and_error,
+)
 
 SNR_EDGES = (5.0, 10.0, 20.0, 50.0, 100.0, 300.0, np.inf)
 PB_LIMIT = 0.2
@@ -61,7 +66,7 @@ def snr_trend(ratio: np.ndarray, snr: np.ndarray, image: np.ndarray) -> tuple[fl
         sel = image == i
         y[sel] -= np.median(y[sel])
     x = np.log10(snr)
-    sigma = 1.4826 * np.median(np.abs(y - np.median(y)))
+    sigma = MAD_TO_SIGMA * np.median(np.abs(y - np.median(y)))
     keep = np.abs(y - np.median(y)) < CLIP_SIGMA * sigma
     x, y = x[keep], y[keep]
     dx = x - x.mean()
