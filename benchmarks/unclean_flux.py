@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
+from scipy.stats import linregress
 from sim_truth import SimTruth
 
 from dsa110_contimg.photometry.beam import load_image
@@ -59,21 +60,16 @@ def snr_trend(ratio: np.ndarray, snr: np.ndarray, image: np.ndarray) -> tuple[fl
     Each image's median ratio is taken out first (a per-image flux scale,
     e.g. its calibration, is not a trend with SNR), points beyond
     ``CLIP_SIGMA`` robust sigmas are left out, and the slope is the least
-    squares one with its error from the residuals.
+    squares one (``scipy.stats.linregress``) with its standard error.
     """
     y = ratio.astype(float).copy()
     for i in np.unique(image):
         sel = image == i
         y[sel] -= np.median(y[sel])
-    x = np.log10(snr)
-    sigma = MAD_TO_SIGMA * np.median(np.abs(y - np.median(y)))
-    keep = np.abs(y - np.median(y)) < CLIP_SIGMA * sigma
-    x, y = x[keep], y[keep]
-    dx = x - x.mean()
-    slope = float(np.sum(dx * (y - y.mean())) / np.sum(dx * dx))
-    resid = y - y.mean() - slope * dx
-    err = float(np.sqrt(np.sum(resid**2) / (x.size - 2) / np.sum(dx * dx)))
-    return slope, err
+    deviation = np.abs(y - np.median(y))
+    keep = deviation < CLIP_SIGMA * MAD_TO_SIGMA * np.median(deviation)
+    fit = linregress(np.log10(snr[keep]), y[keep])
+    return float(fit.slope), float(fit.stderr)
 
 
 def current_images(db_url: str) -> list[dict]:
@@ -154,7 +150,7 @@ def main() -> None:
             continue
         raw, raw_se = median_and_error(cat["raw"][sel])
         fix, fix_se = median_and_error(cat["corrected"][sel])
-        if lo >= 10:
+        if lo >= TREND_SNR:
             medians.append((fix, fix_se))
         print(
             f"{lo:5.0f}-{hi:<6.0f} {sel.sum():6d} {raw:8.4f} {raw_se:6.4f} {fix:9.4f} {fix_se:6.4f}"
@@ -164,7 +160,7 @@ def main() -> None:
     fix_all = median_and_error(cat["corrected"][above])
     spread = max(v for v, _ in medians) - min(v for v, _ in medians)
     print(
-        f"above 10 sigma ({above.sum()}): raw {raw_all[0]:.4f} +- {raw_all[1]:.4f}, corrected "
+        f"above {TREND_SNR:.0f} sigma ({above.sum()}): raw {raw_all[0]:.4f} +- {raw_all[1]:.4f}, corrected "
         f"{fix_all[0]:.4f} +- {fix_all[1]:.4f}; spread of the corrected SNR-bin medians "
         f"{spread:.4f}"
     )
